@@ -1,0 +1,3 @@
+from satgan.cli import main
+
+raise SystemExit(main())

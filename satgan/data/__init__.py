@@ -1,0 +1,1 @@
+"""Data: reading sources, synthetic Inria-like data, pretransform, the training dataset."""

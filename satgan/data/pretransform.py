@@ -1,0 +1,381 @@
+"""Cut image/mask pairs into tiles once, and store them as memory-mappable training arrays.
+
+For each split, ``OUT/<split>/images.npy`` holds ``(N, S, S, 3) uint8`` tiles and
+``OUT/<split>/masks.npy`` ``(N, S, S) uint8`` building coverage (0-255: the fraction
+of each output pixel's area that is building). ``OUT/manifest.json`` records, per
+sample, the source file, city, tile row and column and building fraction, plus the
+settings and a content hash.
+
+How the work is organised, and why:
+
+* each pair is one job; a job reads one pair, cuts its tiles and writes them to
+  ``OUT/.parts/<split>/<n>.npz`` under a temporary name, then renames. Workers hold one
+  pair each, so memory stays bounded whatever the dataset size;
+* a rerun after a kill finds the finished parts and does only the rest;
+* the arrays are then assembled part by part into ``open_memmap`` files under temporary
+  names and renamed; the manifest is written last, so a folder with a manifest is
+  complete. The output does not depend on the number of workers or on interruptions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+import satgan
+from satgan.atomic import atomic_path, process_pool, write_json
+from satgan.config import PretransformConfig
+from satgan.data.readers import SatganWarning, image_size, read_image, read_mask
+from satgan.data.sources import Pair, Source, open_source
+from satgan.errors import SatganError
+
+MANIFEST = "manifest.json"
+PARTS = ".parts"
+FORMAT = 1
+MIN_TILE = 8  # pixels; a smaller tile holds nothing to learn from
+MAX_TILE_ASPECT = 1.5  # tiles are resized to squares; beyond this they look stretched
+
+
+# -- resizing ---------------------------------------------------------------------------
+def resize_image(image: np.ndarray, size: int) -> np.ndarray:
+    """Resize ``(H, W, 3) uint8`` to ``(size, size, 3)``, antialiased (bicubic).
+
+    Large reductions first average whole pixel blocks (``reducing_gap``), which is what
+    an antialiasing filter would do there anyway, at a fraction of the cost.
+    """
+    img = Image.fromarray(np.ascontiguousarray(image))
+    return np.asarray(img.resize((size, size), Image.BICUBIC, reducing_gap=3.0))
+
+
+def mask_coverage(mask: np.ndarray, size: int) -> np.ndarray:
+    """Resize a ``(H, W) bool`` mask to ``(size, size) uint8`` area coverage (0-255)."""
+    img = Image.fromarray(np.ascontiguousarray(mask, dtype=np.uint8) * np.uint8(255))
+    return np.asarray(img.resize((size, size), Image.BOX))
+
+
+def tile_bounds(height: int, width: int, grid: int) -> list[tuple[int, int, int, int, int, int]]:
+    """``(row, col, y0, y1, x0, x1)`` of an NxN grid; leftover edge pixels (< N) are dropped."""
+    th, tw = height // grid, width // grid
+    return [(r, c, r * th, (r + 1) * th, c * tw, (c + 1) * tw) for r in range(grid) for c in range(grid)]
+
+
+def tile_fractions(mask: np.ndarray, grid: int) -> np.ndarray:
+    """Building fraction (0-1) of each tile of an NxN grid, as a ``(grid, grid)`` array."""
+    out = np.zeros((grid, grid))
+    for r, c, y0, y1, x0, x1 in tile_bounds(*mask.shape, grid):
+        out[r, c] = np.count_nonzero(mask[y0:y1, x0:x1]) / ((y1 - y0) * (x1 - x0))
+    return out
+
+
+# -- one pair: the unit of work ----------------------------------------------------------
+@dataclass(frozen=True)
+class _Job:
+    order: int
+    split: str
+    pair: Pair
+    part: Path
+    grid: int
+    size: int
+    min_density: float
+
+
+def _run_job(job: _Job) -> None:
+    """Read one pair, cut and resize its tiles, write them as one part file (atomically)."""
+    image, mask = read_image(job.pair.image), read_mask(job.pair.mask)
+    if image.shape[:2] != mask.shape:
+        raise SatganError(
+            f"{job.pair.image} is {image.shape[0]}x{image.shape[1]} but its mask {job.pair.mask} "
+            f"is {mask.shape[0]}x{mask.shape[1]}; image and mask must have the same size"
+        )
+    images, masks, rows, cols, kept_fractions, all_fractions = [], [], [], [], [], []
+    for r, c, y0, y1, x0, x1 in tile_bounds(*mask.shape, job.grid):
+        tile_mask = mask[y0:y1, x0:x1]
+        fraction = np.count_nonzero(tile_mask) / tile_mask.size
+        all_fractions.append(fraction)
+        if fraction < job.min_density:
+            continue
+        images.append(resize_image(image[y0:y1, x0:x1], job.size))
+        masks.append(mask_coverage(tile_mask, job.size))
+        rows.append(r)
+        cols.append(c)
+        kept_fractions.append(fraction)
+    s = job.size
+    with atomic_path(job.part) as tmp:
+        np.savez(
+            tmp,
+            images=np.stack(images) if images else np.zeros((0, s, s, 3), np.uint8),
+            masks=np.stack(masks) if masks else np.zeros((0, s, s), np.uint8),
+            rows=np.array(rows, np.int32),
+            cols=np.array(cols, np.int32),
+            fractions=np.array(kept_fractions, np.float64),
+            all_fractions=np.array(all_fractions, np.float64),
+        )
+
+
+# -- checks before any work ----------------------------------------------------------------
+def _check_config(cfg: PretransformConfig) -> None:
+    if cfg.grid < 1:
+        raise SatganError(f"grid must be 1 or more (got {cfg.grid})")
+    if cfg.size < cfg.crop:
+        raise SatganError(
+            f"size {cfg.size} is below the training crop {cfg.crop}; "
+            f"use --size {cfg.crop} or more (286 for the default crop of 256), or a smaller --crop"
+        )
+    if not 0.0 <= cfg.min_density <= 1.0:
+        raise SatganError(f"min_density is a building fraction between 0 and 1 (got {cfg.min_density})")
+    if cfg.workers < 1:
+        raise SatganError(f"workers must be 1 or more (got {cfg.workers})")
+
+
+def _check_pairs(source: Source, cfg: PretransformConfig) -> None:
+    """Sizes from file headers only: catch mismatched pairs and bad grids before the work."""
+    for pair in tqdm(source.pairs, desc="check", unit="pair", leave=False):
+        shape, mask_shape = image_size(pair.image), image_size(pair.mask)
+        if shape != mask_shape:
+            raise SatganError(
+                f"{pair.image} is {shape[0]}x{shape[1]} but its mask {pair.mask} is "
+                f"{mask_shape[0]}x{mask_shape[1]}; image and mask must have the same size"
+            )
+        th, tw = shape[0] // cfg.grid, shape[1] // cfg.grid
+        if min(th, tw) < MIN_TILE:
+            raise SatganError(
+                f"grid {cfg.grid} cuts {pair.image} ({shape[0]}x{shape[1]}) into {th}x{tw} tiles; "
+                f"choose a grid of at most {min(shape) // MIN_TILE}"
+            )
+        if max(th, tw) / min(th, tw) > MAX_TILE_ASPECT:
+            raise SatganError(
+                f"grid {cfg.grid} cuts {pair.image} ({shape[0]}x{shape[1]}) into {th}x{tw} tiles, "
+                f"which resizing to {cfg.size}x{cfg.size} would stretch; crop the image nearer a square"
+            )
+
+
+def _settings(source: Source, cfg: PretransformConfig) -> dict:
+    """What determines the output: any change means a different pretransform."""
+    listing = hashlib.sha256()
+    for p in source.pairs:
+        for path in (p.image, p.mask):
+            listing.update(f"{p.split}|{p.city}|{path.relative_to(source.root)}|{path.stat().st_size}\n".encode())
+    return {
+        "format": FORMAT,
+        "source": str(source.root.resolve()),
+        "source_kind": source.kind,
+        "source_files": listing.hexdigest(),
+        "grid": cfg.grid,
+        "size": cfg.size,
+        "min_density": cfg.min_density,
+        "val": cfg.val,
+    }
+
+
+def _describe_difference(old: dict, new: dict) -> str:
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys)
+
+
+def _remove_outputs(out: Path) -> None:
+    """Delete what an earlier pretransform wrote in ``out`` (and nothing else)."""
+    manifest = out / MANIFEST
+    if manifest.exists():
+        for split in json.loads(manifest.read_text()).get("splits", {}):
+            for name in ("images.npy", "masks.npy"):
+                (out / split / name).unlink(missing_ok=True)
+            if (out / split).is_dir() and not any((out / split).iterdir()):
+                (out / split).rmdir()
+        manifest.unlink()
+    shutil.rmtree(out / PARTS, ignore_errors=True)
+
+
+def _prepare_out(out: Path, settings: dict, overwrite: bool) -> dict | None:
+    """Make ``out`` ready; return its manifest when it already holds this very pretransform."""
+    if out.exists() and not out.is_dir():
+        raise SatganError(f"{out}: exists and is not a folder")
+    manifest, parts_settings = out / MANIFEST, out / PARTS / "settings.json"
+    old = None
+    if manifest.exists():
+        old = json.loads(manifest.read_text())
+    elif parts_settings.exists():
+        old = {"settings": json.loads(parts_settings.read_text())}
+    elif out.is_dir() and any(out.iterdir()):
+        raise SatganError(f"{out}: folder is not empty and holds no satgan pretransform; choose a new or empty OUT")
+    if old is not None and old["settings"] != settings:
+        if not overwrite:
+            raise SatganError(
+                f"{out} holds a pretransform made with other settings "
+                f"({_describe_difference(old['settings'], settings)}); "
+                "pass --overwrite to replace it, or choose another OUT"
+            )
+        _remove_outputs(out)
+        old = None
+    if old is not None and manifest.exists() and _outputs_intact(out, old):
+        return old
+    (out / PARTS).mkdir(parents=True, exist_ok=True)
+    write_json(parts_settings, settings)
+    return None
+
+
+def _outputs_intact(out: Path, manifest: dict) -> bool:
+    for split, info in manifest["splits"].items():
+        for name, shape in (("images.npy", info["image_shape"]), ("masks.npy", info["mask_shape"])):
+            try:
+                arr = np.load(out / split / name, mmap_mode="r")
+            except (OSError, ValueError):
+                return False
+            if list(arr.shape) != shape:
+                return False
+    return True
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# -- the whole job ------------------------------------------------------------------------
+def pretransform(cfg: PretransformConfig) -> dict:
+    """Pretransform ``cfg.source`` into ``cfg.out``; return the manifest (also in ``OUT/manifest.json``).
+
+    A rerun with the same settings finishes an interrupted run or, if the output is
+    complete, returns at once. Other settings are refused unless ``cfg.overwrite``.
+    """
+    _check_config(cfg)
+    source = open_source(cfg.source, val=cfg.val, skip_unpaired=cfg.skip_unpaired)
+    _check_pairs(source, cfg)
+    settings = _settings(source, cfg)
+    out = Path(cfg.out).expanduser()
+    done = _prepare_out(out, settings, cfg.overwrite)
+    if done is not None:
+        shutil.rmtree(out / PARTS, ignore_errors=True)
+        print(f"{out}: already pretransformed with these settings")
+        return done
+
+    jobs = []
+    for order, pair in enumerate(source.pairs):
+        part = out / PARTS / pair.split / f"{order:07d}.npz"
+        jobs.append(_Job(order, pair.split, pair, part, cfg.grid, cfg.size, cfg.min_density))
+    for split in source.splits:
+        (out / PARTS / split).mkdir(parents=True, exist_ok=True)
+    todo = [job for job in jobs if not job.part.exists()]
+    with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="pretransform", unit="pair") as bar:
+        if cfg.workers > 1 and len(todo) > 1:
+            with process_pool(min(cfg.workers, len(todo))) as pool:
+                for _ in pool.imap_unordered(_run_job, todo):
+                    bar.update()
+        else:
+            for job in todo:
+                _run_job(job)
+                bar.update()
+
+    try:
+        manifest = _assemble(out, source, jobs, settings, cfg)
+    except SatganError:
+        _remove_outputs(out)  # an empty split: nothing of this run is worth keeping
+        raise
+    shutil.rmtree(out / PARTS, ignore_errors=True)
+    return manifest
+
+
+def _assemble(out: Path, source: Source, jobs: list[_Job], settings: dict, cfg: PretransformConfig) -> dict:
+    """Join the parts of each split into its two arrays; write the manifest last."""
+    s = cfg.size
+    splits: dict[str, dict] = {}
+    for split in source.splits:
+        split_jobs = [j for j in jobs if j.split == split]
+        counts, before = [], []
+        for job in split_jobs:
+            with np.load(job.part) as part:
+                counts.append(len(part["rows"]))
+                before.extend(part["all_fractions"].tolist())
+        if sum(counts) == 0:
+            raise SatganError(
+                f"split {split!r} is empty after filtering: none of its {len(before)} tiles has a "
+                f"building fraction of at least min_density={cfg.min_density} (the highest is "
+                f"{max(before):.3f}); lower --min-density"
+            )
+        splits[split] = {"jobs": split_jobs, "counts": counts, "before": before}
+
+    manifest_splits = {}
+    for split, info in splits.items():
+        n = sum(info["counts"])
+        (out / split).mkdir(exist_ok=True)
+        samples = []
+        with atomic_path(out / split / "images.npy") as img_tmp, atomic_path(out / split / "masks.npy") as mask_tmp:
+            images = np.lib.format.open_memmap(img_tmp, mode="w+", dtype=np.uint8, shape=(n, s, s, 3))
+            masks = np.lib.format.open_memmap(mask_tmp, mode="w+", dtype=np.uint8, shape=(n, s, s))
+            at = 0
+            for job in tqdm(info["jobs"], desc=f"write {split}", unit="pair", leave=False):
+                with np.load(job.part) as part:
+                    k = len(part["rows"])
+                    images[at : at + k] = part["images"]
+                    masks[at : at + k] = part["masks"]
+                    for r, c, f in zip(part["rows"], part["cols"], part["fractions"]):
+                        samples.append({
+                            "source": str(job.pair.image.relative_to(source.root)),
+                            "mask": str(job.pair.mask.relative_to(source.root)),
+                            "city": job.pair.city,
+                            "row": int(r),
+                            "col": int(c),
+                            "fraction": round(float(f), 6),
+                        })
+                at += k
+            images.flush()
+            masks.flush()
+            del images, masks
+            hashes = {"images": _sha256(img_tmp), "masks": _sha256(mask_tmp)}
+        manifest_splits[split] = {
+            "count": n,
+            "images": f"{split}/images.npy",
+            "masks": f"{split}/masks.npy",
+            "image_shape": [n, s, s, 3],
+            "mask_shape": [n, s, s],
+            "sha256": hashes,
+            "tiles_before_filter": len(info["before"]),
+            "fractions_before_filter": [round(f, 6) for f in info["before"]],
+            "samples": samples,
+        }
+    content = hashlib.sha256(
+        json.dumps({k: v["sha256"] for k, v in manifest_splits.items()}, sort_keys=True).encode()
+    ).hexdigest()
+    manifest = {
+        "format": FORMAT,
+        "satgan_version": satgan.__version__,
+        "settings": settings,
+        "config": {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("out", "workers", "overwrite")},
+        "splits": manifest_splits,
+        "content_hash": content,
+    }
+    for split, info in manifest_splits.items():
+        if info["count"] < 0.05 * info["tiles_before_filter"]:
+            warnings.warn(
+                f"split {split!r} keeps {info['count']} of {info['tiles_before_filter']} tiles "
+                f"at min_density={cfg.min_density}",
+                SatganWarning,
+                stacklevel=2,
+            )
+    write_json(out / MANIFEST, manifest)
+    return manifest
+
+
+def load_manifest(root: str | Path) -> dict:
+    """The manifest of a pretransformed folder, or a clear error saying how to make one."""
+    path = Path(root).expanduser() / MANIFEST
+    if not path.exists():
+        hint = ""
+        if (path.parent / PARTS).exists():
+            hint = " (an interrupted run: rerun the same satgan pretransform command to finish it)"
+        raise SatganError(
+            f"{path.parent}: not a pretransformed folder, no {MANIFEST}{hint}; "
+            "make one with: satgan pretransform SOURCE OUT --grid N --size S"
+        )
+    return json.loads(path.read_text())

@@ -1,0 +1,219 @@
+"""Find image/mask pairs in a data folder: the Inria download or a user's paired folder.
+
+Two layouts are recognised:
+
+* **Inria** (``AerialImageDataset/`` or its parent): ``train/images/<city><n>.tif`` with
+  ``train/gt/<city><n>.tif``, and ``test/images/`` without masks. Validation is the
+  customary hold-out, images 1-5 of every city; the rest is ``train``.
+* **Paired folders**: ``images/`` with ``masks/`` (or ``gt/``), files matched by stem,
+  any format :mod:`satgan.data.readers` reads. Either the folder itself, or a folder of
+  such folders, one per split (``train/``, ``val/``, ...). The city of a pair is the
+  dataset folder's name.
+
+Any layout's split can be replaced by a list of validation stems or glob patterns.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from satgan.data.readers import IMAGE_SUFFIXES, SatganWarning
+from satgan.errors import SatganError
+
+INRIA_DIR = "AerialImageDataset"
+INRIA_CITIES = ("austin", "chicago", "kitsap", "tyrol-w", "vienna")
+INRIA_TEST_CITIES = ("bellingham", "bloomington", "innsbruck", "sfo", "tyrol-e")
+INRIA_VAL_INDICES = range(1, 6)
+MASK_DIR_NAMES = ("masks", "gt")
+SPLIT_NAMES = ("train", "val", "validation", "valid", "test")
+_INRIA_STEM = re.compile(r"^(?P<city>[a-z][a-z_-]*?)-?(?P<index>\d+)$")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One image with its building mask."""
+
+    image: Path
+    mask: Path
+    city: str
+    split: str
+    index: int | None = None  # the <n> of an Inria <city><n>, else None
+
+    @property
+    def stem(self) -> str:
+        return self.image.stem
+
+
+@dataclass
+class Source:
+    """All pairs found under ``root``, with their cities and splits."""
+
+    root: Path
+    kind: str  # "inria" | "paired"
+    pairs: list[Pair]
+    unpaired_images: list[Path] = field(default_factory=list)
+    test_images: list[Path] = field(default_factory=list)
+
+    @property
+    def splits(self) -> dict[str, list[Pair]]:
+        """Pairs by split name, ``train`` first, then ``val``, then the rest by name."""
+        order = {"train": 0, "val": 1}
+        out: dict[str, list[Pair]] = {}
+        for name in sorted({p.split for p in self.pairs}, key=lambda s: (order.get(s, 2), s)):
+            out[name] = [p for p in self.pairs if p.split == name]
+        return out
+
+    @property
+    def cities(self) -> list[str]:
+        return sorted({p.city for p in self.pairs})
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Number of pairs per city and split: ``{city: {split: n}}``."""
+        table: dict[str, dict[str, int]] = {}
+        for (city, split), n in sorted(Counter((p.city, p.split) for p in self.pairs).items()):
+            table.setdefault(city, {})[split] = n
+        return table
+
+
+def _list_images(folder: Path) -> dict[str, Path]:
+    """Files of supported formats in ``folder`` by stem; two files with one stem is an error."""
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith("."):
+            if path.stem in found:
+                raise SatganError(
+                    f"{folder}: two files share the stem {path.stem!r} "
+                    f"({found[path.stem].name}, {path.name}); keep one"
+                )
+            found[path.stem] = path
+    return found
+
+
+def _mask_dir(folder: Path) -> Path | None:
+    for name in MASK_DIR_NAMES:
+        if (folder / name).is_dir():
+            return folder / name
+    return None
+
+
+def _is_paired_folder(folder: Path) -> bool:
+    return (folder / "images").is_dir() and _mask_dir(folder) is not None
+
+
+def _match(image_dir: Path, mask_dir: Path, make_pair, unpaired: list[Path]) -> list[Pair]:
+    images, masks = _list_images(image_dir), _list_images(mask_dir)
+    unpaired.extend(images[s] for s in sorted(set(images) - set(masks)))
+    orphans = sorted(set(masks) - set(images))
+    if orphans:
+        warnings.warn(
+            f"{mask_dir}: {len(orphans)} mask(s) without an image ignored, e.g. {orphans[0]}",
+            SatganWarning,
+            stacklevel=3,
+        )
+    return [make_pair(images[s], masks[s]) for s in sorted(set(images) & set(masks))]
+
+
+def _inria_pairs(root: Path, unpaired: list[Path]) -> list[Pair]:
+    def make(image: Path, mask: Path) -> Pair:
+        m = _INRIA_STEM.match(image.stem)
+        city, index = (m["city"], int(m["index"])) if m else (image.stem, None)
+        split = "val" if index in INRIA_VAL_INDICES else "train"
+        return Pair(image, mask, city, split, index)
+
+    pairs = _match(root / "train" / "images", root / "train" / "gt", make, unpaired)
+    return sorted(pairs, key=lambda p: (p.city, p.index or 0, p.stem))
+
+
+def _dataset_name(folder: Path) -> str:
+    return folder.parent.name if folder.name.lower() in SPLIT_NAMES else folder.name
+
+
+def _split_name(folder: Path) -> str:
+    """The split a folder's name says: ``val`` for val/valid/validation, else the name."""
+    name = folder.name.lower()
+    return "val" if name in ("val", "valid", "validation") else name
+
+
+def _find_inria_root(path: Path) -> Path | None:
+    for candidate in (path, path / INRIA_DIR):
+        if (candidate / "train" / "images").is_dir() and (candidate / "train" / "gt").is_dir():
+            return candidate
+    return None
+
+
+def open_source(
+    path: str | os.PathLike,
+    *,
+    val: Sequence[str] | str | None = None,
+    skip_unpaired: bool = False,
+) -> Source:
+    """Discover the pairs under ``path`` (Inria layout or paired folders).
+
+    ``val``: stems or glob patterns (a list, or one comma-separated string) whose
+    pairs form the ``val`` split, all others ``train``; ``None`` keeps the layout's
+    own split. Images without a mask are an error naming them, unless
+    ``skip_unpaired`` (then they are counted in ``Source.unpaired_images``).
+    """
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise SatganError(f"{path}: no such folder (expected an Inria AerialImageDataset or a paired folder)")
+    unpaired: list[Path] = []
+    test_images: list[Path] = []
+    inria = _find_inria_root(path)
+    if inria is not None:
+        root, kind = inria, "inria"
+        pairs = _inria_pairs(root, unpaired)
+        if (root / "test" / "images").is_dir():
+            test_images = sorted(_list_images(root / "test" / "images").values())
+    elif _is_paired_folder(path):
+        root, kind = path, "paired"
+        name = _dataset_name(path)
+        split = _split_name(path) if path.name.lower() in SPLIT_NAMES else "train"
+        pairs = _match(path / "images", _mask_dir(path), lambda i, m: Pair(i, m, name, split), unpaired)
+    else:
+        subfolders = [p for p in sorted(path.iterdir()) if p.is_dir() and _is_paired_folder(p)]
+        if not subfolders:
+            raise SatganError(
+                f"{path}: no image/mask pairs found; expected an Inria AerialImageDataset "
+                "(train/images + train/gt), or images/ with masks/ (or gt/), "
+                "or one such folder per split"
+            )
+        root, kind, pairs = path, "paired", []
+        for sub in subfolders:
+            def make(i: Path, m: Path, split: str = _split_name(sub)) -> Pair:
+                return Pair(i, m, path.name, split)
+
+            pairs += _match(sub / "images", _mask_dir(sub), make, unpaired)
+    if unpaired:
+        names = ", ".join(str(p) for p in unpaired[:5]) + (" ..." if len(unpaired) > 5 else "")
+        if not skip_unpaired:
+            raise SatganError(
+                f"{len(unpaired)} image(s) have no mask with the same stem: {names}; "
+                "add the masks, or pass --skip-unpaired to leave them out"
+            )
+        warnings.warn(f"{len(unpaired)} image(s) without a mask skipped: {names}", SatganWarning, stacklevel=2)
+    if not pairs:
+        raise SatganError(f"{path}: found image and mask folders but no pair with matching file stems")
+    if val is not None:
+        pairs = assign_val(pairs, val)
+    return Source(root, kind, pairs, unpaired, test_images)
+
+
+def assign_val(pairs: Sequence[Pair], val: Sequence[str] | str) -> list[Pair]:
+    """Put the pairs whose stem matches one of ``val`` (stems or globs) in ``val``, the rest in ``train``."""
+    patterns = [v.strip() for v in (val.split(",") if isinstance(val, str) else val) if v.strip()]
+    unmatched = [pat for pat in patterns if not any(fnmatch.fnmatchcase(p.stem, pat) for p in pairs)]
+    if unmatched:
+        raise SatganError(f"validation pattern(s) {unmatched} match no pair (stems look like {pairs[0].stem!r})")
+    out = []
+    for p in pairs:
+        is_val = any(fnmatch.fnmatchcase(p.stem, pat) for pat in patterns)
+        out.append(Pair(p.image, p.mask, p.city, "val" if is_val else "train", p.index))
+    return out

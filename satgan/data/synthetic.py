@@ -17,7 +17,6 @@ The same seed gives the same bytes.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path

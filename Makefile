@@ -1,0 +1,47 @@
+# make demo: synthetic data -> notebooks 01-02 headless into runs/demo/
+# make test: lint, notebook pairing check, unit + notebook tests
+# Both create .venv and install what they need on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO := runs/demo
+NB_RUN = $(BIN)/papermill --no-progress-bar --log-level WARNING
+
+.PHONY: install demo test lint notebooks bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+# Relative notebook paths resolve against runs/ (see satgan.colab): demo/data = runs/demo/data.
+demo: $(STAMP)
+	mkdir -p $(DEMO)/notebooks
+	$(BIN)/satgan synth $(DEMO)/data --size 1000 --per-city 6 --workers 2
+	$(NB_RUN) notebooks/01_explore_dataset.ipynb $(DEMO)/notebooks/01_explore_dataset.ipynb \
+		-p DATA_DIR demo/data -p MAX_PAIRS_PER_CITY 6
+	$(NB_RUN) notebooks/02_pretransform.ipynb $(DEMO)/notebooks/02_pretransform.ipynb \
+		-p DATA_DIR demo/data -p OUT_DIR demo/pretransformed/grid2-286 -p GRID 2
+	@echo "demo done: executed notebooks in $(DEMO)/notebooks, arrays in $(DEMO)/pretransformed"
+
+lint: $(STAMP)
+	$(BIN)/ruff check satgan tests benchmarks notebooks/*.py
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+# Regenerate the .ipynb files from their jupytext .py sources, without outputs.
+notebooks: $(STAMP)
+	$(BIN)/jupytext --to ipynb notebooks/*.py
+	$(BIN)/nbstripout notebooks/*.ipynb
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_data.py
+
+clean:
+	rm -rf runs/demo .pytest_cache .ruff_cache

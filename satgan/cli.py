@@ -1,0 +1,130 @@
+"""The ``satgan`` command line (also ``python -m satgan``).
+
+Each sub-command builds the same config object a notebook builds and calls the same
+library function; defaults come from :mod:`satgan.config`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import warnings
+from collections.abc import Sequence
+
+import satgan
+from satgan.config import PretransformConfig, SynthConfig
+from satgan.errors import SatganError
+
+
+def _default(cls: type, name: str):
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def _csv(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from satgan.data.synthetic import synthesize_inria
+
+    cfg = SynthConfig(
+        out=args.out, cities=args.cities, per_city=args.per_city, test_per_city=args.test_per_city,
+        size=args.size, seed=args.seed, workers=args.workers,
+    )
+    root = synthesize_inria(cfg)
+    print(f"wrote {root}")
+    return 0
+
+
+def _cmd_pretransform(args: argparse.Namespace) -> int:
+    from satgan.data.pretransform import pretransform
+
+    cfg = PretransformConfig(
+        source=args.source, out=args.out, grid=args.grid, size=args.size, min_density=args.min_density,
+        val=args.val, crop=args.crop, workers=args.workers, skip_unpaired=args.skip_unpaired,
+        overwrite=args.overwrite,
+    )
+    manifest = pretransform(cfg)
+    for split, info in manifest["splits"].items():
+        print(f"{split}: {info['count']} of {info['tiles_before_filter']} tiles -> {args.out}/{info['images']}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from satgan.data.pretransform import MANIFEST, load_manifest
+
+    if (Path(args.path) / MANIFEST).exists():
+        manifest = load_manifest(args.path)
+        summary = {split: {"count": i["count"], "shape": i["image_shape"]} for split, i in manifest["splits"].items()}
+        print(json.dumps({"settings": manifest["settings"], "splits": summary}, indent=1))
+    else:
+        from satgan.data.sources import open_source
+        from satgan.explore import count_table
+
+        source = open_source(args.path, skip_unpaired=True)
+        print(f"{source.kind} dataset at {source.root}")
+        print(count_table(source))
+        if source.test_images:
+            print(f"{len(source.test_images)} test images without masks")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="satgan", description="satgan: satellite-like images from building masks")
+    parser.add_argument("--version", action="version", version=f"satgan {satgan.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("synth", help="write built-in synthetic data in the Inria layout")
+    p.add_argument("out", help="folder to write AerialImageDataset/ into")
+    p.add_argument("--cities", type=_csv, default=_default(SynthConfig, "cities"), help="comma-separated")
+    p.add_argument("--per-city", type=int, default=_default(SynthConfig, "per_city"),
+                   help="training pairs per city (1-5 are the val split)")
+    p.add_argument("--test-per-city", type=int, default=_default(SynthConfig, "test_per_city"))
+    p.add_argument("--size", type=int, default=_default(SynthConfig, "size"), help="pixels per side")
+    p.add_argument("--seed", type=int, default=_default(SynthConfig, "seed"))
+    p.add_argument("--workers", type=int, default=_default(SynthConfig, "workers"))
+    p.set_defaults(run=_cmd_synth)
+
+    p = sub.add_parser("pretransform", help="cut pairs into tiles and write training arrays")
+    p.add_argument("source", help="Inria AerialImageDataset (or its parent), or a paired folder")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--grid", type=int, default=_default(PretransformConfig, "grid"),
+                   help="NxN tiles per image: 1 low, 2 mid, 5 high")
+    p.add_argument("--size", type=int, default=_default(PretransformConfig, "size"), help="tile side after resizing")
+    p.add_argument("--min-density", type=float, default=_default(PretransformConfig, "min_density"),
+                   help="drop tiles with a smaller building fraction (0-1)")
+    p.add_argument("--val", type=_csv, default=None,
+                   help="comma-separated stems or globs forming the val split (default: the layout's own)")
+    p.add_argument("--crop", type=int, default=_default(PretransformConfig, "crop"),
+                   help="training crop the tiles must allow")
+    p.add_argument("--workers", type=int, default=_default(PretransformConfig, "workers"))
+    p.add_argument("--skip-unpaired", action="store_true", help="leave out images without masks")
+    p.add_argument("--overwrite", action="store_true", help="replace an output made with other settings")
+    p.set_defaults(run=_cmd_pretransform)
+
+    p = sub.add_parser("info", help="describe a data source or a pretransformed folder")
+    p.add_argument("path")
+    p.set_defaults(run=_cmd_info)
+    return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_warning
+    try:
+        return args.run(args)
+    except SatganError as exc:
+        print(f"satgan: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("satgan: interrupted; rerun the same command to continue where it stopped", file=sys.stderr)
+        return 130

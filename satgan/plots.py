@@ -1,0 +1,133 @@
+"""Figures for the data notebooks: pairs whole and tiled, fraction histograms, array samples.
+
+Every function returns a matplotlib ``Figure`` (shown by the notebook, saved by papermill);
+:func:`pair_browser` wraps :func:`plot_pair` in ipywidgets for interactive use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from satgan.data.pretransform import load_manifest, tile_bounds
+from satgan.data.readers import read_image, read_mask
+from satgan.data.sources import Pair, Source
+
+DISPLAY_SIDE = 1000  # pixels; big scenes are subsampled for display
+
+
+def _subsample(arr: np.ndarray) -> np.ndarray:
+    step = max(1, max(arr.shape[:2]) // DISPLAY_SIDE)
+    return arr[::step, ::step]
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, colour=(255, 40, 40), alpha: float = 0.45) -> np.ndarray:
+    """The image with building pixels tinted (``mask`` bool or 0-255 coverage)."""
+    weight = (mask.astype(np.float32) / (255.0 if mask.dtype == np.uint8 else 1.0))[..., None] * alpha
+    return (image * (1 - weight) + np.array(colour, np.float32) * weight).astype(np.uint8)
+
+
+def plot_pair(pair: Pair, grid: int = 1) -> Figure:
+    """One pair: image with the NxN tile grid, mask, and the tiles with their building fractions."""
+    image, mask = read_image(pair.image), read_mask(pair.mask)
+    h, w = mask.shape
+    fig = plt.figure(figsize=(15, 5.4), layout="constrained")
+    left, right = fig.subfigures(1, 2, width_ratios=[2, 1])
+    axes = left.subplots(1, 2)
+    axes[0].imshow(_subsample(image), extent=(0, w, h, 0))
+    axes[1].imshow(_subsample(overlay(image, mask)), extent=(0, w, h, 0))
+    for ax, title in zip(axes, ("image", "mask over image")):
+        ax.set_title(f"{pair.stem} {title} ({h}x{w})", fontsize=9)
+        ax.set_axis_off()
+        for _r, _c, y0, y1, x0, x1 in tile_bounds(h, w, grid):
+            ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="yellow", lw=0.8))
+    tiles = right.subplots(grid, grid, squeeze=False)
+    for r, c, y0, y1, x0, x1 in tile_bounds(h, w, grid):
+        ax = tiles[r][c]
+        ax.imshow(_subsample(overlay(image[y0:y1, x0:x1], mask[y0:y1, x0:x1])))
+        ax.set_title(f"{mask[y0:y1, x0:x1].mean():.2f}", fontsize=7, pad=1)
+        ax.set_axis_off()
+    right.suptitle(f"grid {grid}: tiles and building fraction", fontsize=9)
+    return fig
+
+
+def pair_browser(source: Source, grids: Sequence[int] = (1, 2, 5)):
+    """An ipywidgets browser: city, image and grid; redraws :func:`plot_pair`."""
+    import ipywidgets as widgets
+
+    by_city = {city: [p for p in source.pairs if p.city == city] for city in source.cities}
+    city = widgets.Dropdown(options=list(by_city), description="city")
+    index = widgets.IntSlider(min=0, max=len(by_city[city.value]) - 1, description="image")
+    grid = widgets.Dropdown(options=list(grids), description="grid")
+
+    def on_city(change):
+        index.max = len(by_city[change["new"]]) - 1
+        index.value = 0
+
+    city.observe(on_city, names="value")
+
+    def show(city: str, index: int, grid: int) -> None:
+        plot_pair(by_city[city][min(index, len(by_city[city]) - 1)], grid)
+        plt.show()
+
+    return widgets.interactive(show, city=city, index=index, grid=grid)
+
+
+def plot_fraction_histograms(fractions: dict[str, dict[int, np.ndarray]]) -> Figure:
+    """Building-fraction histograms: one panel per grid level, one line per city."""
+    grids = sorted({g for by_grid in fractions.values() for g in by_grid})
+    fig, axes = plt.subplots(1, len(grids), figsize=(5 * len(grids), 3.6), squeeze=False, layout="constrained")
+    bins = np.linspace(0, 1, 26)
+    for ax, grid in zip(axes[0], grids):
+        for city, by_grid in sorted(fractions.items()):
+            if grid in by_grid:
+                ax.hist(by_grid[grid], bins=bins, histtype="step", lw=1.6, density=True,
+                        label=f"{city} ({len(by_grid[grid])})")
+        ax.set_title(f"grid {grid}x{grid}")
+        ax.set_xlabel("building fraction of a tile")
+    axes[0][0].set_ylabel("density")
+    axes[0][-1].legend(fontsize=8)
+    return fig
+
+
+def plot_filter_histogram(manifest: dict) -> Figure:
+    """Per split: building fraction of all tiles, and of the tiles kept by the density filter."""
+    splits = manifest["splits"]
+    fig, axes = plt.subplots(1, len(splits), figsize=(5 * len(splits), 3.4), squeeze=False, layout="constrained")
+    bins = np.linspace(0, 1, 26)
+    threshold = manifest["settings"]["min_density"]
+    for ax, (name, info) in zip(axes[0], splits.items()):
+        ax.hist(info["fractions_before_filter"], bins=bins, color="0.75",
+                label=f"all tiles ({info['tiles_before_filter']})")
+        ax.hist([s["fraction"] for s in info["samples"]], bins=bins, color="C0", alpha=0.8,
+                label=f"kept ({info['count']})")
+        ax.axvline(threshold, color="C3", ls="--", label=f"min_density {threshold}")
+        ax.set_title(f"{name}")
+        ax.set_xlabel("building fraction")
+        ax.legend(fontsize=8)
+    return fig
+
+
+def plot_array_samples(root: str | os.PathLike, split: str = "train", n: int = 8, seed: int = 0) -> Figure:
+    """``n`` random tiles from the pretransformed arrays: mask above, image below."""
+    manifest = load_manifest(root)
+    info = manifest["splits"][split]
+    images = np.load(Path(root) / info["images"], mmap_mode="r")
+    masks = np.load(Path(root) / info["masks"], mmap_mode="r")
+    picks = np.sort(np.random.default_rng(seed).choice(len(images), size=min(n, len(images)), replace=False))
+    fig, axes = plt.subplots(2, len(picks), figsize=(2.1 * len(picks), 4.6), squeeze=False, layout="constrained")
+    for col, i in enumerate(picks):
+        sample = info["samples"][i]
+        axes[0][col].imshow(masks[i], cmap="gray", vmin=0, vmax=255)
+        axes[0][col].set_title(f"{Path(sample['source']).stem} r{sample['row']}c{sample['col']}", fontsize=7)
+        axes[1][col].imshow(images[i])
+        axes[1][col].set_title(f"fraction {sample['fraction']:.2f}", fontsize=7)
+        for ax in (axes[0][col], axes[1][col]):
+            ax.set_axis_off()
+    fig.suptitle(f"{split}: {len(images)} tiles of {images.shape[1]}x{images.shape[2]}", fontsize=9)
+    return fig

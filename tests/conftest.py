@@ -1,0 +1,43 @@
+"""Shared fixtures: small synthetic Inria data, hand-made paired folders, the real folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from satgan.config import SynthConfig
+from satgan.data.synthetic import synthesize_inria
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def inria_root(tmp_path_factory) -> Path:
+    """A small synthetic Inria download: 5 cities x 6 pairs of 320 px, plus test images."""
+    out = tmp_path_factory.mktemp("synth")
+    return synthesize_inria(SynthConfig(out=str(out), per_city=6, size=320, test_per_city=1))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real paired data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def write_pair_folder(root: Path, fractions: list[float], size: tuple[int, int] = (100, 120)) -> Path:
+    """A paired folder whose masks have exactly the given building fractions (PNG, 0/255)."""
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    h, w = size
+    rng = np.random.default_rng(0)
+    for i, fraction in enumerate(fractions):
+        mask = np.zeros(h * w, np.uint8)
+        mask[: round(fraction * h * w)] = 255
+        Image.fromarray(mask.reshape(h, w)).save(root / "masks" / f"tile{i}.png")
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(root / "images" / f"tile{i}.png")
+    return root

@@ -1,0 +1,108 @@
+"""The notebooks: .py/.ipynb pairs in step, no outputs committed, and headless runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jupytext
+import nbformat
+import papermill as pm
+import pytest
+
+from tests.conftest import REPO
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.py"))
+
+
+def _cells(nb):
+    return [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+@pytest.mark.parametrize("source", NOTEBOOKS, ids=lambda p: p.stem)
+def test_ipynb_matches_py_and_has_no_outputs(source):
+    ipynb = source.with_suffix(".ipynb")
+    assert ipynb.exists(), f"{ipynb.name} missing: run make notebooks"
+    committed = nbformat.read(ipynb, as_version=4)
+    drift = f"{ipynb.name} drifted from {source.name}: run make notebooks"
+    assert _cells(jupytext.read(source)) == _cells(committed), drift
+    for cell in committed.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"{ipynb.name} holds outputs: make notebooks"
+    assert committed.metadata.kernelspec.name == "python3"
+    params = [c for c in committed.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, "one cell tagged 'parameters'"
+
+
+def _run(name: str, out_dir: Path, **params) -> nbformat.NotebookNode:
+    out = out_dir / f"{name}.ipynb"
+    pm.execute_notebook(str(REPO / "notebooks" / f"{name}.ipynb"), str(out), parameters=params,
+                        kernel_name="python3", progress_bar=False, cwd=str(out_dir))
+    return nbformat.read(out, as_version=4)
+
+
+def _images(nb) -> int:
+    return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_explore_and_pretransform_notebooks(inria_root, tmp_path):
+    nb1 = _run("01_explore_dataset", tmp_path, DATA_DIR=str(inria_root), MAX_PAIRS_PER_CITY=2, GRIDS=[1, 2])
+    assert _images(nb1) >= 7  # histograms, one pair per city, the browser's static figure
+    out = tmp_path / "arrays"
+    nb2 = _run("02_pretransform", tmp_path, DATA_DIR=str(inria_root), OUT_DIR=str(out), GRID=2, SIZE=64, CROP=64,
+               MIN_DENSITY=0.05, N_SAMPLES=3)
+    assert _images(nb2) >= 3
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["settings"]["grid"] == 2 and manifest["settings"]["min_density"] == 0.05
+    assert all(s["fraction"] >= 0.05 for s in manifest["splits"]["val"]["samples"])
+
+
+def test_colab_first_cell_mounts_drive_and_resolves_paths(tmp_path, monkeypatch):
+    """The path every Colab user takes, with a stand-in google.colab whose drive.mount makes the folder."""
+    fake = tmp_path / "fake_colab"
+    (fake / "google" / "colab").mkdir(parents=True)
+    (fake / "google" / "colab" / "__init__.py").write_text("")
+    (fake / "google" / "colab" / "drive.py").write_text(
+        "import os\n"
+        "def mount(mountpoint, force_remount=False):\n"
+        "    os.makedirs(os.path.join(mountpoint, 'MyDrive'), exist_ok=True)\n"
+    )
+    mount = tmp_path / "drive"
+    monkeypatch.setenv("PYTHONPATH", f"{fake}:{REPO}")
+    monkeypatch.setenv("SATGAN_COLAB_MOUNT", str(mount))
+    # relative paths, as a Colab user leaves them: they land in the mounted Drive
+    _run("01_explore_dataset", tmp_path, DATA_DIR="synthetic", SYNTH_SIZE=128, SYNTH_PER_CITY=6,
+         MAX_PAIRS_PER_CITY=1, GRIDS=[1])
+    workspace = mount / "MyDrive" / "satgan"
+    assert (workspace / "synthetic" / "AerialImageDataset" / "train" / "gt" / "vienna6.tif").exists()
+    _run("02_pretransform", tmp_path, DATA_DIR="synthetic", OUT_DIR="arrays", SIZE=64, CROP=64, N_SAMPLES=2)
+    assert (workspace / "arrays" / "manifest.json").exists()
+
+
+def test_colab_setup_keeps_torch_and_is_idempotent(tmp_path):
+    """colab_setup.sh with a recording stand-in for pip: Colab's torch is never touched."""
+    log = tmp_path / "pip.log"
+    fake_pip = tmp_path / "pip"
+    fake_pip.write_text(f'#!/bin/bash\necho "ARGS $*" >> {log}\n'
+                        f'for a in "$@"; do [ -f "$a" ] && cat "$a" >> {log}; done\nexit 0\n')
+    fake_pip.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "PIP": str(fake_pip), "PYTHON": sys.executable}
+    marker = REPO / ".colab_installed"
+    saved = marker.read_text() if marker.exists() else None
+    try:
+        marker.unlink(missing_ok=True)
+        first = subprocess.run(["bash", str(REPO / "colab_setup.sh")], env=env, capture_output=True, text=True)
+        assert first.returncode == 0, first.stderr
+        text = log.read_text()
+        assert "tifffile" in text and "imagecodecs" in text and "torchmetrics" in text and "-e " + str(REPO) in text
+        names = {line.split(">")[0].strip() for line in text.splitlines()}
+        assert not names & {"torch", "torchvision", "numpy"}
+        second = subprocess.run(["bash", str(REPO / "colab_setup.sh")], env=env, capture_output=True, text=True)
+        assert second.returncode == 0 and "already installed" in second.stdout
+        assert log.read_text() == text  # nothing installed the second time
+    finally:
+        marker.unlink(missing_ok=True)
+        if saved is not None:
+            marker.write_text(saved)

@@ -33,7 +33,7 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
-def process_pool(workers: int):
+def process_pool(workers: int, initializer=None):
     """A pool of ``workers`` processes for file-bound work.
 
     ``fork`` where the platform has it: workers start at once and scripts without an
@@ -42,4 +42,4 @@ def process_pool(workers: int):
     import multiprocessing
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    return multiprocessing.get_context(method).Pool(workers)
+    return multiprocessing.get_context(method).Pool(workers, initializer=initializer)

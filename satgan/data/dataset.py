@@ -89,24 +89,56 @@ class PairDataset(Dataset):
             raise IndexError(f"index {index} out of range for {n} samples")
         index %= n
         images, masks = self._arrays()
-        c, s = self.config.crop, self.size
+        c, s, cfg = self.config.crop, self.size, self.config
         if self.augment:
-            rng = np.random.default_rng([self.config.seed, self.epoch, index])
-            y, x = rng.integers(0, s - c + 1, size=2)
+            draw = _random_words(cfg.seed, self.epoch, index)
+            y, x = next(draw) % (s - c + 1), next(draw) % (s - c + 1)
+            bits = next(draw)
+            hflip, vflip = cfg.flip and bits & 1, cfg.flip and bits & 2
+            turns = (bits >> 2) % 4 if cfg.rot90 else 0
         else:
             y = x = (s - c) // 2
-        image = images[index, y : y + c, x : x + c]
-        mask = masks[index, y : y + c, x : x + c]
-        if self.augment:
-            if self.config.flip and rng.random() < 0.5:
-                image, mask = image[:, ::-1], mask[:, ::-1]
-            if self.config.flip and rng.random() < 0.5:
-                image, mask = image[::-1], mask[::-1]
-            if self.config.rot90:
-                k = int(rng.integers(4))
-                image, mask = np.rot90(image, k), np.rot90(mask, k)
-        image_t = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(127.5).sub_(1.0)
-        mask_t = torch.from_numpy(np.ascontiguousarray(mask))[None].float().div_(127.5).sub_(1.0)
-        if self.config.mask_channels == 3:
+            hflip = vflip = turns = 0
+        # Copy the crop out of the memory map once; flip horizontally in torch (numpy is
+        # slow at reversing 3-byte pixels); vertical flips and turns are free views; then
+        # one pass to float CHW. About 5x faster than reading float32 files per item.
+        image = np.ascontiguousarray(images[index, y : y + c, x : x + c])
+        mask = np.ascontiguousarray(masks[index, y : y + c, x : x + c])
+        if hflip:
+            image = torch.from_numpy(image).flip(1).numpy()
+            mask = torch.from_numpy(mask).flip(1).numpy()
+        if vflip:
+            image, mask = image[::-1], mask[::-1]
+        if turns:
+            image, mask = np.rot90(image, turns), np.rot90(mask, turns)
+        image_t = torch.from_numpy(_to_unit(image.transpose(2, 0, 1)))
+        mask_t = torch.from_numpy(_to_unit(mask[None]))
+        if cfg.mask_channels == 3:
             mask_t = mask_t.expand(3, c, c)
         return {"mask": mask_t, "image": image_t, "index": index}
+
+
+def _to_unit(pixels: np.ndarray) -> np.ndarray:
+    """uint8 0-255 to float32 in [-1, 1], contiguous."""
+    out = pixels.astype(np.float32)
+    out *= np.float32(1 / 127.5)
+    out -= np.float32(1.0)
+    return out
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def _random_words(seed: int, epoch: int, index: int):
+    """64-bit random words from (seed, epoch, index) alone (SplitMix64).
+
+    A counter-based generator: no state is shared between samples or workers, and it
+    costs a few microseconds where building a numpy Generator costs tens.
+    """
+    state = (seed * 0x9E3779B97F4A7C15 + epoch * 0xD1B54A32D192ED03 + index * 0x8CB92BA72F3D8DD7) & _MASK64
+    while True:
+        state = (state + 0x9E3779B97F4A7C15) & _MASK64
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        yield z ^ (z >> 31)

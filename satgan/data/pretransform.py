@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -47,19 +49,26 @@ MAX_TILE_ASPECT = 1.5  # tiles are resized to squares; beyond this they look str
 
 # -- resizing ---------------------------------------------------------------------------
 def resize_image(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize ``(H, W, 3) uint8`` to ``(size, size, 3)``, antialiased (bicubic).
+    """Resize ``(H, W, 3) uint8`` to ``(size, size, 3)``, antialiased bicubic.
 
-    Large reductions first average whole pixel blocks (``reducing_gap``), which is what
-    an antialiasing filter would do there anyway, at a fraction of the cost.
+    torch's uint8 antialiased resampling gives Pillow's result (within one grey level)
+    several times faster, and reads the (cropped) array in place without a copy.
     """
-    img = Image.fromarray(np.ascontiguousarray(image))
-    return np.asarray(img.resize((size, size), Image.BICUBIC, reducing_gap=3.0))
+    with warnings.catch_warnings():  # read-only arrays (from Pillow) are fine: nothing writes to x
+        warnings.simplefilter("ignore", UserWarning)
+        x = torch.from_numpy(image).permute(2, 0, 1)[None]  # a channels-last view, no copy
+    out = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
+    return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy())
 
 
 def mask_coverage(mask: np.ndarray, size: int) -> np.ndarray:
-    """Resize a ``(H, W) bool`` mask to ``(size, size) uint8`` area coverage (0-255)."""
-    img = Image.fromarray(np.ascontiguousarray(mask, dtype=np.uint8) * np.uint8(255))
-    return np.asarray(img.resize((size, size), Image.BOX))
+    """Resize a mask (``bool``, or uint8 0/255) to ``(size, size) uint8`` area coverage 0-255.
+
+    A box filter: each output pixel is the building fraction of the input area it covers.
+    """
+    if mask.dtype == bool:
+        mask = mask.view(np.uint8) * np.uint8(255)
+    return np.asarray(Image.fromarray(mask).resize((size, size), Image.BOX))
 
 
 def tile_bounds(height: int, width: int, grid: int) -> list[tuple[int, int, int, int, int, int]]:
@@ -88,6 +97,11 @@ class _Job:
     min_density: float
 
 
+def _worker_init() -> None:
+    # One thread per worker process: the processes are the parallelism (as DataLoader workers do).
+    torch.set_num_threads(1)
+
+
 def _run_job(job: _Job) -> None:
     """Read one pair, cut and resize its tiles, write them as one part file (atomically)."""
     image, mask = read_image(job.pair.image), read_mask(job.pair.mask)
@@ -96,6 +110,7 @@ def _run_job(job: _Job) -> None:
             f"{job.pair.image} is {image.shape[0]}x{image.shape[1]} but its mask {job.pair.mask} "
             f"is {mask.shape[0]}x{mask.shape[1]}; image and mask must have the same size"
         )
+    mask255 = mask.view(np.uint8) * np.uint8(255)  # once per pair, not once per tile
     images, masks, rows, cols, kept_fractions, all_fractions = [], [], [], [], [], []
     for r, c, y0, y1, x0, x1 in tile_bounds(*mask.shape, job.grid):
         tile_mask = mask[y0:y1, x0:x1]
@@ -104,7 +119,7 @@ def _run_job(job: _Job) -> None:
         if fraction < job.min_density:
             continue
         images.append(resize_image(image[y0:y1, x0:x1], job.size))
-        masks.append(mask_coverage(tile_mask, job.size))
+        masks.append(mask_coverage(mask255[y0:y1, x0:x1], job.size))
         rows.append(r)
         cols.append(c)
         kept_fractions.append(fraction)
@@ -269,7 +284,7 @@ def pretransform(cfg: PretransformConfig) -> dict:
     todo = [job for job in jobs if not job.part.exists()]
     with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="pretransform", unit="pair") as bar:
         if cfg.workers > 1 and len(todo) > 1:
-            with process_pool(min(cfg.workers, len(todo))) as pool:
+            with process_pool(min(cfg.workers, len(todo)), initializer=_worker_init) as pool:
                 for _ in pool.imap_unordered(_run_job, todo):
                     bar.update()
         else:

@@ -134,15 +134,18 @@ def mask_from_array(arr: np.ndarray, path: str | os.PathLike, palette: bool = Fa
     if arr.dtype == bool:
         return arr
     arr = _to_uint8(arr, path) if arr.dtype != np.uint8 else arr
-    levels = np.flatnonzero(np.bincount(arr.ravel(), minlength=256))
-    if len(levels) <= 2 and (len(levels) == 1 or levels[0] == 0):
-        # Two levels with 0 as background (0/255, 0/1, 0/k), or a single level.
-        if len(levels) == 1 and levels[0] not in (0, 1, 255):
+    lo, hi = int(arr.min()), int(arr.max())
+    if lo == hi:
+        if lo not in (0, 1, 255):
             raise SatganError(
-                f"{path}: mask holds the single value {levels[0]}; expected 0 (background) "
-                "and 255 or 1 (building)"
+                f"{path}: mask holds the single value {lo}; expected 0 (background) and 255 or 1 (building)"
             )
         return arr > 0
+    building = arr > 0
+    # Two levels with 0 as background (0/255, 0/1, 0/k): every non-zero pixel is the top level.
+    if lo == 0 and np.count_nonzero(building) == np.count_nonzero(arr == hi):
+        return building
+    levels = np.flatnonzero(np.bincount(arr.ravel(), minlength=256))
     _warn(
         f"{path}: mask has {len(levels)} grey levels, not 2 (JPEG noise?); "
         "thresholded at 128 (half range)"

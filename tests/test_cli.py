@@ -30,3 +30,17 @@ def test_module_and_entry_point_are_the_same_program():
     assert by_module.returncode == by_script.returncode == 0
     assert "pretransform" in by_module.stdout and by_module.stdout.replace("__main__.py", "satgan") == \
         by_script.stdout
+
+
+def test_config_from_dict_rejects_unknown_keys():
+    import pytest
+
+    from satgan.config import PretransformConfig, from_dict
+    from satgan.errors import SatganError
+
+    cfg = from_dict(PretransformConfig, {"source": "s", "out": "o", "grid": 5})
+    assert cfg.grid == 5 and cfg.size == 286
+    with pytest.raises(SatganError, match=r"unknown PretransformConfig setting\(s\) \['gird'\]; valid: source, out, grid"):
+        from_dict(PretransformConfig, {"source": "s", "out": "o", "gird": 5})
+    with pytest.raises(SatganError, match="missing"):
+        from_dict(PretransformConfig, {"source": "s"})

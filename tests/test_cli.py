@@ -40,7 +40,8 @@ def test_config_from_dict_rejects_unknown_keys():
 
     cfg = from_dict(PretransformConfig, {"source": "s", "out": "o", "grid": 5})
     assert cfg.grid == 5 and cfg.size == 286
-    with pytest.raises(SatganError, match=r"unknown PretransformConfig setting\(s\) \['gird'\]; valid: source, out, grid"):
+    unknown = r"unknown PretransformConfig setting\(s\) \['gird'\]; valid: source, out, grid"
+    with pytest.raises(SatganError, match=unknown):
         from_dict(PretransformConfig, {"source": "s", "out": "o", "gird": 5})
     with pytest.raises(SatganError, match="missing"):
         from_dict(PretransformConfig, {"source": "s"})

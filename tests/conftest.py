@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,8 @@ from satgan.config import SynthConfig
 from satgan.data.synthetic import synthesize_inria
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+# The real paired folders sit beside the project (../shared/data), or where SATGAN_SHARED_DATA says.
+SHARED_DATA = Path(os.environ.get("SATGAN_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")

@@ -32,14 +32,3 @@ def write_json(path: str | os.PathLike, data: Any) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
-
-def process_pool(workers: int, initializer=None):
-    """A pool of ``workers`` processes for file-bound work.
-
-    ``fork`` where the platform has it: workers start at once and scripts without an
-    ``if __name__ == "__main__"`` guard still work; ``spawn`` elsewhere.
-    """
-    import multiprocessing
-
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    return multiprocessing.get_context(method).Pool(workers, initializer=initializer)

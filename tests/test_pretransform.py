@@ -153,6 +153,9 @@ def test_corrupt_tiff_is_named_and_nothing_is_written(tmp_path):
         run(src, tmp_path / "out", size=64, crop=64)
     assert not (tmp_path / "out" / "manifest.json").exists()
     assert not list((tmp_path / "out").glob("*/*.npy"))
+    # once the file is fixed, the same command finishes the job without --overwrite
+    tifffile.imwrite(src / "masks" / "b.tif", np.zeros((120, 120), np.uint8), compression="lzw")
+    assert run(src, tmp_path / "out", size=64, crop=64)["splits"]["train"]["count"] == 2
 
 
 def test_rgba_and_16bit_sources_are_converted(tmp_path):

@@ -34,11 +34,12 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 import satgan
-from satgan.atomic import atomic_path, process_pool, write_json
+from satgan.atomic import atomic_path, write_json
 from satgan.config import PretransformConfig
 from satgan.data.readers import SatganWarning, image_size, read_image, read_mask
 from satgan.data.sources import Pair, Source, open_source
 from satgan.errors import SatganError
+from satgan.parallel import process_pool
 
 MANIFEST = "manifest.json"
 PARTS = ".parts"
@@ -221,6 +222,12 @@ def _prepare_out(out: Path, settings: dict, overwrite: bool) -> dict | None:
         old = {"settings": json.loads(parts_settings.read_text())}
     elif out.is_dir() and any(out.iterdir()):
         raise SatganError(f"{out}: folder is not empty and holds no satgan pretransform; choose a new or empty OUT")
+    if old is not None and not manifest.exists() and old["settings"] != settings:
+        # An unfinished run with other settings (say, a file was fixed after an error):
+        # its parts are only a cache of work, so start over instead of refusing.
+        print(f"{out}: discarding an unfinished run made with other settings")
+        _remove_outputs(out)
+        old = None
     if old is not None and old["settings"] != settings:
         if not overwrite:
             raise SatganError(

@@ -26,10 +26,11 @@ import tifffile
 from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
-from satgan.atomic import atomic_path, process_pool
+from satgan.atomic import atomic_path
 from satgan.config import SynthConfig
 from satgan.data.sources import INRIA_CITIES, INRIA_DIR, INRIA_TEST_CITIES
 from satgan.errors import SatganError
+from satgan.parallel import process_pool
 
 METRES_PER_PIXEL = 0.3
 MIN_SIZE = 64

@@ -30,7 +30,7 @@ demo: $(STAMP)
 	@echo "demo done: executed notebooks in $(DEMO)/notebooks, arrays in $(DEMO)/pretransformed"
 
 lint: $(STAMP)
-	$(BIN)/ruff check satgan tests benchmarks notebooks/*.py
+	$(BIN)/ruff check satgan tests benchmarks docs notebooks/*.py
 
 test: lint
 	$(BIN)/python -m pytest -q

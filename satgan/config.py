@@ -58,6 +58,39 @@ class DataConfig:
     seed: int = 0
 
 
+@dataclass
+class ModelConfig:
+    """The networks. Defaults are pix2pix's, with instance norm as the old project found best."""
+
+    generator: str = "unet"  # unet | resnet
+    ngf: int = 64  # generator width
+    unet_downs: int = 0  # U-Net halvings; 0: down to 1x1 for the crop (8 for 256, 7 for 128)
+    resnet_blocks: int = 9  # 6 or 9
+    norm: str = "instance"  # batch | instance | none (generator and discriminator)
+    upsample: str = "deconv"  # deconv (transposed conv) | resize (upsample + conv: no checkerboard)
+    dropout: bool = True  # pix2pix's dropout in the U-Net's inner decoder stages
+    input_channels: int = 1  # mask channels: 1, or 3 as the old project fed it
+    ndf: int = 64  # discriminator width
+    d_layers: int = 3  # PatchGAN stride-2 stages: 3 gives 70x70 patches
+    num_d: int = 1  # discriminator scales (pix2pixHD uses 2-3)
+    spectral_norm: bool = False
+    init: str = "normal"  # normal | xavier | kaiming | orthogonal
+    init_gain: float = 0.02
+
+
+@dataclass
+class LossConfig:
+    """What the generator and discriminator minimize."""
+
+    gan_mode: str = "vanilla"  # vanilla | lsgan | hinge
+    gan_weight: float = 1.0  # 0: the generator trains alone on its other losses; no discriminator
+    l1_weight: float = 100.0
+    vgg_weight: float = 0.0  # VGG19 perceptual loss; needs the ImageNet weights file
+    vgg_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])
+    vgg_weights: str = ""  # path to vgg19-dcbb9e9d.pth; "": the torch hub cache
+    fm_weight: float = 0.0  # discriminator feature matching
+
+
 def from_dict(cls: type[T], values: dict[str, Any]) -> T:
     """Build dataclass ``cls`` from ``values``; unknown keys are an error naming the valid ones."""
     names = [f.name for f in dataclasses.fields(cls)]

@@ -1,0 +1,82 @@
+"""Building blocks shared by the generators and discriminators: normalization,
+upsampling, weight initialization."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from satgan.errors import SatganError
+
+NORMS = ("batch", "instance", "none")
+UPSAMPLES = ("deconv", "resize")
+INITS = ("normal", "xavier", "kaiming", "orthogonal")
+
+
+def norm_layer(kind: str):
+    """A constructor ``f(channels) -> nn.Module`` for the normalization ``kind``.
+
+    batch: learnable affine and running statistics; instance: neither (as pix2pix);
+    none: identity.
+    """
+    if kind == "batch":
+        return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
+    if kind == "instance":
+        return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+    if kind == "none":
+        return lambda channels: nn.Identity()
+    raise SatganError(f"unknown norm {kind!r}; choose from {', '.join(NORMS)}")
+
+
+def conv_bias(norm: str) -> bool:
+    """Batch norm's shift makes a convolution bias redundant; other norms keep it."""
+    return norm != "batch"
+
+
+def upsample_conv(in_ch: int, out_ch: int, kind: str, bias: bool, kernel: int = 4) -> nn.Module:
+    """Double the spatial size: a transposed convolution (``deconv``; 4x4, or 3x3 as in the
+    ResNet generator) or bilinear upsampling then a 3x3 convolution (``resize``, which
+    avoids the checkerboard artefacts of transposed convolutions)."""
+    if kind == "deconv":
+        return nn.ConvTranspose2d(in_ch, out_ch, kernel_size=kernel, stride=2, padding=1,
+                                  output_padding=kernel % 2, bias=bias)
+    if kind == "resize":
+        return nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=1, padding=1, bias=bias),
+        )
+    raise SatganError(f"unknown upsample {kind!r}; choose from {', '.join(UPSAMPLES)}")
+
+
+def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn.Module:
+    """Initialize conv and linear weights (``normal`` N(0, gain), ``xavier``, ``kaiming``,
+    ``orthogonal``), biases to 0, and batch-norm scales to N(1, gain)."""
+    if kind not in INITS:
+        raise SatganError(f"unknown init {kind!r}; choose from {', '.join(INITS)}")
+
+    def visit(m: nn.Module) -> None:
+        if parametrize.is_parametrized(m, "weight"):  # spectral norm: initialize the raw weight
+            weight = m.parametrizations.weight.original
+        else:
+            weight = getattr(m, "weight", None)
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and weight is not None:
+            if kind == "normal":
+                nn.init.normal_(weight, 0.0, gain)
+            elif kind == "xavier":
+                nn.init.xavier_normal_(weight, gain=gain)
+            elif kind == "kaiming":
+                nn.init.kaiming_normal_(weight, a=0, mode="fan_in")
+            else:
+                nn.init.orthogonal_(weight, gain=gain)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
+
+    with torch.no_grad():
+        net.apply(visit)
+    return net

@@ -1,0 +1,152 @@
+"""Losses: adversarial (vanilla | lsgan | hinge), discriminator feature matching, and the
+VGG19 perceptual loss. Images are in [-1, 1]."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from satgan.errors import SatganError
+
+GAN_MODES = ("vanilla", "lsgan", "hinge")
+
+
+def gan_loss(logits: list[list[torch.Tensor]], real: bool, mode: str, for_discriminator: bool = True) -> torch.Tensor:
+    """Adversarial loss over a (multi-scale) discriminator's output, averaged over scales.
+
+    ``logits`` is the discriminator output: per scale, features with the logits last.
+    vanilla: binary cross-entropy on logits; lsgan: least squares to 1/0; hinge:
+    ``relu(1 - D)`` / ``relu(1 + D)`` for the discriminator, ``-D`` for the generator.
+    """
+    if mode not in GAN_MODES:
+        raise SatganError(f"unknown gan_mode {mode!r}; choose from {', '.join(GAN_MODES)}")
+    total = 0.0
+    for scale in logits:
+        x = scale[-1]
+        if mode == "vanilla":
+            target = torch.ones_like(x) if real else torch.zeros_like(x)
+            total = total + F.binary_cross_entropy_with_logits(x, target)
+        elif mode == "lsgan":
+            total = total + F.mse_loss(x, torch.full_like(x, 1.0 if real else 0.0))
+        elif for_discriminator:
+            total = total + (F.relu(1 - x) if real else F.relu(1 + x)).mean()
+        else:  # the generator's hinge loss: raise the critic's score of its images
+            total = total - x.mean()
+    return total / len(logits)
+
+
+def feature_matching_loss(fake: list[list[torch.Tensor]], real: list[list[torch.Tensor]]) -> torch.Tensor:
+    """L1 between the discriminator's intermediate features of fake and real pairs (pix2pixHD),
+    averaged over layers and scales; the real features are constants."""
+    total, count = 0.0, 0
+    for fake_scale, real_scale in zip(fake, real, strict=True):
+        for f, r in zip(fake_scale[:-1], real_scale[:-1], strict=True):
+            total = total + F.l1_loss(f, r.detach())
+            count += 1
+    return total / max(count, 1)
+
+
+# -- VGG19 perceptual loss ----------------------------------------------------------------
+VGG19_FILE = "vgg19-dcbb9e9d.pth"
+VGG19_URL = f"https://download.pytorch.org/models/{VGG19_FILE}"
+# Index in torchvision's vgg19().features of each ReLU output.
+VGG19_LAYERS = {
+    "relu1_1": 1, "relu1_2": 3, "relu2_1": 6, "relu2_2": 8,
+    "relu3_1": 11, "relu3_2": 13, "relu3_3": 15, "relu3_4": 17,
+    "relu4_1": 20, "relu4_2": 22, "relu4_3": 24, "relu4_4": 26,
+    "relu5_1": 29, "relu5_2": 31, "relu5_3": 33, "relu5_4": 35,
+}
+DEFAULT_VGG_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # pix2pixHD's
+
+
+def hub_checkpoint_dir() -> Path:
+    """Where torch.hub keeps downloaded weights (``$TORCH_HOME/hub/checkpoints``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def find_vgg19_weights(path: str | os.PathLike | None = None, download: bool = True) -> Path:
+    """The VGG19 ImageNet weights file: ``path`` if given, else the torch hub cache, else a
+    download into that cache (where there is a network, as on Colab).
+
+    Never falls back to random weights: without the file, a :class:`SatganError` says
+    which file to put where.
+    """
+    if path:
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise SatganError(f"VGG19 weights not found at {path} (vgg_weights setting)")
+        return path
+    cached = hub_checkpoint_dir() / VGG19_FILE
+    if cached.is_file():
+        return cached
+    if download:
+        try:
+            torch.hub.download_url_to_file(VGG19_URL, str(cached), progress=True)
+            return cached
+        except Exception as exc:  # offline: the message below says what to do
+            cached.unlink(missing_ok=True)
+            reason = f" (download failed: {type(exc).__name__})"
+    else:
+        reason = ""
+    raise SatganError(
+        f"the VGG loss needs the ImageNet VGG19 weights {VGG19_FILE}, not found{reason}; "
+        f"download {VGG19_URL} and put it in {cached.parent}/, or pass its path as vgg_weights"
+    )
+
+
+class VGGLoss(nn.Module):
+    """Weighted L1 between VGG19 features of generated and real images.
+
+    ``layers``: names from :data:`VGG19_LAYERS`; ``weights``: one per layer (default
+    1/32 ... 1 over five layers, as pix2pixHD; equal otherwise). The network is frozen.
+    """
+
+    def __init__(self, layers=DEFAULT_VGG_LAYERS, weights=None, weights_path=None, download: bool = True):
+        super().__init__()
+        from torchvision.models.vgg import cfgs, make_layers
+
+        unknown = [name for name in layers if name not in VGG19_LAYERS]
+        if unknown or not layers:
+            raise SatganError(f"unknown VGG layers {unknown or layers}; choose from {', '.join(VGG19_LAYERS)}")
+        if weights is None:
+            weights = [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0] if len(layers) == 5 else [1.0] * len(layers)
+        if len(weights) != len(layers):
+            raise SatganError(f"{len(layers)} VGG layers but {len(weights)} weights")
+        weights_file = find_vgg19_weights(weights_path, download)
+        state = torch.load(weights_file, map_location="cpu", weights_only=True)
+        features = make_layers(cfgs["E"])  # VGG19's convolutional part; the classifier is not needed
+        try:
+            features.load_state_dict({k.removeprefix("features."): v for k, v in state.items()
+                                      if k.startswith("features.")})
+        except RuntimeError as exc:
+            raise SatganError(f"{weights_file}: not torchvision VGG19 weights ({exc})") from exc
+        order = sorted(range(len(layers)), key=lambda i: VGG19_LAYERS[layers[i]])
+        self.cuts = [VGG19_LAYERS[layers[i]] for i in order]
+        self.layer_weights = [float(weights[i]) for i in order]
+        self.features = features[: self.cuts[-1] + 1].eval().requires_grad_(False)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+
+    def train(self, mode: bool = True) -> VGGLoss:
+        super().train(mode)
+        self.features.eval()  # always frozen
+        return self
+
+    def _taps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = ((x + 1) / 2 - self.mean) / self.std
+        taps = []
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in self.cuts:
+                taps.append(x)
+        return taps
+
+    def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            real_taps = self._taps(real)
+        fake_taps = self._taps(fake)
+        return sum(w * F.l1_loss(f, r) for w, f, r in zip(self.layer_weights, fake_taps, real_taps, strict=True))

@@ -1,0 +1,132 @@
+import pytest
+import torch
+from torch import nn
+
+from satgan.config import LossConfig, ModelConfig
+from satgan.errors import SatganError
+from satgan.models.discriminator import PatchDiscriminator
+from satgan.models.factory import build_discriminator, build_generator, build_vgg_loss
+from satgan.models.layers import init_weights
+from satgan.models.losses import VGG19_FILE, VGGLoss, feature_matching_loss, gan_loss
+
+
+def params(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def test_parameter_counts_match_the_pix2pix_reference():
+    # The reference reports 54.414 M (unet_256, batch norm), 11.378 M (resnet_9blocks,
+    # instance norm), 2.769 M (basic PatchGAN, batch norm, 6 input channels).
+    rgb = dict(input_channels=3)
+    assert round(params(build_generator(ModelConfig(norm="batch", **rgb), 256)) / 1e6, 3) == 54.414
+    assert round(params(build_generator(ModelConfig(generator="resnet", norm="instance", **rgb))) / 1e6, 3) == 11.378
+    assert round(params(PatchDiscriminator(6, 64, 3, "batch")) / 1e6, 3) == 2.769
+
+
+@pytest.mark.parametrize("generator,crop,extra", [
+    ("unet", 256, {}), ("unet", 128, {"upsample": "resize"}), ("unet", 64, {"norm": "batch"}),
+    ("resnet", 64, {"resnet_blocks": 6, "upsample": "resize", "norm": "none"}),
+])
+def test_generators_map_masks_to_images(generator, crop, extra):
+    net = build_generator(ModelConfig(generator=generator, ngf=4, **extra), crop)
+    out = net(torch.rand(2, 1, crop, crop) * 2 - 1)
+    assert out.shape == (2, 3, crop, crop) and out.abs().max() <= 1
+    if extra.get("upsample") == "resize":
+        assert not any(isinstance(m, nn.ConvTranspose2d) for m in net.modules())
+
+
+def test_unet_dropout_is_the_only_noise():
+    assert sum(isinstance(m, nn.Dropout) for m in build_generator(ModelConfig(ngf=4), 256).modules()) == 3
+    net = build_generator(ModelConfig(ngf=4, norm="instance"), 128)
+    x = torch.rand(1, 1, 128, 128)
+    assert sum(isinstance(m, nn.Dropout) for m in net.modules()) == 2
+    net.train()
+    assert not torch.equal(net(x), net(x))
+    net.eval()
+    assert torch.equal(net(x), net(x))
+
+
+def test_patchgan_sees_70x70_patches():
+    disc = PatchDiscriminator(4, ndf=4, n_layers=3, norm="none")
+    x = torch.zeros(1, 4, 128, 128, requires_grad=True)
+    out = disc(x)[-1]
+    assert out.shape[-2:] == (14, 14)
+    out[0, 0, 7, 7].backward()
+    cols = torch.nonzero(x.grad[0].abs().sum(dim=(0, 1)))
+    assert int(cols.max() - cols.min() + 1) == 70
+
+
+def test_multiscale_spectral_discriminator_and_no_discriminator():
+    disc = build_discriminator(ModelConfig(ndf=4, num_d=3, spectral_norm=True), LossConfig())
+    out = disc(torch.rand(2, 1, 128, 128), torch.rand(2, 3, 128, 128))
+    assert [o[-1].shape[-1] for o in out] == [14, 6, 2]
+    assert all(hasattr(m, "parametrizations") for m in disc.modules() if isinstance(m, nn.Conv2d))
+    assert build_discriminator(ModelConfig(), LossConfig(gan_weight=0)) is None
+
+
+@pytest.mark.parametrize("kind", ["normal", "xavier", "kaiming", "orthogonal"])
+def test_init_schemes(kind):
+    net = init_weights(nn.Sequential(nn.Conv2d(8, 16, 3), nn.BatchNorm2d(16)), kind, 0.02)
+    w = net[0].weight
+    assert net[0].bias.abs().max() == 0 and (net[1].weight - 1).abs().max() < 0.2
+    if kind == "normal":
+        assert abs(w.std().item() - 0.02) < 0.005
+    if kind == "orthogonal":
+        flat = w.reshape(16, -1)
+        assert torch.allclose(flat @ flat.T, torch.eye(16) * 0.02**2, atol=1e-6)
+
+
+def test_gan_losses_known_values():
+    ones, zeros = [[torch.zeros(1, 1, 2, 2)]], [[torch.full((1, 1, 2, 2), 3.0)]]
+    assert gan_loss(ones, True, "vanilla").item() == pytest.approx(0.693147, abs=1e-5)  # log 2
+    assert gan_loss(zeros, True, "lsgan").item() == pytest.approx(4.0)
+    assert gan_loss(zeros, False, "lsgan").item() == pytest.approx(9.0)
+    assert gan_loss(zeros, True, "hinge").item() == 0.0
+    assert gan_loss(zeros, False, "hinge").item() == pytest.approx(4.0)
+    assert gan_loss(zeros, True, "hinge", for_discriminator=False).item() == pytest.approx(-3.0)
+    with pytest.raises(SatganError, match="unknown gan_mode"):
+        gan_loss(ones, True, "wgan")
+
+
+def test_feature_matching():
+    a = [[torch.ones(1, 2, 4, 4), torch.zeros(1, 1, 2, 2)]]
+    b = [[torch.zeros(1, 2, 4, 4), torch.ones(1, 1, 2, 2)]]
+    assert feature_matching_loss(a, b).item() == 1.0  # the logits (last) are not matched
+    assert feature_matching_loss(a, a).item() == 0.0
+
+
+def test_vgg_loss_with_a_weights_file(tmp_path):
+    from torchvision.models.vgg import cfgs, make_layers
+
+    # torchvision's file layout (features.<i>.weight ...), random values: the loss's mechanics
+    state = {f"features.{k}": v for k, v in make_layers(cfgs["E"]).state_dict().items()}
+    torch.save(state, tmp_path / VGG19_FILE)
+    loss = VGGLoss(["relu1_1", "relu2_1"], weights_path=tmp_path / VGG19_FILE)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    assert loss(x, x).item() == 0.0
+    fake = x.clone().requires_grad_(True)
+    value = loss(fake, torch.rand(1, 3, 32, 32))
+    value.backward()
+    assert value.item() > 0 and fake.grad.abs().sum() > 0
+    assert not any(p.requires_grad for p in loss.parameters())
+
+
+def test_vgg_weights_missing_offline_names_the_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(SatganError, match=rf"{VGG19_FILE}.*put it in {tmp_path}/hub/checkpoints/"):
+        build_vgg_loss(LossConfig(vgg_weight=1.0), download=False)
+    with pytest.raises(SatganError, match="VGG19 weights not found at /nowhere/vgg.pth"):
+        build_vgg_loss(LossConfig(vgg_weight=1.0, vgg_weights="/nowhere/vgg.pth"))
+    assert build_vgg_loss(LossConfig()) is None
+    torch.save({"features.0.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(SatganError, match="not torchvision VGG19 weights"):
+        VGGLoss(weights_path=tmp_path / "other.pth")
+
+
+def test_bad_model_settings():
+    with pytest.raises(SatganError, match="unknown generator 'gan'"):
+        build_generator(ModelConfig(generator="gan"))
+    with pytest.raises(SatganError, match="unknown norm 'group'"):
+        build_generator(ModelConfig(norm="group"))
+    with pytest.raises(SatganError, match="power-of-two crop"):
+        build_generator(ModelConfig(), 200)

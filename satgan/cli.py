@@ -53,6 +53,38 @@ def _cmd_pretransform(args: argparse.Namespace) -> int:
     return 0
 
 
+def build_train_config(preset_name: str, config_file: str | None, overrides: list[str]):
+    """Preset, then a JSON config file (full or partial, nested by section), then ``--set``."""
+    from pathlib import Path
+
+    from satgan.config import apply_overrides, config_from_dict, preset, to_dict
+
+    cfg = preset(preset_name)
+    if config_file:
+        path = Path(config_file)
+        try:
+            values = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SatganError(f"{path}: cannot read the config file ({exc})") from exc
+        merged = to_dict(cfg)
+        for section, settings in values.items():
+            if section not in merged or not isinstance(settings, dict):
+                raise SatganError(f"{path}: unknown config section {section!r}; valid: {', '.join(merged)}")
+            merged[section].update(settings)
+        cfg = config_from_dict(merged)
+    return apply_overrides(cfg, overrides)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from satgan.train import train
+
+    cfg = build_train_config(args.preset, args.config, args.set)
+    metrics = train(args.data, args.run_dir, cfg, resume=args.resume, overwrite=args.overwrite)
+    if metrics:
+        print(f"done: val PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f} -> {args.run_dir}")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -106,6 +138,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-unpaired", action="store_true", help="leave out images without masks")
     p.add_argument("--overwrite", action="store_true", help="replace an output made with other settings")
     p.set_defaults(run=_cmd_pretransform)
+
+    from satgan.config import PRESETS
+
+    p = sub.add_parser("train", help="train pix2pix on pretransformed arrays (torchrun for several GPUs)")
+    p.add_argument("data", help="a pretransformed folder (satgan pretransform)")
+    p.add_argument("run_dir", help="checkpoints, samples, TensorBoard logs go here")
+    p.add_argument("--preset", default="satgan", choices=list(PRESETS), help="starting settings")
+    p.add_argument("--config", help="JSON file of settings by section (e.g. a run's config.json)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one setting, e.g. train.lr=1e-4 (repeatable)")
+    p.add_argument("--resume", default="never",
+                   help="never (default), auto (newest intact checkpoint in RUN_DIR), or a checkpoint path")
+    p.add_argument("--overwrite", action="store_true", help="start over in a RUN_DIR that holds a run")
+    p.set_defaults(run=_cmd_train)
 
     p = sub.add_parser("info", help="describe a data source or a pretransformed folder")
     p.add_argument("path")

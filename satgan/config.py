@@ -8,6 +8,7 @@ keys with the list of valid ones, so a typo in a parameter is an error, not a no
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -91,6 +92,44 @@ class LossConfig:
     fm_weight: float = 0.0  # discriminator feature matching
 
 
+@dataclass
+class TrainConfig:
+    """The training run. Defaults are pix2pix's (lr 2e-4, Adam betas 0.5/0.999, batch 1)."""
+
+    epochs: int = 200
+    batch_size: int = 1
+    lr: float = 2e-4  # generator and discriminator
+    beta1: float = 0.5
+    beta2: float = 0.999
+    scheduler: str = "linear"  # linear | step | cosine | plateau | constant
+    decay_epochs: int = 100  # linear: the last decay_epochs decay the lr to 0; cosine: ignored
+    step_epochs: int = 50  # step: multiply the lr by gamma every step_epochs
+    gamma: float = 0.5  # step and plateau factor
+    plateau_patience: int = 5  # plateau: validations without a better val PSNR before reducing
+    amp: str = "auto"  # auto (bf16 where supported, else fp16, on CUDA) | bf16 | fp16 | off
+    channels_last: bool = False
+    compile: bool = False  # torch.compile the generator and discriminator
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    workers: int = 2  # DataLoader worker processes
+    val_every: int = 1  # epochs between validations
+    val_samples: int = 16  # the fixed validation subset (first N of the val split)
+    checkpoint_every: int = 500  # steps between last.pt refreshes (and at every epoch end)
+    keep_every: int = 10  # epochs between kept epoch_XXXX.pt checkpoints (0: none)
+    log_every: int = 10  # steps between TensorBoard loss points
+    seed: int = 0
+    deterministic: bool = False  # deterministic kernels: exact resume, slower
+
+
+@dataclass
+class Config:
+    """Everything a training run needs; stored inside each checkpoint."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
 def from_dict(cls: type[T], values: dict[str, Any]) -> T:
     """Build dataclass ``cls`` from ``values``; unknown keys are an error naming the valid ones."""
     names = [f.name for f in dataclasses.fields(cls)]
@@ -105,3 +144,84 @@ def from_dict(cls: type[T], values: dict[str, Any]) -> T:
 
 def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
+
+
+def config_from_dict(values: dict[str, Any]) -> Config:
+    """A :class:`Config` from nested dicts (as stored in checkpoints and config files)."""
+    sections = {f.name: f.type for f in dataclasses.fields(Config)}
+    unknown = sorted(set(values) - set(sections))
+    if unknown:
+        raise SatganError(f"unknown config section(s) {unknown}; valid: {', '.join(sections)}")
+    kinds = {"data": DataConfig, "model": ModelConfig, "loss": LossConfig, "train": TrainConfig}
+    return Config(**{name: from_dict(kinds[name], values.get(name, {})) for name in kinds})
+
+
+def _parse_value(text: str, current: Any, key: str) -> Any:
+    """``text`` as the type of the setting's current value (bool, int, float, list, str)."""
+    try:
+        if isinstance(current, bool):
+            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1", "yes")
+        if isinstance(current, int):
+            return int(text)
+        if isinstance(current, float):
+            return float(text)
+        if isinstance(current, list):
+            return [t.strip() for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise SatganError(f"{key}={text!r}: expected a {type(current).__name__}") from None
+    return text
+
+
+def apply_overrides(config: Config, overrides: list[str]) -> Config:
+    """Apply ``section.key=value`` strings (as from ``--set``); unknown keys list the valid ones."""
+    config = copy.deepcopy(config)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        section_name, dot, name = key.strip().partition(".")
+        if not sep or not dot:
+            raise SatganError(f"--set {item!r}: expected section.key=value, e.g. train.lr=1e-4")
+        section = getattr(config, section_name, None)
+        if not dataclasses.is_dataclass(section):
+            raise SatganError(f"--set {item!r}: unknown section {section_name!r}; valid: data, model, loss, train")
+        names = [f.name for f in dataclasses.fields(section)]
+        if name not in names:
+            raise SatganError(f"--set {item!r}: unknown {section_name} setting {name!r}; valid: {', '.join(names)}")
+        setattr(section, name, _parse_value(text.strip(), getattr(section, name), key))
+    return config
+
+
+# Presets: overrides on the defaults, by section.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    # The reference pix2pix: U-Net 256, batch norm, vanilla GAN, transposed convolutions, L1 100.
+    "pix2pix": {
+        "model": {"generator": "unet", "norm": "batch", "upsample": "deconv"},
+        "loss": {"gan_mode": "vanilla", "l1_weight": 100.0},
+        "train": {"epochs": 200, "decay_epochs": 100, "batch_size": 1},
+    },
+    # Our default: instance norm (what the old project found best), resize-convolution
+    # upsampling (no checkerboard), validation-PSNR plateau scheduling. See docs/RESULTS.md.
+    "satgan": {
+        "model": {"generator": "unet", "norm": "instance", "upsample": "resize"},
+        "loss": {"gan_mode": "vanilla", "l1_weight": 100.0},
+        "train": {"epochs": 200, "batch_size": 4, "scheduler": "plateau", "plateau_patience": 5},
+    },
+    # Small and fast, for CPU demos and tests: 128 crops of 143 tiles, narrow networks.
+    "quick": {
+        "data": {"crop": 128},
+        "model": {"generator": "unet", "ngf": 16, "ndf": 16, "norm": "instance", "upsample": "resize"},
+        "train": {"epochs": 4, "batch_size": 4, "scheduler": "constant", "val_samples": 8,
+                  "checkpoint_every": 50, "keep_every": 0, "workers": 0},
+    },
+}
+
+
+def preset(name: str) -> Config:
+    """The :class:`Config` of preset ``name``."""
+    if name not in PRESETS:
+        raise SatganError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    base = to_dict(Config())
+    for section, values in PRESETS[name].items():
+        base[section].update(values)
+    return config_from_dict(base)

@@ -30,7 +30,11 @@ import os
 import subprocess
 import sys
 
-if importlib.util.find_spec("google.colab") and importlib.util.find_spec("satgan") is None:
+try:
+    IN_COLAB = importlib.util.find_spec("google.colab") is not None
+except ModuleNotFoundError:  # no "google" package at all
+    IN_COLAB = False
+if IN_COLAB and importlib.util.find_spec("satgan") is None:
     REPO = os.environ.get("SATGAN_REPO", "https://github.com/satgan/satgan")
     if not os.path.isdir("/content/satgan"):
         subprocess.run(["git", "clone", "--depth", "1", REPO, "/content/satgan"], check=True)

@@ -30,7 +30,11 @@ import os
 import subprocess
 import sys
 
-if importlib.util.find_spec("google.colab") and importlib.util.find_spec("satgan") is None:
+try:
+    IN_COLAB = importlib.util.find_spec("google.colab") is not None
+except ModuleNotFoundError:  # no "google" package at all
+    IN_COLAB = False
+if IN_COLAB and importlib.util.find_spec("satgan") is None:
     REPO = os.environ.get("SATGAN_REPO", "https://github.com/satgan/satgan")
     if not os.path.isdir("/content/satgan"):
         subprocess.run(["git", "clone", "--depth", "1", REPO, "/content/satgan"], check=True)
@@ -50,6 +54,7 @@ MIN_DENSITY = 0.0  # drop tiles whose building fraction is below this (0-1)
 VAL = ""  # comma-separated stems or globs for the val split; "" keeps the layout's own
 CROP = 256  # the training crop the tiles must allow
 WORKERS = 2
+SKIP_UNPAIRED = False  # leave out images without masks instead of stopping
 OVERWRITE = False  # replace an OUT_DIR made with other settings
 N_SAMPLES = 8
 SEED = 0
@@ -70,6 +75,7 @@ config = PretransformConfig(
     val=VAL.split(",") if VAL else None,
     crop=CROP,
     workers=WORKERS,
+    skip_unpaired=SKIP_UNPAIRED,
     overwrite=OVERWRITE,
 )
 manifest = pretransform(config)

@@ -88,9 +88,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_info(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from satgan.data.pretransform import MANIFEST, load_manifest
+    from satgan.data.pretransform import MANIFEST, PARTS, load_manifest
 
-    if (Path(args.path) / MANIFEST).exists():
+    if (Path(args.path) / MANIFEST).exists() or (Path(args.path) / PARTS).exists():
         manifest = load_manifest(args.path)
         summary = {split: {"count": i["count"], "shape": i["image_shape"]} for split, i in manifest["splits"].items()}
         print(json.dumps({"settings": manifest["settings"], "splits": summary}, indent=1))
@@ -172,5 +172,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"satgan: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("satgan: interrupted; rerun the same command to continue where it stopped", file=sys.stderr)
+        print("satgan: interrupted", file=sys.stderr)
         return 130

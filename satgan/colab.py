@@ -13,8 +13,8 @@ import importlib.util
 import os
 from pathlib import Path
 
-# The mount point is overridable so tests can stand in for Colab without touching /content.
-COLAB_MOUNT = os.environ.get("SATGAN_COLAB_MOUNT", "/content/drive")
+# Overridable ($SATGAN_COLAB_MOUNT) so tests can stand in for Colab without touching /content.
+COLAB_MOUNT = "/content/drive"
 DRIVE_FOLDER = "satgan"
 
 

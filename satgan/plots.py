@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from satgan.data.pretransform import load_manifest, tile_bounds
+from satgan.data.pretransform import grid_shape, load_manifest, tile_bounds
 from satgan.data.readers import read_image, read_mask
 from satgan.data.sources import Pair, Source
 
@@ -46,13 +46,13 @@ def plot_pair(pair: Pair, grid: int = 1) -> Figure:
         ax.set_axis_off()
         for _r, _c, y0, y1, x0, x1 in tile_bounds(h, w, grid):
             ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="yellow", lw=0.8))
-    tiles = right.subplots(grid, grid, squeeze=False)
+    tiles = right.subplots(*grid_shape(h, w, grid), squeeze=False)
     for r, c, y0, y1, x0, x1 in tile_bounds(h, w, grid):
         ax = tiles[r][c]
         ax.imshow(_subsample(overlay(image[y0:y1, x0:x1], mask[y0:y1, x0:x1])))
         ax.set_title(f"{mask[y0:y1, x0:x1].mean():.2f}", fontsize=7, pad=1)
         ax.set_axis_off()
-    right.suptitle(f"grid {grid}: tiles and building fraction", fontsize=9)
+    right.suptitle(f"grid {grid}: tiles and their building fraction", fontsize=9)
     return fig
 
 

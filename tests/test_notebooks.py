@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,7 +98,7 @@ def test_colab_setup_keeps_torch_and_is_idempotent(tmp_path):
         assert first.returncode == 0, first.stderr
         text = log.read_text()
         assert "tifffile" in text and "imagecodecs" in text and "torchmetrics" in text and "-e " + str(REPO) in text
-        names = {line.split(">")[0].strip() for line in text.splitlines()}
+        names = {re.split(r"[<>=!~;\[ ]", line.strip())[0] for line in text.splitlines()}
         assert not names & {"torch", "torchvision", "numpy"}
         second = subprocess.run(["bash", str(REPO / "colab_setup.sh")], env=env, capture_output=True, text=True)
         assert second.returncode == 0 and "already installed" in second.stdout

@@ -11,7 +11,7 @@ import tifffile
 from PIL import Image
 
 from satgan.config import PretransformConfig
-from satgan.data.pretransform import mask_coverage, pretransform, tile_fractions
+from satgan.data.pretransform import grid_shape, mask_coverage, pretransform, tile_fractions
 from satgan.errors import SatganError
 from tests.conftest import REPO, write_pair_folder
 
@@ -54,6 +54,56 @@ def test_mask_coverage_is_area_fraction():
     mask = np.zeros((90, 90), bool)
     mask[::3] = True  # every third row: one third of the area
     assert abs(int(mask_coverage(mask, 10).mean()) - 85) <= 1
+
+
+def test_non_square_images_get_square_tiles(tmp_path):
+    src = write_pair_folder(tmp_path / "src", [0.0], size=(100, 200))
+    mask = np.zeros((100, 200), np.uint8)
+    mask[:, :100] = 255  # the left half is building
+    Image.fromarray(mask).save(src / "masks" / "tile0.png")
+    m = run(src, tmp_path / "out", size=64, crop=64)
+    samples = m["splits"]["train"]["samples"]
+    assert [(x["row"], x["col"], x["fraction"]) for x in samples] == [(0, 0, 1.0), (0, 1, 0.0)]
+    assert grid_shape(5000, 5000, 5) == (5, 5) and grid_shape(406, 438, 1) == (1, 1)
+    assert grid_shape(300, 100, 2) == (6, 2)
+
+
+def test_failed_overwrite_keeps_the_old_output(tmp_path):
+    src = write_pair_folder(tmp_path / "src", [0.1, 0.2])
+    out = tmp_path / "out"
+    old = run(src, out, size=64, crop=64)
+    with pytest.raises(SatganError, match="empty after filtering"):
+        run(src, out, size=64, crop=64, min_density=0.9, overwrite=True)
+    assert json.loads((out / "manifest.json").read_text())["content_hash"] == old["content_hash"]
+    assert np.load(out / "train/images.npy").shape == (2, 64, 64, 3)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "train"]
+
+
+def test_interrupted_commit_is_finished_by_a_rerun(inria_root, tmp_path, monkeypatch):
+    reference = run(inria_root, tmp_path / "ref", size=64, crop=64)
+    out = tmp_path / "out"
+    import satgan.data.pretransform as pt
+
+    moves = []
+    real_replace = os.replace
+
+    def replace_then_die(a, b):
+        moves.append(b)
+        if len(moves) == 3:  # train moved, val half-moved
+            raise KeyboardInterrupt
+        real_replace(a, b)
+
+    monkeypatch.setattr(pt.os, "replace", replace_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(inria_root, out, size=64, crop=64)
+    monkeypatch.setattr(pt.os, "replace", real_replace)
+    assert not (out / "manifest.json").exists() and (out / ".parts").exists()
+    with pytest.raises(SatganError, match="interrupted run"):
+        pt.load_manifest(out)
+    assert run(inria_root, out, size=64, crop=64)["content_hash"] == reference["content_hash"]
+    assert not (out / ".parts").exists()
+    assert sorted(p.name for p in out.rglob("*") if p.is_file()) == sorted(
+        p.name for p in (tmp_path / "ref").rglob("*") if p.is_file())
 
 
 def test_tile_fractions():
@@ -127,7 +177,7 @@ def test_bad_inputs_are_named(tmp_path):
     ok = write_pair_folder(tmp_path / "ok", [0.3])
     with pytest.raises(SatganError, match="below the training crop 256"):
         run(ok, tmp_path / "o2", size=200)
-    with pytest.raises(SatganError, match="into 7x8 tiles; choose a grid of at most 12"):
+    with pytest.raises(SatganError, match="into 7x7 tiles; choose a grid of at most 12"):
         run(ok, tmp_path / "o3", grid=14, size=64, crop=64)
     with pytest.raises(SatganError, match="grid must be 1 or more"):
         run(ok, tmp_path / "o4", grid=0)

@@ -12,9 +12,11 @@ How the work is organised, and why:
   ``OUT/.parts/<split>/<n>.npz`` under a temporary name, then renames. Workers hold one
   pair each, so memory stays bounded whatever the dataset size;
 * a rerun after a kill finds the finished parts and does only the rest;
-* the arrays are then assembled part by part into ``open_memmap`` files under temporary
-  names and renamed; the manifest is written last, so a folder with a manifest is
-  complete. The output does not depend on the number of workers or on interruptions.
+* the arrays are then assembled part by part into ``open_memmap`` files staged in
+  ``.parts``, moved into place once every split is ready, and the manifest is written
+  last: a folder with a manifest is complete, and an earlier output is replaced only
+  by a finished new one. The output does not depend on the number of workers or on
+  interruptions.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
 import warnings
 from dataclasses import dataclass
@@ -72,24 +75,39 @@ def mask_coverage(mask: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(Image.fromarray(mask).resize((size, size), Image.BOX))
 
 
+def grid_shape(height: int, width: int, grid: int) -> tuple[int, int]:
+    """Rows and columns of tiles: ``grid`` across the shorter side, as many of the same
+    size as fit along the longer one (NxN for square images such as Inria's)."""
+    if height <= width:
+        return grid, max(grid, round(grid * width / height))
+    return max(grid, round(grid * height / width)), grid
+
+
 def tile_bounds(height: int, width: int, grid: int) -> list[tuple[int, int, int, int, int, int]]:
-    """``(row, col, y0, y1, x0, x1)`` of an NxN grid; leftover edge pixels (< N) are dropped."""
-    th, tw = height // grid, width // grid
-    return [(r, c, r * th, (r + 1) * th, c * tw, (c + 1) * tw) for r in range(grid) for c in range(grid)]
+    """``(row, col, y0, y1, x0, x1)`` of each tile; leftover edge pixels are dropped."""
+    rows, cols = grid_shape(height, width, grid)
+    th, tw = height // rows, width // cols
+    return [(r, c, r * th, (r + 1) * th, c * tw, (c + 1) * tw) for r in range(rows) for c in range(cols)]
 
 
 def tile_fractions(mask: np.ndarray, grid: int) -> np.ndarray:
-    """Building fraction (0-1) of each tile of an NxN grid, as a ``(grid, grid)`` array."""
-    out = np.zeros((grid, grid))
+    """Building fraction (0-1) of each tile, as a ``(rows, cols)`` array (see :func:`grid_shape`)."""
+    out = np.zeros(grid_shape(*mask.shape, grid))
     for r, c, y0, y1, x0, x1 in tile_bounds(*mask.shape, grid):
         out[r, c] = np.count_nonzero(mask[y0:y1, x0:x1]) / ((y1 - y0) * (x1 - x0))
     return out
 
 
+def _size_mismatch(pair: Pair, image_hw: tuple[int, int], mask_hw: tuple[int, int]) -> SatganError:
+    return SatganError(
+        f"{pair.image} is {image_hw[0]}x{image_hw[1]} but its mask {pair.mask} is "
+        f"{mask_hw[0]}x{mask_hw[1]}; image and mask must have the same size"
+    )
+
+
 # -- one pair: the unit of work ----------------------------------------------------------
 @dataclass(frozen=True)
 class _Job:
-    order: int
     split: str
     pair: Pair
     part: Path
@@ -106,11 +124,8 @@ def _worker_init() -> None:
 def _run_job(job: _Job) -> None:
     """Read one pair, cut and resize its tiles, write them as one part file (atomically)."""
     image, mask = read_image(job.pair.image), read_mask(job.pair.mask)
-    if image.shape[:2] != mask.shape:
-        raise SatganError(
-            f"{job.pair.image} is {image.shape[0]}x{image.shape[1]} but its mask {job.pair.mask} "
-            f"is {mask.shape[0]}x{mask.shape[1]}; image and mask must have the same size"
-        )
+    if image.shape[:2] != mask.shape:  # headers agreed (checked before), the pixels do not
+        raise _size_mismatch(job.pair, image.shape[:2], mask.shape)
     mask255 = mask.view(np.uint8) * np.uint8(255)  # once per pair, not once per tile
     images, masks, rows, cols, kept_fractions, all_fractions = [], [], [], [], [], []
     for r, c, y0, y1, x0, x1 in tile_bounds(*mask.shape, job.grid):
@@ -157,11 +172,9 @@ def _check_pairs(source: Source, cfg: PretransformConfig) -> None:
     for pair in tqdm(source.pairs, desc="check", unit="pair", leave=False):
         shape, mask_shape = image_size(pair.image), image_size(pair.mask)
         if shape != mask_shape:
-            raise SatganError(
-                f"{pair.image} is {shape[0]}x{shape[1]} but its mask {pair.mask} is "
-                f"{mask_shape[0]}x{mask_shape[1]}; image and mask must have the same size"
-            )
-        th, tw = shape[0] // cfg.grid, shape[1] // cfg.grid
+            raise _size_mismatch(pair, shape, mask_shape)
+        rows, cols = grid_shape(*shape, cfg.grid)
+        th, tw = shape[0] // rows, shape[1] // cols
         if min(th, tw) < MIN_TILE:
             raise SatganError(
                 f"grid {cfg.grid} cuts {pair.image} ({shape[0]}x{shape[1]}) into {th}x{tw} tiles; "
@@ -170,7 +183,7 @@ def _check_pairs(source: Source, cfg: PretransformConfig) -> None:
         if max(th, tw) / min(th, tw) > MAX_TILE_ASPECT:
             raise SatganError(
                 f"grid {cfg.grid} cuts {pair.image} ({shape[0]}x{shape[1]}) into {th}x{tw} tiles, "
-                f"which resizing to {cfg.size}x{cfg.size} would stretch; crop the image nearer a square"
+                f"which resizing to {cfg.size}x{cfg.size} would stretch; try another grid"
             )
 
 
@@ -179,7 +192,8 @@ def _settings(source: Source, cfg: PretransformConfig) -> dict:
     listing = hashlib.sha256()
     for p in source.pairs:
         for path in (p.image, p.mask):
-            listing.update(f"{p.split}|{p.city}|{path.relative_to(source.root)}|{path.stat().st_size}\n".encode())
+            st = path.stat()  # an edit that keeps the size still changes the time
+            listing.update(f"{p.split}|{p.city}|{path.relative_to(source.root)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     return {
         "format": FORMAT,
         "source": str(source.root.resolve()),
@@ -197,48 +211,31 @@ def _describe_difference(old: dict, new: dict) -> str:
     return ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys)
 
 
-def _remove_outputs(out: Path) -> None:
-    """Delete what an earlier pretransform wrote in ``out`` (and nothing else)."""
-    manifest = out / MANIFEST
-    if manifest.exists():
-        for split in json.loads(manifest.read_text()).get("splits", {}):
-            for name in ("images.npy", "masks.npy"):
-                (out / split / name).unlink(missing_ok=True)
-            if (out / split).is_dir() and not any((out / split).iterdir()):
-                (out / split).rmdir()
-        manifest.unlink()
-    shutil.rmtree(out / PARTS, ignore_errors=True)
-
-
 def _prepare_out(out: Path, settings: dict, overwrite: bool) -> dict | None:
-    """Make ``out`` ready; return its manifest when it already holds this very pretransform."""
+    """Check ``out``; return its manifest when it already holds this very pretransform.
+
+    Nothing of an earlier output is deleted here: a new output replaces the old one only
+    once it is complete (see :func:`_commit`), so a run that fails leaves the old intact.
+    """
     if out.exists() and not out.is_dir():
         raise SatganError(f"{out}: exists and is not a folder")
     manifest, parts_settings = out / MANIFEST, out / PARTS / "settings.json"
-    old = None
-    if manifest.exists():
-        old = json.loads(manifest.read_text())
-    elif parts_settings.exists():
-        old = {"settings": json.loads(parts_settings.read_text())}
-    elif out.is_dir() and any(out.iterdir()):
+    done = json.loads(manifest.read_text()) if manifest.exists() else None
+    if done is None and not (out / PARTS).exists() and out.is_dir() and any(out.iterdir()):
         raise SatganError(f"{out}: folder is not empty and holds no satgan pretransform; choose a new or empty OUT")
-    if old is not None and not manifest.exists() and old["settings"] != settings:
+    if done is not None and done["settings"] == settings and _outputs_intact(out, done):
+        return done
+    if done is not None and done["settings"] != settings and not overwrite:
+        raise SatganError(
+            f"{out} holds a pretransform made with other settings "
+            f"({_describe_difference(done['settings'], settings)}); "
+            "pass --overwrite to replace it, or choose another OUT"
+        )
+    if parts_settings.exists() and json.loads(parts_settings.read_text()) != settings:
         # An unfinished run with other settings (say, a file was fixed after an error):
         # its parts are only a cache of work, so start over instead of refusing.
         print(f"{out}: discarding an unfinished run made with other settings")
-        _remove_outputs(out)
-        old = None
-    if old is not None and old["settings"] != settings:
-        if not overwrite:
-            raise SatganError(
-                f"{out} holds a pretransform made with other settings "
-                f"({_describe_difference(old['settings'], settings)}); "
-                "pass --overwrite to replace it, or choose another OUT"
-            )
-        _remove_outputs(out)
-        old = None
-    if old is not None and manifest.exists() and _outputs_intact(out, old):
-        return old
+        shutil.rmtree(out / PARTS)
     (out / PARTS).mkdir(parents=True, exist_ok=True)
     write_json(parts_settings, settings)
     return None
@@ -282,10 +279,8 @@ def pretransform(cfg: PretransformConfig) -> dict:
         print(f"{out}: already pretransformed with these settings")
         return done
 
-    jobs = []
-    for order, pair in enumerate(source.pairs):
-        part = out / PARTS / pair.split / f"{order:07d}.npz"
-        jobs.append(_Job(order, pair.split, pair, part, cfg.grid, cfg.size, cfg.min_density))
+    jobs = [_Job(pair.split, pair, out / PARTS / pair.split / f"{order:07d}.npz", cfg.grid, cfg.size,
+                 cfg.min_density) for order, pair in enumerate(source.pairs)]
     for split in source.splits:
         (out / PARTS / split).mkdir(parents=True, exist_ok=True)
     todo = [job for job in jobs if not job.part.exists()]
@@ -302,14 +297,35 @@ def pretransform(cfg: PretransformConfig) -> dict:
     try:
         manifest = _assemble(out, source, jobs, settings, cfg)
     except SatganError:
-        _remove_outputs(out)  # an empty split: nothing of this run is worth keeping
+        shutil.rmtree(out / PARTS, ignore_errors=True)  # an empty split: this run's work is moot
         raise
-    shutil.rmtree(out / PARTS, ignore_errors=True)
+    _commit(out, manifest)
     return manifest
 
 
+def _commit(out: Path, manifest: dict) -> None:
+    """Move the staged arrays into place and write the manifest last.
+
+    Killed half-way, the folder has no manifest but still its ``.parts``; the same command
+    then stages and commits again, with the same bytes.
+    """
+    previous = out / MANIFEST
+    old_splits = json.loads(previous.read_text()).get("splits", {}) if previous.exists() else {}
+    previous.unlink(missing_ok=True)  # from here until the end, the folder is visibly unfinished
+    for split in old_splits:
+        if split not in manifest["splits"]:
+            for name in ("images.npy", "masks.npy"):
+                (out / split / name).unlink(missing_ok=True)
+    for split in manifest["splits"]:
+        (out / split).mkdir(exist_ok=True)
+        for name in ("images.npy", "masks.npy"):
+            os.replace(out / PARTS / split / name, out / split / name)
+    write_json(out / MANIFEST, manifest)
+    shutil.rmtree(out / PARTS, ignore_errors=True)
+
+
 def _assemble(out: Path, source: Source, jobs: list[_Job], settings: dict, cfg: PretransformConfig) -> dict:
-    """Join the parts of each split into its two arrays; write the manifest last."""
+    """Join the parts of each split into its two arrays (staged in ``.parts``); return the manifest."""
     s = cfg.size
     splits: dict[str, dict] = {}
     for split in source.splits:
@@ -330,31 +346,31 @@ def _assemble(out: Path, source: Source, jobs: list[_Job], settings: dict, cfg: 
     manifest_splits = {}
     for split, info in splits.items():
         n = sum(info["counts"])
-        (out / split).mkdir(exist_ok=True)
         samples = []
-        with atomic_path(out / split / "images.npy") as img_tmp, atomic_path(out / split / "masks.npy") as mask_tmp:
-            images = np.lib.format.open_memmap(img_tmp, mode="w+", dtype=np.uint8, shape=(n, s, s, 3))
-            masks = np.lib.format.open_memmap(mask_tmp, mode="w+", dtype=np.uint8, shape=(n, s, s))
-            at = 0
-            for job in tqdm(info["jobs"], desc=f"write {split}", unit="pair", leave=False):
-                with np.load(job.part) as part:
-                    k = len(part["rows"])
-                    images[at : at + k] = part["images"]
-                    masks[at : at + k] = part["masks"]
-                    for r, c, f in zip(part["rows"], part["cols"], part["fractions"]):
-                        samples.append({
-                            "source": str(job.pair.image.relative_to(source.root)),
-                            "mask": str(job.pair.mask.relative_to(source.root)),
-                            "city": job.pair.city,
-                            "row": int(r),
-                            "col": int(c),
-                            "fraction": round(float(f), 6),
-                        })
-                at += k
-            images.flush()
-            masks.flush()
-            del images, masks
-            hashes = {"images": _sha256(img_tmp), "masks": _sha256(mask_tmp)}
+        # staged beside the parts; _commit moves them into place once every split is ready
+        img_path, mask_path = out / PARTS / split / "images.npy", out / PARTS / split / "masks.npy"
+        images = np.lib.format.open_memmap(img_path, mode="w+", dtype=np.uint8, shape=(n, s, s, 3))
+        masks = np.lib.format.open_memmap(mask_path, mode="w+", dtype=np.uint8, shape=(n, s, s))
+        at = 0
+        for job in tqdm(info["jobs"], desc=f"write {split}", unit="pair", leave=False):
+            with np.load(job.part) as part:
+                k = len(part["rows"])
+                images[at : at + k] = part["images"]
+                masks[at : at + k] = part["masks"]
+                for r, c, f in zip(part["rows"], part["cols"], part["fractions"]):
+                    samples.append({
+                        "source": str(job.pair.image.relative_to(source.root)),
+                        "mask": str(job.pair.mask.relative_to(source.root)),
+                        "city": job.pair.city,
+                        "row": int(r),
+                        "col": int(c),
+                        "fraction": round(float(f), 6),
+                    })
+            at += k
+        images.flush()
+        masks.flush()
+        del images, masks
+        hashes = {"images": _sha256(img_path), "masks": _sha256(mask_path)}
         manifest_splits[split] = {
             "count": n,
             "images": f"{split}/images.npy",
@@ -385,7 +401,6 @@ def _assemble(out: Path, source: Source, jobs: list[_Job], settings: dict, cfg: 
                 SatganWarning,
                 stacklevel=2,
             )
-    write_json(out / MANIFEST, manifest)
     return manifest
 
 

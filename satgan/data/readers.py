@@ -35,6 +35,12 @@ def _warn(message: str) -> None:
     warnings.warn(message, SatganWarning, stacklevel=3)
 
 
+def _unreadable(path: Path, exc: Exception) -> SatganError:
+    return SatganError(
+        f"{path}: cannot be read ({type(exc).__name__}: {exc}); the file is truncated, corrupt or not an image"
+    )
+
+
 def _read_array(path: Path) -> tuple[np.ndarray, bool]:
     """Decode ``path`` to an array; also say whether its values are palette indices."""
     if not path.is_file():
@@ -54,14 +60,13 @@ def _read_array(path: Path) -> tuple[np.ndarray, bool]:
                 return np.asarray(img.getchannel(0) if img.mode == "PA" else img), True
             if img.mode == "1":
                 return np.asarray(img.convert("L")), False
+            if img.mode in ("CMYK", "YCbCr", "LAB", "HSV"):  # 3-4 channels that are not RGB(A)
+                return np.asarray(img.convert("RGB")), False
             return np.asarray(img), False
     except SatganError:
         raise
     except Exception as exc:  # decoders raise many types; the user needs the file name
-        raise SatganError(
-            f"{path}: cannot be read ({type(exc).__name__}: {exc}); "
-            "the file is truncated, corrupt or not an image"
-        ) from exc
+        raise _unreadable(path, exc) from exc
 
 
 def _to_uint8(arr: np.ndarray, path: Path) -> np.ndarray:
@@ -147,8 +152,8 @@ def mask_from_array(arr: np.ndarray, path: str | os.PathLike, palette: bool = Fa
         return building
     levels = np.flatnonzero(np.bincount(arr.ravel(), minlength=256))
     _warn(
-        f"{path}: mask has {len(levels)} grey levels, not 2 (JPEG noise?); "
-        "thresholded at 128 (half range)"
+        f"{path}: mask is not 0 plus one building level (it has {len(levels)} grey levels; "
+        "JPEG noise?); thresholded at 128 (half range)"
     )
     return arr >= 128
 
@@ -171,10 +176,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
             width, height = img.size
             return height, width
     except Exception as exc:
-        raise SatganError(
-            f"{path}: cannot be read ({type(exc).__name__}: {exc}); "
-            "the file is truncated, corrupt or not an image"
-        ) from exc
+        raise _unreadable(path, exc) from exc
 
 
 def read_geotags(path: str | os.PathLike) -> list[tuple[int, int, int, object]]:

@@ -1,4 +1,4 @@
-# make demo: synthetic data -> notebooks 01-02 headless into runs/demo/
+# make demo: synthetic data -> notebooks 01-03 headless into runs/demo/ (explore, pretransform, train)
 # make test: lint, notebook pairing check, unit + notebook tests
 # Both create .venv and install what they need on first use.
 PYTHON ?= python3
@@ -19,15 +19,18 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
-# Relative notebook paths resolve against runs/ (see satgan.colab): demo/data = runs/demo/data.
+# Absolute paths, so $SATGAN_WORKSPACE (where notebooks resolve relative paths) cannot split the demo.
 demo: $(STAMP)
 	mkdir -p $(DEMO)/notebooks
-	$(BIN)/satgan synth $(DEMO)/data --size 1000 --per-city 6 --workers 2
+	$(BIN)/satgan synth $(DEMO)/data --size 1000 --per-city 8 --workers 2
 	$(NB_RUN) notebooks/01_explore_dataset.ipynb $(DEMO)/notebooks/01_explore_dataset.ipynb \
-		-p DATA_DIR demo/data -p MAX_PAIRS_PER_CITY 6
+		-p DATA_DIR $(CURDIR)/$(DEMO)/data -p MAX_PAIRS_PER_CITY 6
 	$(NB_RUN) notebooks/02_pretransform.ipynb $(DEMO)/notebooks/02_pretransform.ipynb \
-		-p DATA_DIR demo/data -p OUT_DIR demo/pretransformed/grid2-286 -p GRID 2
-	@echo "demo done: executed notebooks in $(DEMO)/notebooks, arrays in $(DEMO)/pretransformed"
+		-p DATA_DIR $(CURDIR)/$(DEMO)/data -p OUT_DIR $(CURDIR)/$(DEMO)/pretransformed/grid2-286 -p GRID 2
+	$(NB_RUN) notebooks/03_train.ipynb $(DEMO)/notebooks/03_train.ipynb \
+		-p DATA_DIR $(CURDIR)/$(DEMO)/pretransformed/grid2-286 -p RUN_DIR $(CURDIR)/$(DEMO)/training/quick \
+		-p PRESET quick -p EPOCHS 6 -p TENSORBOARD False
+	@echo "demo done: notebooks in $(DEMO)/notebooks, arrays in $(DEMO)/pretransformed, run in $(DEMO)/training"
 
 lint: $(STAMP)
 	$(BIN)/ruff check satgan tests benchmarks docs notebooks/*.py

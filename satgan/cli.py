@@ -53,32 +53,11 @@ def _cmd_pretransform(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_train_config(preset_name: str, config_file: str | None, overrides: list[str]):
-    """Preset, then a JSON config file (full or partial, nested by section), then ``--set``."""
-    from pathlib import Path
-
-    from satgan.config import apply_overrides, config_from_dict, preset, to_dict
-
-    cfg = preset(preset_name)
-    if config_file:
-        path = Path(config_file)
-        try:
-            values = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise SatganError(f"{path}: cannot read the config file ({exc})") from exc
-        merged = to_dict(cfg)
-        for section, settings in values.items():
-            if section not in merged or not isinstance(settings, dict):
-                raise SatganError(f"{path}: unknown config section {section!r}; valid: {', '.join(merged)}")
-            merged[section].update(settings)
-        cfg = config_from_dict(merged)
-    return apply_overrides(cfg, overrides)
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
+    from satgan.config import make_config
     from satgan.train import train
 
-    cfg = build_train_config(args.preset, args.config, args.set)
+    cfg = make_config(args.preset, args.config, args.set)
     metrics = train(args.data, args.run_dir, cfg, resume=args.resume, overwrite=args.overwrite)
     if metrics:
         print(f"done: val PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f} -> {args.run_dir}")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 from satgan.data.sources import INRIA_CITIES
@@ -225,3 +227,23 @@ def preset(name: str) -> Config:
     for section, values in PRESETS[name].items():
         base[section].update(values)
     return config_from_dict(base)
+
+
+def make_config(preset_name: str = "satgan", config_file: str | None = None,
+                overrides: list[str] | None = None) -> Config:
+    """A training config: a preset, then a JSON file of settings by section (full, as a
+    run's ``config.json``, or partial), then ``section.key=value`` overrides."""
+    cfg = preset(preset_name)
+    if config_file:
+        path = Path(config_file).expanduser()
+        try:
+            values = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise SatganError(f"{path}: cannot read the config file ({exc})") from exc
+        merged = to_dict(cfg)
+        for section, settings in values.items():
+            if section not in merged or not isinstance(settings, dict):
+                raise SatganError(f"{path}: unknown config section {section!r}; valid: {', '.join(merged)}")
+            merged[section].update(settings)
+        cfg = config_from_dict(merged)
+    return apply_overrides(cfg, list(overrides or []))

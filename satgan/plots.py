@@ -131,3 +131,40 @@ def plot_array_samples(root: str | os.PathLike, split: str = "train", n: int = 8
             ax.set_axis_off()
     fig.suptitle(f"{split}: {len(images)} tiles of {images.shape[1]}x{images.shape[2]}", fontsize=9)
     return fig
+
+
+def plot_training(history: list[dict]) -> Figure:
+    """Per-epoch mean losses (left) and validation PSNR/SSIM (right) from a run's history."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.6), layout="constrained")
+    epochs = [h["epoch"] for h in history]
+    for name in ("G_L1", "G_GAN", "G_VGG", "G_FM", "D_real", "D_fake"):
+        if any(name in h for h in history):
+            left.plot(epochs, [h.get(name, np.nan) for h in history], label=name)
+    left.set_xlabel("epoch")
+    left.set_title("training losses (epoch means)")
+    left.legend(fontsize=8)
+    val = [h for h in history if "psnr" in h]
+    if val:
+        right.plot([h["epoch"] for h in val], [h["psnr"] for h in val], "o-", color="C0", label="PSNR (dB)")
+        right.set_ylabel("PSNR (dB) on [0, 1] images")
+        twin = right.twinx()
+        twin.plot([h["epoch"] for h in val], [h["ssim"] for h in val], "s--", color="C1", label="SSIM")
+        twin.set_ylabel("SSIM")
+    right.set_xlabel("epoch")
+    right.set_title("validation")
+    return fig
+
+
+class LiveTrainingPlot:
+    """An epoch-end callback for ``train``: redraws :func:`plot_training` in place in a
+    notebook (one figure that updates), and leaves the last one in saved notebooks."""
+
+    def __init__(self):
+        from IPython.display import display
+
+        self.handle = display(None, display_id=True)
+
+    def __call__(self, trainer) -> None:
+        fig = plot_training(trainer.history)
+        self.handle.update(fig)
+        plt.close(fig)

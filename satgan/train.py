@@ -10,7 +10,7 @@ Run directory::
     RUN_DIR/checkpoints/last.pt      refreshed every ``checkpoint_every`` steps and each epoch
     RUN_DIR/checkpoints/epoch_NNNN.pt  kept every ``keep_every`` epochs
     RUN_DIR/samples/epoch_NNNN.png   control images: mask | generated | real
-    RUN_DIR/history.json             validation PSNR/SSIM per validation
+    RUN_DIR/history.json             per epoch: mean losses, lr, time; val PSNR/SSIM when validated
     RUN_DIR/tb/                      TensorBoard events
 """
 
@@ -295,10 +295,14 @@ class Trainer:
             print(f"resumed from {path}: epoch {self.epoch}, batch {self.batch_in_epoch}, step {self.step}")
 
     # -- the loop ---------------------------------------------------------------------------
-    def fit(self) -> dict:
-        """Train until ``train.epochs``; return the last validation metrics."""
+    def fit(self, on_epoch_end=None) -> dict:
+        """Train until ``train.epochs``; return the last history entry with validation metrics.
+
+        ``on_epoch_end(trainer)``, if given, runs after each epoch (notebook 03's live plot).
+        """
         t = self.config.train
         while self.epoch < t.epochs:
+            sums: dict[str, float] = {}
             self.train_set.set_epoch(self.epoch)
             self.sampler.set_epoch(self.epoch, start=self.batch_in_epoch * t.batch_size)
             started, seen = time.perf_counter(), 0
@@ -306,6 +310,8 @@ class Trainer:
                        initial=self.batch_in_epoch, total=self.steps_per_epoch, disable=not self.is_main)
             for batch in bar:
                 losses = self.train_step(batch)
+                for name, value in losses.items():
+                    sums[name] = sums.get(name, 0.0) + value
                 self.step += 1
                 self.batch_in_epoch += 1
                 seen += t.batch_size
@@ -316,22 +322,32 @@ class Trainer:
                 if self.step % t.checkpoint_every == 0:
                     self.save(LAST)
             elapsed = time.perf_counter() - started
+            steps = max(seen // t.batch_size, 1)
             self.epoch += 1
             self.batch_in_epoch = 0
-            metrics = self.validate() if self.epoch % t.val_every == 0 or self.epoch == t.epochs else None
-            self._step_schedulers(metrics)
+            entry = {"epoch": self.epoch, "step": self.step, "lr": self.opt_G.param_groups[0]["lr"],
+                     "seconds": round(elapsed, 3), **{k: v / steps for k, v in sums.items()}}
+            if self.epoch % t.val_every == 0 or self.epoch == t.epochs:
+                entry.update(self.validate())
+            self.history.append(entry)
+            self._step_schedulers(entry if "psnr" in entry else None)
             if self.is_main:
                 self.writer.add_scalar("time/epoch_seconds", elapsed, self.epoch)
                 self.writer.add_scalar("time/samples_per_second", seen / max(elapsed, 1e-9), self.epoch)
                 self.writer.add_scalar("lr/generator", self.opt_G.param_groups[0]["lr"], self.epoch)
                 if self.opt_D is not None:
                     self.writer.add_scalar("lr/discriminator", self.opt_D.param_groups[0]["lr"], self.epoch)
+            if self.is_main:
+                write_json(self.run_dir / "history.json", self.history)
             self.save(LAST)
             if t.keep_every and self.epoch % t.keep_every == 0:
                 self.save(f"epoch_{self.epoch:04d}.pt")
+            if on_epoch_end is not None and self.is_main:
+                on_epoch_end(self)
         if self.writer is not None:
             self.writer.close()
-        return self.history[-1] if self.history else {}
+        validated = [h for h in self.history if "psnr" in h]
+        return validated[-1] if validated else {}
 
     def train_step(self, batch: dict) -> dict[str, float]:
         """One optimisation step of D (when there is one) then G; returns the loss terms."""
@@ -430,16 +446,13 @@ class Trainer:
             reals.append(item["image"][None])
         G.train()
         fake, real = torch.cat(fakes), torch.cat(reals)
-        metrics = {"epoch": self.epoch, "step": self.step, "psnr": float(psnr(fake, real).mean()),
-                   "ssim": float(ssim(fake, real))}
-        self.history.append(metrics)
+        metrics = {"psnr": float(psnr(fake, real).mean()), "ssim": float(ssim(fake, real))}
         if self.is_main:
             self.writer.add_scalar("val/psnr", metrics["psnr"], self.epoch)
             self.writer.add_scalar("val/ssim", metrics["ssim"], self.epoch)
             grid = control_grid(torch.cat(masks)[:8], fake[:8], real[:8])
             self.writer.add_image("val/mask_generated_real", grid, self.epoch)
             save_grid(grid, self.run_dir / "samples" / f"epoch_{self.epoch:04d}.png")
-            write_json(self.run_dir / "history.json", self.history)
             print(f"epoch {self.epoch}: val PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}")
         return metrics
 
@@ -486,14 +499,14 @@ def save_grid(grid: torch.Tensor, path: Path) -> None:
 
 
 def train(data_dir: str | os.PathLike, run_dir: str | os.PathLike, config: Config, resume: str = "never",
-          overwrite: bool = False) -> dict:
+          overwrite: bool = False, on_epoch_end=None) -> dict:
     """Train ``config`` on the pretransformed ``data_dir`` into ``run_dir``; return the last
     validation metrics. ``resume``: ``never`` (a run dir holding a run is refused unless
     ``overwrite``), ``auto`` (continue from the newest intact checkpoint, if any, falling
     back past unreadable ones), or a checkpoint path."""
     trainer = Trainer(data_dir, run_dir, config, resume=resume, overwrite=overwrite)
     try:
-        return trainer.fit()
+        return trainer.fit(on_epoch_end)
     finally:
         if trainer.distributed and dist.is_initialized():
             dist.destroy_process_group()

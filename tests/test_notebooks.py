@@ -60,6 +60,26 @@ def test_explore_and_pretransform_notebooks(inria_root, tmp_path):
     assert all(s["fraction"] >= 0.05 for s in manifest["splits"]["val"]["samples"])
 
 
+def test_train_notebook(tmp_path):
+    from satgan.config import PretransformConfig
+    from satgan.data.pretransform import pretransform
+    from tests.conftest import write_pair_folder
+
+    write_pair_folder(tmp_path / "src" / "train", [0.2, 0.4, 0.6, 0.8], size=(40, 40))
+    write_pair_folder(tmp_path / "src" / "val", [0.5], size=(40, 40))
+    pretransform(PretransformConfig(source=str(tmp_path / "src"), out=str(tmp_path / "arrays"), size=36, crop=32))
+    overrides = ["data.crop=32", "model.ngf=4", "model.ndf=4", "train.batch_size=2", "train.val_samples=1"]
+    nb = _run("03_train", tmp_path, DATA_DIR=str(tmp_path / "arrays"), RUN_DIR=str(tmp_path / "run"),
+              PRESET="quick", OVERRIDES=overrides, EPOCHS=2, TENSORBOARD=False)
+    assert _images(nb) >= 2  # the live training plot's last state and the control images
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    # run again: RESUME="auto" finds the finished run and trains nothing more
+    _run("03_train", tmp_path, DATA_DIR=str(tmp_path / "arrays"), RUN_DIR=str(tmp_path / "run"),
+         PRESET="quick", OVERRIDES=overrides, EPOCHS=2, TENSORBOARD=False)
+    assert len(json.loads((tmp_path / "run" / "history.json").read_text())) == 2
+
+
 def test_colab_first_cell_mounts_drive_and_resolves_paths(tmp_path, monkeypatch):
     """The path every Colab user takes, with a stand-in google.colab whose drive.mount makes the folder."""
     fake = tmp_path / "fake_colab"

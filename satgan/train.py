@@ -182,7 +182,7 @@ class Trainer:
 
         # networks, optimizers, schedulers
         self.G = build_generator(cfg.model, cfg.data.crop).to(self.device)
-        self.D = build_discriminator(cfg.model, cfg.loss)
+        self.D = build_discriminator(cfg.model, cfg.loss, cfg.data.crop)
         self.D = self.D.to(self.device) if self.D is not None else None
         self.vgg = build_vgg_loss(cfg.loss)
         self.vgg = self.vgg.to(self.device) if self.vgg is not None else None
@@ -199,6 +199,7 @@ class Trainer:
 
         self.epoch, self.step, self.batch_in_epoch = 0, 0, 0
         self.history: list[dict] = []
+        self.validation_seconds = 0.0  # time spent validating, for throughput figures
         self._prepare_run_dir(resume, overwrite)
 
         if self.distributed:
@@ -206,6 +207,11 @@ class Trainer:
 
             if cfg.model.norm == "batch" and self.device.type == "cuda":
                 self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
+                if self.D is not None:
+                    self.D = nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
+            elif cfg.model.norm == "batch" and self.is_main:
+                warnings.warn("batch norm statistics are per process on CPU (SyncBatchNorm needs GPUs)",
+                              SatganWarning, stacklevel=2)
             self.G = DDP(self.G, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         if t.compile:
             self.G = torch.compile(self.G)
@@ -433,6 +439,7 @@ class Trainer:
     def validate(self) -> dict:
         """PSNR and SSIM of the generator (eval mode) on the fixed validation subset;
         logs them and writes the control image grid."""
+        started = time.perf_counter()
         n = min(self.config.train.val_samples, len(self.val_set))
         G = _unwrap(self.G)
         G.eval()
@@ -454,6 +461,7 @@ class Trainer:
             self.writer.add_image("val/mask_generated_real", grid, self.epoch)
             save_grid(grid, self.run_dir / "samples" / f"epoch_{self.epoch:04d}.png")
             print(f"epoch {self.epoch}: val PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}")
+        self.validation_seconds += time.perf_counter() - started
         return metrics
 
     def save(self, name: str) -> None:

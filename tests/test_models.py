@@ -57,7 +57,7 @@ def test_patchgan_sees_70x70_patches():
 
 
 def test_multiscale_spectral_discriminator_and_no_discriminator():
-    disc = build_discriminator(ModelConfig(ndf=4, num_d=3, spectral_norm=True), LossConfig())
+    disc = build_discriminator(ModelConfig(ndf=4, num_d=3, spectral_norm=True), LossConfig(), crop=128)
     out = disc(torch.rand(2, 1, 128, 128), torch.rand(2, 3, 128, 128))
     assert [o[-1].shape[-1] for o in out] == [14, 6, 2]
     assert all(hasattr(m, "parametrizations") for m in disc.modules() if isinstance(m, nn.Conv2d))

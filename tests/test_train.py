@@ -142,6 +142,8 @@ def test_bad_training_input(tiny_data, tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(SatganError, match="device=cuda but no CUDA GPU"):
             train(tiny_data, tmp_path / "run", tiny("train.device=cuda"))
+    with pytest.raises(SatganError, match="num_d=2 and d_layers=3 needs crops of at least 48"):
+        train(tiny_data, tmp_path / "run", tiny("model.num_d=2"))
     with pytest.raises(SatganError, match="unknown scheduler"):
         train(tiny_data, tmp_path / "run", tiny("train.scheduler=exp"))
 
@@ -204,3 +206,29 @@ def test_ddp_step_equals_single_process_double_batch(tiny_data, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resumed from" in done.stdout
     assert load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")["epoch"] == 2
+
+
+def test_amp_modes():
+    from satgan.train import amp_dtype
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert amp_dtype("auto", cpu) is None and amp_dtype("bf16", cpu) is None  # never on CPU
+    assert amp_dtype("bf16", gpu) == torch.bfloat16 and amp_dtype("fp16", gpu) == torch.float16
+    assert amp_dtype("off", gpu) is None
+    with pytest.raises(SatganError, match="unknown amp 'fp8'"):
+        amp_dtype("fp8", cpu)
+
+
+def test_channels_last_and_other_variants_train(tiny_data, tmp_path):
+    """The settings the old project tried, each for a step: they build and run."""
+    variants = [
+        ["train.channels_last=true", "model.norm=batch"],
+        ["model.generator=resnet", "model.resnet_blocks=2", "loss.gan_mode=lsgan"],
+        ["loss.gan_mode=hinge", "model.num_d=2", "model.d_layers=2", "model.spectral_norm=true",
+         "loss.fm_weight=10"],
+        ["data.mask_channels=3", "model.input_channels=3", "train.scheduler=plateau"],
+        ["train.scheduler=cosine", "model.upsample=deconv", "data.rot90=true"],
+    ]
+    for i, extra in enumerate(variants):
+        metrics = train(tiny_data, tmp_path / f"run{i}", tiny("train.epochs=1", *extra))
+        assert metrics["epoch"] == 1 and metrics["psnr"] > 0, extra

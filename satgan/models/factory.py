@@ -42,12 +42,19 @@ def build_generator(cfg: ModelConfig, crop: int = 256) -> nn.Module:
     return init_weights(net, cfg.init, cfg.init_gain)
 
 
-def build_discriminator(cfg: ModelConfig, loss: LossConfig) -> MultiscaleDiscriminator | None:
+def build_discriminator(cfg: ModelConfig, loss: LossConfig, crop: int = 256) -> MultiscaleDiscriminator | None:
     """The (multi-scale) PatchGAN over (mask, image) pairs; ``None`` when ``loss.gan_weight`` is 0."""
     if loss.gan_weight == 0:
         return None
     if cfg.num_d < 1 or cfg.d_layers < 1:
         raise SatganError(f"num_d and d_layers must be 1 or more (got {cfg.num_d}, {cfg.d_layers})")
+    # The coarsest scale must still leave a patch map of at least 2x2 after all layers.
+    need = 3 * 2**cfg.d_layers * 2 ** (cfg.num_d - 1)
+    if crop < need:
+        raise SatganError(
+            f"a discriminator with num_d={cfg.num_d} and d_layers={cfg.d_layers} needs crops of at least "
+            f"{need} pixels (got {crop}); lower model.num_d or model.d_layers"
+        )
     net = MultiscaleDiscriminator(cfg.input_channels + OUTPUT_CHANNELS, cfg.num_d, ndf=cfg.ndf,
                                   n_layers=cfg.d_layers, norm=cfg.norm, spectral=cfg.spectral_norm)
     return init_weights(net, cfg.init, cfg.init_gain)

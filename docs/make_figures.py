@@ -1,14 +1,21 @@
-"""Regenerate the pictures in docs/images/ (run from the repository root)."""
+"""Regenerate the pictures in docs/images/ (run from the repository root).
 
+    python docs/make_figures.py                       # the synthetic cities
+    python docs/make_figures.py runs/real/quick-geocompass quick_geocompass   # a training run
+"""
+
+import json
+import sys
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from satgan.data.synthetic import render_scene  # noqa: E402
-from satgan.plots import overlay  # noqa: E402
+from satgan.plots import overlay, plot_training  # noqa: E402
 
 OUT = Path(__file__).parent / "images"
 CITIES = ("austin", "chicago", "kitsap", "tyrol-w", "vienna")
@@ -27,6 +34,22 @@ def synthetic_cities() -> None:
     fig.savefig(OUT / "synthetic_cities.jpg", dpi=80, pil_kwargs={"quality": 85})
 
 
+def training_run(run_dir: Path, name: str) -> None:
+    """The run's loss and validation curves, and its control images at the first and last validation."""
+    history = json.loads((run_dir / "history.json").read_text())
+    fig = plot_training(history)
+    fig.savefig(OUT / f"{name}_curves.png", dpi=80)
+    samples = sorted((run_dir / "samples").glob("epoch_*.png"))
+    first, last = Image.open(samples[0]), Image.open(samples[-1])
+    both = Image.new("RGB", (first.width * 2 + 16, first.height), "white")
+    both.paste(first, (0, 0))
+    both.paste(last, (first.width + 16, 0))
+    both.save(OUT / f"{name}_first_last.jpg", quality=85)
+
+
 if __name__ == "__main__":
     OUT.mkdir(exist_ok=True)
-    synthetic_cities()
+    if len(sys.argv) == 3:
+        training_run(Path(sys.argv[1]), sys.argv[2])
+    else:
+        synthetic_cities()

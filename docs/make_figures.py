@@ -34,9 +34,28 @@ def synthetic_cities() -> None:
     fig.savefig(OUT / "synthetic_cities.jpg", dpi=80, pil_kwargs={"quality": 85})
 
 
+def add_losses_from_tensorboard(run_dir: Path, history: list[dict]) -> None:
+    """Epoch means of the logged loss terms, for runs whose history.json predates them."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tb"))
+    events.Reload()
+    steps = {h["epoch"]: h["step"] for h in history}
+    for tag in events.Tags()["scalars"]:
+        if not tag.startswith("loss/"):
+            continue
+        for h in history:
+            start = steps.get(h["epoch"] - 1, 0)
+            values = [e.value for e in events.Scalars(tag) if start < e.step <= h["step"]]
+            if values:
+                h[tag[5:]] = sum(values) / len(values)
+
+
 def training_run(run_dir: Path, name: str) -> None:
     """The run's loss and validation curves, and its control images at the first and last validation."""
     history = json.loads((run_dir / "history.json").read_text())
+    if not any("G_L1" in h for h in history):
+        add_losses_from_tensorboard(run_dir, history)
     fig = plot_training(history)
     fig.savefig(OUT / f"{name}_curves.png", dpi=80)
     samples = sorted((run_dir / "samples").glob("epoch_*.png"))

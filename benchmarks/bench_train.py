@@ -107,7 +107,7 @@ def main() -> None:
     work = Path(args.work)
     data = work / "arrays"
     if not (data / "manifest.json").exists():
-        synthesize_inria(SynthConfig(out=str(work / "synth"), per_city=9, size=1000, test_per_city=0, workers=2))
+        synthesize_inria(SynthConfig(out=str(work / "synth"), per_city=15, size=1000, test_per_city=0, workers=2))
         pretransform(PretransformConfig(source=str(work / "synth"), out=str(data), grid=2, size=143, crop=128))
     base_cfg = make_config(args.preset, overrides=["train.epochs=1", "train.keep_every=0"])
     ours_cfg = make_config(args.preset, overrides=["train.epochs=1", "train.keep_every=0", *args.set])
@@ -116,9 +116,13 @@ def main() -> None:
     steps = len(PairDataset(data, "train", base_cfg.data)) // base_cfg.train.batch_size
 
     ours, base = [], []
-    for _ in range(args.rounds):
-        ours.append(ours_epoch(data, work / "run", ours_cfg))
-        base.append(baseline_epoch(data, base_cfg, device, steps))
+    for i in range(args.rounds):  # alternate which goes first, so neither gains from going second
+        if i % 2:
+            base.append(baseline_epoch(data, base_cfg, device, steps))
+            ours.append(ours_epoch(data, work / "run", ours_cfg))
+        else:
+            ours.append(ours_epoch(data, work / "run", ours_cfg))
+            base.append(baseline_epoch(data, base_cfg, device, steps))
         print(f"ours {ours[-1]:.1f} samples/s, baseline {base[-1]:.1f} samples/s", file=sys.stderr)
     ratio = statistics.median(o / b for o, b in zip(ours, base))
     print(f"\npreset {args.preset}, ours with {args.set or 'its preset settings'}, device {device}, "

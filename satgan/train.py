@@ -371,8 +371,9 @@ class Trainer:
         if self.D is not None:  # discriminator: real pairs up, generated pairs down
             self.D.requires_grad_(True)
             with autocast:
-                out["D_fake"] = gan_loss(self.D(mask, fake.detach()), False, cfg.loss.gan_mode)
-                out["D_real"] = gan_loss(self.D(mask, real), True, cfg.loss.gan_mode)
+                pred_fake, pred_real = self._discriminate(mask, fake.detach(), real)
+                out["D_fake"] = gan_loss(pred_fake, False, cfg.loss.gan_mode)
+                out["D_real"] = gan_loss(pred_real, True, cfg.loss.gan_mode)
                 loss_d = 0.5 * (out["D_fake"] + out["D_real"])
             self._check_finite(loss_d, "discriminator")
             self.opt_D.zero_grad(set_to_none=True)
@@ -406,6 +407,16 @@ class Trainer:
         self.scaler.step(self.opt_G)
         self.scaler.update()
         return {k: float(v.detach()) for k, v in out.items()}
+
+    def _discriminate(self, mask: torch.Tensor, fake: torch.Tensor, real: torch.Tensor):
+        """D's outputs for the fake and the real pairs. Without batch norm, one pass over
+        both (as SPADE does) gives the same values as two and runs faster; with batch
+        norm, two passes keep the reference's separate fake/real statistics."""
+        if self.config.model.norm == "batch":
+            return self.D(mask, fake), self.D(mask, real)
+        both = self.D(torch.cat([mask, mask]), torch.cat([fake, real]))
+        n = mask.shape[0]
+        return ([[f[:n] for f in scale] for scale in both], [[f[n:] for f in scale] for scale in both])
 
     def _average_gradients(self, net: nn.Module) -> None:
         """DDP by hand for D, which runs twice per step: average its gradients over ranks."""

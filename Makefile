@@ -29,7 +29,7 @@ demo: $(STAMP)
 		-p DATA_DIR $(CURDIR)/$(DEMO)/data -p OUT_DIR $(CURDIR)/$(DEMO)/pretransformed/grid2-286 -p GRID 2
 	$(NB_RUN) notebooks/03_train.ipynb $(DEMO)/notebooks/03_train.ipynb \
 		-p DATA_DIR $(CURDIR)/$(DEMO)/pretransformed/grid2-286 -p RUN_DIR $(CURDIR)/$(DEMO)/training/quick \
-		-p PRESET quick -p EPOCHS 6 -p TENSORBOARD False
+		-p PRESET quick -p EPOCHS 15 -p TENSORBOARD False
 	@echo "demo done: notebooks in $(DEMO)/notebooks, arrays in $(DEMO)/pretransformed, run in $(DEMO)/training"
 
 lint: $(STAMP)

@@ -44,7 +44,7 @@ from satgan.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from satgan.config import Config, config_from_dict, to_dict
+from satgan.config import Config, to_dict
 from satgan.data.dataset import PairDataset
 from satgan.data.readers import SatganWarning
 from satgan.errors import SatganError
@@ -529,10 +529,3 @@ def train(data_dir: str | os.PathLike, run_dir: str | os.PathLike, config: Confi
     finally:
         if trainer.distributed and dist.is_initialized():
             dist.destroy_process_group()
-
-
-def load_run_config(run_dir: str | os.PathLike) -> Config | None:
-    """The config a run dir was started with, if any."""
-    path = Path(run_dir) / "config.json"
-    return config_from_dict(json.loads(path.read_text())) if path.exists() else None
-

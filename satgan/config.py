@@ -158,21 +158,22 @@ def config_from_dict(values: dict[str, Any]) -> Config:
     return Config(**{name: from_dict(kinds[name], values.get(name, {})) for name in kinds})
 
 
-def _parse_value(text: str, current: Any, key: str) -> Any:
-    """``text`` as the type of the setting's current value (bool, int, float, list, str)."""
+def _parse_value(text: str, annotation: str, key: str) -> Any:
+    """``text`` as the setting's declared type (bool, int, float, list, str)."""
+    kind = annotation.split("|")[0].strip()
     try:
-        if isinstance(current, bool):
+        if kind == "bool":
             if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
                 raise ValueError(text)
             return text.lower() in ("true", "1", "yes")
-        if isinstance(current, int):
+        if kind == "int":
             return int(text)
-        if isinstance(current, float):
+        if kind == "float":
             return float(text)
-        if isinstance(current, list):
+        if kind.startswith("list"):
             return [t.strip() for t in text.split(",") if t.strip()]
     except ValueError:
-        raise SatganError(f"{key}={text!r}: expected a {type(current).__name__}") from None
+        raise SatganError(f"{key}={text!r}: expected {kind}") from None
     return text
 
 
@@ -187,10 +188,10 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
         section = getattr(config, section_name, None)
         if not dataclasses.is_dataclass(section):
             raise SatganError(f"--set {item!r}: unknown section {section_name!r}; valid: data, model, loss, train")
-        names = [f.name for f in dataclasses.fields(section)]
-        if name not in names:
-            raise SatganError(f"--set {item!r}: unknown {section_name} setting {name!r}; valid: {', '.join(names)}")
-        setattr(section, name, _parse_value(text.strip(), getattr(section, name), key))
+        fields = {f.name: f for f in dataclasses.fields(section)}
+        if name not in fields:
+            raise SatganError(f"--set {item!r}: unknown {section_name} setting {name!r}; valid: {', '.join(fields)}")
+        setattr(section, name, _parse_value(text.strip(), str(fields[name].type), key))
     return config
 
 

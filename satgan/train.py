@@ -6,7 +6,7 @@ its share of every batch, gradients are averaged, and rank 0 alone logs and save
 
 Run directory::
 
-    RUN_DIR/config.json              the run's config (a rerun with another is refused)
+    RUN_DIR/config.json              the run's config (another run there needs --resume auto or --overwrite)
     RUN_DIR/checkpoints/last.pt      refreshed every ``checkpoint_every`` steps and each epoch
     RUN_DIR/checkpoints/epoch_NNNN.pt  kept every ``keep_every`` epochs
     RUN_DIR/samples/epoch_NNNN.png   control images: mask | generated | real
@@ -197,7 +197,13 @@ class Trainer:
         self.sched_D = self._scheduler(self.opt_D) if self.opt_D is not None else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
 
+        # Networks are built from the same seed on every rank; training randomness (dropout)
+        # then differs per rank, as it would across the samples of one big batch.
+        random.seed(t.seed + self.rank)
+        np.random.seed(t.seed + self.rank)
+        torch.manual_seed(t.seed + self.rank)
         self.epoch, self.step, self.batch_in_epoch = 0, 0, 0
+        self.partial = {"sums": {}, "seen": 0, "seconds": 0.0}  # the epoch so far (mid-epoch resume)
         self.history: list[dict] = []
         self.validation_seconds = 0.0  # time spent validating, for throughput figures
         self._prepare_run_dir(resume, overwrite)
@@ -281,9 +287,16 @@ class Trainer:
             write_json(config_file, to_dict(self.config))
 
     def _restore(self, path: Path, ckpt: dict) -> None:
-        diffs = architecture_differences(checkpoint_config(ckpt), self.config)
+        before = checkpoint_config(ckpt)
+        diffs = architecture_differences(before, self.config)
         if diffs:
             raise SatganError(f"{path}: made with another architecture ({'; '.join(diffs)})")
+        old, new = to_dict(before), to_dict(self.config)
+        changed = [f"{sec}.{k}: {old[sec][k]!r} -> {new[sec][k]!r}" for sec in new for k in new[sec]
+                   if old[sec].get(k) != new[sec][k]]
+        if changed and self.is_main:
+            warnings.warn(f"resuming {path} with changed settings: {'; '.join(changed)}", SatganWarning,
+                          stacklevel=3)
         if ckpt.get("manifest_hash") and ckpt["manifest_hash"] != self.train_set.manifest["content_hash"]:
             warnings.warn(f"{path}: trained on other data (manifest hash differs)", SatganWarning, stacklevel=3)
         self.G.load_state_dict(ckpt["generator"])
@@ -294,7 +307,8 @@ class Trainer:
             self.opt_D.load_state_dict(ckpt["opt_D"])
             self.sched_D.load_state_dict(ckpt["sched_D"])
         self.scaler.load_state_dict(ckpt["scaler"])
-        set_rng_state(ckpt["rng"])
+        set_rng_state(ckpt["rng"][self.rank] if isinstance(ckpt["rng"], list) else ckpt["rng"])
+        self.partial = json.loads(ckpt.get("partial", '{"sums": {}, "seen": 0, "seconds": 0.0}'))
         self.epoch, self.step, self.batch_in_epoch = ckpt["epoch"], ckpt["step"], ckpt["batch_in_epoch"]
         self.history = json.loads(ckpt.get("history", "[]"))
         if self.is_main:
@@ -308,10 +322,11 @@ class Trainer:
         """
         t = self.config.train
         while self.epoch < t.epochs:
-            sums: dict[str, float] = {}
+            sums: dict[str, float] = dict(self.partial["sums"])
             self.train_set.set_epoch(self.epoch)
             self.sampler.set_epoch(self.epoch, start=self.batch_in_epoch * t.batch_size)
-            started, seen = time.perf_counter(), 0
+            seen, before = self.partial["seen"], self.partial["seconds"]
+            started = time.perf_counter()
             bar = tqdm(self.loader, desc=f"epoch {self.epoch + 1}/{t.epochs}", unit="batch",
                        initial=self.batch_in_epoch, total=self.steps_per_epoch, disable=not self.is_main)
             for batch in bar:
@@ -321,14 +336,16 @@ class Trainer:
                 self.step += 1
                 self.batch_in_epoch += 1
                 seen += t.batch_size
+                self.partial = {"sums": sums, "seen": seen, "seconds": before + time.perf_counter() - started}
                 if self.is_main and self.step % t.log_every == 0:
                     for name, value in losses.items():
                         self.writer.add_scalar(f"loss/{name}", value, self.step)
                     bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
                 if self.step % t.checkpoint_every == 0:
                     self.save(LAST)
-            elapsed = time.perf_counter() - started
+            elapsed = before + time.perf_counter() - started
             steps = max(seen // t.batch_size, 1)
+            self.partial = {"sums": {}, "seen": 0, "seconds": 0.0}
             self.epoch += 1
             self.batch_in_epoch = 0
             entry = {"epoch": self.epoch, "step": self.step, "lr": self.opt_G.param_groups[0]["lr"],
@@ -428,7 +445,10 @@ class Trainer:
                 p.grad /= self.world
 
     def _check_finite(self, loss: torch.Tensor, which: str) -> None:
-        if not torch.isfinite(loss):
+        finite = torch.isfinite(loss.detach()).float()
+        if self.distributed:  # every rank stops together, or the others would wait forever
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        if not finite:
             raise NonFiniteLoss(
                 f"the {which} loss became {float(loss.detach())} at epoch {self.epoch + 1}, step {self.step + 1}; "
                 f"training stopped, the last good checkpoint is {self.ckpt_dir / LAST} "
@@ -476,6 +496,11 @@ class Trainer:
         return metrics
 
     def save(self, name: str) -> None:
+        rng = rng_state()
+        if self.distributed:  # every rank's RNG, so each resumes its own stream
+            states: list = [None] * self.world
+            dist.all_gather_object(states, rng)
+            rng = states
         if not self.is_main:
             return
         D = _unwrap(self.D)
@@ -488,7 +513,8 @@ class Trainer:
             "sched_G": self.sched_G.state_dict(),
             "sched_D": self.sched_D.state_dict() if self.sched_D is not None else None,
             "scaler": self.scaler.state_dict(),
-            "rng": rng_state(),
+            "rng": rng,
+            "partial": json.dumps(self.partial),
             "epoch": self.epoch,
             "step": self.step,
             "batch_in_epoch": self.batch_in_epoch,
@@ -523,7 +549,12 @@ def train(data_dir: str | os.PathLike, run_dir: str | os.PathLike, config: Confi
     validation metrics. ``resume``: ``never`` (a run dir holding a run is refused unless
     ``overwrite``), ``auto`` (continue from the newest intact checkpoint, if any, falling
     back past unreadable ones), or a checkpoint path."""
-    trainer = Trainer(data_dir, run_dir, config, resume=resume, overwrite=overwrite)
+    try:
+        trainer = Trainer(data_dir, run_dir, config, resume=resume, overwrite=overwrite)
+    except BaseException:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+        raise
     try:
         return trainer.fit(on_epoch_end)
     finally:

@@ -64,6 +64,66 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from satgan.config import GenerateConfig
+    from satgan.inference import generate
+
+    cfg = GenerateConfig(
+        checkpoint=args.checkpoint, input=args.input, out=args.out, mode=args.mode, grid=args.grid,
+        scale=args.scale, overlap=args.overlap, batch_size=args.batch_size, device=args.device,
+        dropout=args.dropout, seed=args.seed, split=args.split, limit=args.limit, preview_size=args.preview_size,
+    )
+    result = generate(cfg)
+    scale = f" at scale {result['scale']:g}" if result["scale"] else ""
+    print(f"wrote {len(result['written'])} files{scale} to {args.out}")
+    if result["failed"]:
+        print(f"{len(result['failed'])} input file(s) failed: {', '.join(result['failed'])}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from satgan.config import EvaluateConfig
+    from satgan.evaluation import evaluate, format_rows, report_rows
+
+    paths = list(args.paths)
+    folder_mode = bool(args.generated or args.real)
+    if not folder_mode and len(paths) < 1:
+        raise SatganError("give CKPT [CKPT ...] DATA, or --generated DIR --real DIR")
+    data = None if folder_mode else paths.pop()
+    cfg = EvaluateConfig(
+        out=args.out, checkpoints=paths, data=data, split=args.split, limit=args.limit, baselines=args.baselines,
+        generated=args.generated, real=args.real, inception=args.inception, kid_subsets=args.kid_subsets,
+        batch_size=args.batch_size, device=args.device,
+    )
+    report = evaluate(cfg)
+    print(format_rows(report_rows(report, cities=args.cities)))
+    if not report["inception"]["available"]:
+        print(f"FID/KID not computed: {report['inception']['reason']}", file=sys.stderr)
+    skipped = report.get("skipped") or {}
+    if skipped:
+        print(f"{len(skipped)} file(s) could not be read: {', '.join(skipped)}", file=sys.stderr)
+    print(f"report: {args.out}")
+    return 1 if skipped else 0
+
+
+def _cmd_gallery(args: argparse.Namespace) -> int:
+    from satgan.config import GalleryConfig
+    from satgan.gallery import gallery
+
+    *checkpoints, data = args.paths
+    if not checkpoints:
+        raise SatganError("give CKPT [CKPT ...] DATA: at least one checkpoint, then a pretransformed folder")
+    cfg = GalleryConfig(
+        out=args.out, data=data, checkpoints=checkpoints, split=args.split, per_city=args.per_city,
+        indices=args.indices, scenes=args.scenes, seed=args.seed, batch_size=args.batch_size, device=args.device,
+    )
+    result = gallery(cfg)
+    print(f"{len(result['gallery'].names)} samples, {len(result['gallery'].scenes)} scenes: {result['html']}, "
+          f"{len(result['figures'])} figures, {len(result['files'])} files under {args.out}")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -131,6 +191,61 @@ def build_parser() -> argparse.ArgumentParser:
                    help="never (default), auto (newest intact checkpoint in RUN_DIR), or a checkpoint path")
     p.add_argument("--overwrite", action="store_true", help="start over in a RUN_DIR that holds a run")
     p.set_defaults(run=_cmd_train)
+
+    from satgan.config import EvaluateConfig, GenerateConfig
+    from satgan.inference import MODES
+
+    p = sub.add_parser("generate", help="images from masks with a checkpoint: resize, grid or seamless")
+    p.add_argument("checkpoint", help="a checkpoint (RUN_DIR/checkpoints/last.pt)")
+    p.add_argument("input", help="a mask file, a folder of masks, or a pretransformed folder")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--mode", default=_default(GenerateConfig, "mode"), choices=MODES)
+    p.add_argument("--grid", type=int, default=_default(GenerateConfig, "grid"), help="grid mode: NxN tiles")
+    p.add_argument("--scale", type=float, default=None,
+                   help="seamless: mask pixels per output pixel (default: the checkpoint's training scale)")
+    p.add_argument("--overlap", type=float, default=_default(GenerateConfig, "overlap"),
+                   help="seamless: least overlap of neighbouring windows (0-1)")
+    p.add_argument("--batch-size", type=int, default=_default(GenerateConfig, "batch_size"))
+    p.add_argument("--device", default=_default(GenerateConfig, "device"))
+    p.add_argument("--dropout", action="store_true", help="keep pix2pix's dropout on as noise")
+    p.add_argument("--seed", type=int, default=_default(GenerateConfig, "seed"), help="with --dropout")
+    p.add_argument("--split", default=_default(GenerateConfig, "split"), help="pretransformed input: split")
+    p.add_argument("--limit", type=int, default=None, help="pretransformed input: at most N tiles")
+    p.add_argument("--preview-size", type=int, default=_default(GenerateConfig, "preview_size"))
+    p.set_defaults(run=_cmd_generate)
+
+    p = sub.add_parser("evaluate", help="PSNR, SSIM, FID and KID per city and overall, as a JSON report")
+    p.add_argument("paths", nargs="*", metavar="CKPT [CKPT ...] DATA",
+                   help="checkpoints (optionally NAME=PATH) then a pretransformed folder")
+    p.add_argument("--out", required=True, help="the JSON report to write")
+    p.add_argument("--split", default=_default(EvaluateConfig, "split"))
+    p.add_argument("--limit", type=int, default=None, help="at most N samples")
+    p.add_argument("--baselines", type=_csv, default=[], help="comma-separated: flat, untrained")
+    p.add_argument("--generated", help="folder mode: generated images, matched by name with --real")
+    p.add_argument("--real", help="folder mode: the real images")
+    p.add_argument("--inception", help="path to the FID Inception file (default_1.pt)")
+    p.add_argument("--kid-subsets", type=int, default=_default(EvaluateConfig, "kid_subsets"))
+    p.add_argument("--batch-size", type=int, default=_default(EvaluateConfig, "batch_size"))
+    p.add_argument("--device", default=_default(EvaluateConfig, "device"))
+    p.add_argument("--cities", action="store_true", help="print per-city rows too")
+    p.set_defaults(run=_cmd_evaluate)
+
+    from satgan.config import GalleryConfig
+
+    p = sub.add_parser("gallery", help="mask | generated | real figures, old-style files and an HTML page")
+    p.add_argument("paths", nargs="+", metavar="CKPT [CKPT ...] DATA",
+                   help="checkpoints (optionally NAME=PATH, one column each) then a pretransformed folder")
+    p.add_argument("--out", required=True, help="output folder (gallery.html, figures/, files/)")
+    p.add_argument("--split", default=_default(GalleryConfig, "split"))
+    p.add_argument("--per-city", type=int, default=_default(GalleryConfig, "per_city"), help="random samples per city")
+    p.add_argument("--indices", type=lambda t: [int(v) for v in _csv(t)], default=None,
+                   help="comma-separated sample indices instead of random ones")
+    p.add_argument("--scenes", type=int, default=_default(GalleryConfig, "scenes"),
+                   help="whole scenes per city, grid tiles reassembled")
+    p.add_argument("--seed", type=int, default=_default(GalleryConfig, "seed"))
+    p.add_argument("--batch-size", type=int, default=_default(GalleryConfig, "batch_size"))
+    p.add_argument("--device", default=_default(GalleryConfig, "device"))
+    p.set_defaults(run=_cmd_gallery)
 
     p = sub.add_parser("info", help="describe a data source or a pretransformed folder")
     p.add_argument("path")

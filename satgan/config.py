@@ -132,6 +132,60 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
+@dataclass
+class GenerateConfig:
+    """``satgan generate``: images from masks with a trained checkpoint."""
+
+    checkpoint: str
+    input: str  # a mask file, a folder of masks, or a pretransformed folder
+    out: str
+    mode: str = "seamless"  # resize | grid | seamless
+    grid: int = 2  # grid mode: NxN tiles across the shorter side
+    scale: float | None = None  # seamless: mask pixels per output pixel; None: the training scale
+    overlap: float = 0.25  # seamless: least overlap between neighbouring windows (fraction)
+    batch_size: int = 8
+    device: str = "auto"
+    dropout: bool = False  # pix2pix's dropout as noise (otherwise deterministic)
+    seed: int = 0  # for dropout noise
+    split: str = "val"  # pretransformed input: which split
+    limit: int | None = None  # pretransformed input: at most this many tiles
+    preview_size: int = 1024  # seamless: longest side of the JPEG preview
+
+
+@dataclass
+class EvaluateConfig:
+    """``satgan evaluate``: PSNR, SSIM, FID and KID, per city and overall."""
+
+    out: str  # the JSON report
+    checkpoints: list[str] = field(default_factory=list)  # "path" or "name=path"
+    data: str | None = None  # a pretransformed folder
+    split: str = "val"
+    limit: int | None = None  # at most this many tiles (the first ones)
+    baselines: list[str] = field(default_factory=list)  # flat (two mean colours), untrained
+    generated: str | None = None  # folder mode: generated images ...
+    real: str | None = None  # ... matched by name to real ones
+    inception: str | None = None  # path to the FID Inception file; None: found automatically
+    kid_subsets: int = 100
+    batch_size: int = 16
+    device: str = "auto"
+
+
+@dataclass
+class GalleryConfig:
+    """``satgan gallery``: mask | generated (per model) | real, as figures, files and HTML."""
+
+    out: str
+    data: str  # a pretransformed folder
+    checkpoints: list[str] = field(default_factory=list)  # "path" or "name=path"
+    split: str = "val"
+    per_city: int = 2  # random samples per city
+    indices: list[int] | None = None  # chosen samples instead of random ones
+    scenes: int = 1  # whole scenes reassembled from their grid tiles, per city
+    seed: int = 0
+    batch_size: int = 16
+    device: str = "auto"
+
+
 def from_dict(cls: type[T], values: dict[str, Any]) -> T:
     """Build dataclass ``cls`` from ``values``; unknown keys are an error naming the valid ones."""
     names = [f.name for f in dataclasses.fields(cls)]

@@ -33,6 +33,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 
+from satgan import metrics
 from satgan.atomic import write_json
 from satgan.checkpoint import (
     LAST,
@@ -77,15 +78,12 @@ def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
 
 def psnr(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """PSNR in dB of images in [-1, 1], computed on [0, 1] (peak 1), per image."""
-    mse = ((fake.float() - real.float()) / 2).pow(2).flatten(1).mean(1)
-    return 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
+    return metrics.psnr((fake + 1) / 2, (real + 1) / 2)
 
 
 def ssim(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """Mean SSIM of images in [-1, 1], computed on [0, 1]."""
-    from torchmetrics.functional.image import structural_similarity_index_measure
-
-    return structural_similarity_index_measure((fake.float() + 1) / 2, (real.float() + 1) / 2, data_range=1.0)
+    return metrics.ssim((fake + 1) / 2, (real + 1) / 2)
 
 
 class EpochSampler(Sampler[int]):
@@ -519,6 +517,7 @@ class Trainer:
             "step": self.step,
             "batch_in_epoch": self.batch_in_epoch,
             "manifest_hash": self.train_set.manifest.get("content_hash", ""),
+            "pixel_scale": self.train_set.pixel_scale,  # source px per training px, for generation
             "history": json.dumps(self.history),
         }
         save_checkpoint(self.ckpt_dir / name, state)

@@ -43,3 +43,27 @@ def write_pair_folder(root: Path, fractions: list[float], size: tuple[int, int] 
         Image.fromarray(mask.reshape(h, w)).save(root / "masks" / f"tile{i}.png")
         Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(root / "images" / f"tile{i}.png")
     return root
+
+
+@pytest.fixture(scope="session")
+def inria_arrays(inria_root, tmp_path_factory) -> Path:
+    """``inria_root`` pretransformed: 2x2 grids of 160 px tiles resized to 72 px."""
+    from satgan.config import PretransformConfig
+    from satgan.data.pretransform import pretransform
+
+    out = tmp_path_factory.mktemp("arrays") / "grid2-72"
+    pretransform(PretransformConfig(source=str(inria_root), out=str(out), grid=2, size=72, crop=64))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(inria_arrays, tmp_path_factory) -> Path:
+    """A checkpoint of a tiny generator (crop 64: a U-Net of depth 6, with dropout) trained one epoch."""
+    from satgan.config import apply_overrides, preset
+    from satgan.train import train
+
+    run = tmp_path_factory.mktemp("run") / "tiny"
+    cfg = apply_overrides(preset("quick"), ["data.crop=64", "model.ngf=8", "model.ndf=4", "train.epochs=1",
+                                            "train.batch_size=4", "train.val_samples=2", "train.workers=0"])
+    train(inria_arrays, run, cfg)
+    return run / "checkpoints" / "last.pt"

@@ -71,6 +71,13 @@ class PairDataset(Dataset):
         """Where sample ``index`` came from: source file, city, tile row/column, building fraction."""
         return self.info["samples"][index]
 
+    @property
+    def pixel_scale(self) -> float | None:
+        """Source pixels per tile pixel (median over the split), e.g. 3.5 for 1000 px Inria
+        tiles resized to 286; ``None`` for folders pretransformed before tiles had bounds."""
+        sides = [max(b[1] - b[0], b[3] - b[2]) for b in (s.get("bounds") for s in self.info["samples"]) if b]
+        return float(np.median(sides)) / self.size if sides else None
+
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
         # Opened on first use, so each DataLoader worker maps the files itself.
         if self._images is None:

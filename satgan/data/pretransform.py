@@ -127,7 +127,7 @@ def _run_job(job: _Job) -> None:
     if image.shape[:2] != mask.shape:  # headers agreed (checked before), the pixels do not
         raise _size_mismatch(job.pair, image.shape[:2], mask.shape)
     mask255 = mask.view(np.uint8) * np.uint8(255)  # once per pair, not once per tile
-    images, masks, rows, cols, kept_fractions, all_fractions = [], [], [], [], [], []
+    images, masks, rows, cols, bounds, kept_fractions, all_fractions = [], [], [], [], [], [], []
     for r, c, y0, y1, x0, x1 in tile_bounds(*mask.shape, job.grid):
         tile_mask = mask[y0:y1, x0:x1]
         fraction = np.count_nonzero(tile_mask) / tile_mask.size
@@ -138,6 +138,7 @@ def _run_job(job: _Job) -> None:
         masks.append(mask_coverage(mask255[y0:y1, x0:x1], job.size))
         rows.append(r)
         cols.append(c)
+        bounds.append((y0, y1, x0, x1))
         kept_fractions.append(fraction)
     s = job.size
     with atomic_path(job.part) as tmp:
@@ -147,6 +148,7 @@ def _run_job(job: _Job) -> None:
             masks=np.stack(masks) if masks else np.zeros((0, s, s), np.uint8),
             rows=np.array(rows, np.int32),
             cols=np.array(cols, np.int32),
+            bounds=np.array(bounds, np.int64).reshape(-1, 4),
             fractions=np.array(kept_fractions, np.float64),
             all_fractions=np.array(all_fractions, np.float64),
         )
@@ -357,13 +359,16 @@ def _assemble(out: Path, source: Source, jobs: list[_Job], settings: dict, cfg: 
                 k = len(part["rows"])
                 images[at : at + k] = part["images"]
                 masks[at : at + k] = part["masks"]
-                for r, c, f in zip(part["rows"], part["cols"], part["fractions"]):
+                # parts staged by an older satgan have no bounds; the sample then has none either
+                tile_px = part["bounds"].tolist() if "bounds" in part.files else [None] * k
+                for r, c, f, b in zip(part["rows"], part["cols"], part["fractions"], tile_px):
                     samples.append({
                         "source": str(job.pair.image.relative_to(source.root)),
                         "mask": str(job.pair.mask.relative_to(source.root)),
                         "city": job.pair.city,
                         "row": int(r),
                         "col": int(c),
+                        **({"bounds": b} if b is not None else {}),  # y0, y1, x0, x1 in the source
                         "fraction": round(float(f), 6),
                     })
             at += k

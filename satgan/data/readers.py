@@ -27,6 +27,12 @@ IMAGE_SUFFIXES = TIFF_SUFFIXES | {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 GEO_TAG_CODES = (33550, 33922, 34264, 34735, 34736, 34737, 42112, 42113)
 
 
+# A mask is binary-like when at most 2% of its pixels are mid-grey (32-223): JPEG noise
+# around 0/255 edges stays well below that, a photo or a probability map does not.
+BINARY_MARGIN = 32
+MAX_MIDDLE_FRACTION = 0.02
+
+
 class SatganWarning(UserWarning):
     """A conversion satgan made on a user's file (named in the message)."""
 
@@ -118,12 +124,15 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     return np.ascontiguousarray(_to_uint8(arr, path))
 
 
-def mask_from_array(arr: np.ndarray, path: str | os.PathLike, palette: bool = False) -> np.ndarray:
+def mask_from_array(arr: np.ndarray, path: str | os.PathLike, palette: bool = False,
+                    strict: bool = False) -> np.ndarray:
     """Turn a decoded mask array into ``(H, W) bool`` (True = building).
 
     0/255, 0/1 and any other two-level mask with 0 as background map to ``> 0``;
     palette masks to index > 0; RGB masks use the brightest channel; masks with
     more levels (JPEG noise) are thresholded at half range, with a warning.
+    ``strict`` (for generation, where a wrong input would silently give a wrong image):
+    RGB masks must have equal channels and grey levels must be binary-like.
     """
     path = Path(path)
     if palette:
@@ -133,6 +142,11 @@ def mask_from_array(arr: np.ndarray, path: str | os.PathLike, palette: bool = Fa
     if arr.ndim == 3:
         if arr.shape[2] in (2, 4):  # drop alpha
             arr = arr[:, :, :-1]
+        if strict and arr.shape[2] > 1 and not (arr == arr[:, :, :1]).all():
+            raise SatganError(
+                f"{path}: not a single-band mask ({arr.shape[2]} channels that differ); "
+                "expected one band of 0 (background) and 255 or 1 (building)"
+            )
         arr = arr.max(axis=2)
     if arr.ndim != 2:
         raise SatganError(f"{path}: expected a single-band mask, got an array of shape {arr.shape}")
@@ -151,6 +165,12 @@ def mask_from_array(arr: np.ndarray, path: str | os.PathLike, palette: bool = Fa
     if lo == 0 and np.count_nonzero(building) == np.count_nonzero(arr == hi):
         return building
     levels = np.flatnonzero(np.bincount(arr.ravel(), minlength=256))
+    middle = np.count_nonzero((arr >= BINARY_MARGIN) & (arr <= 255 - BINARY_MARGIN)) / arr.size
+    if strict and middle > MAX_MIDDLE_FRACTION:
+        raise SatganError(
+            f"{path}: not a binary-like mask ({middle:.0%} of its pixels are mid-grey, {len(levels)} grey "
+            "levels); expected 0 (background) and 255 or 1 (building), is it a photo or a probability map?"
+        )
     _warn(
         f"{path}: mask is not 0 plus one building level (it has {len(levels)} grey levels; "
         "JPEG noise?); thresholded at 128 (half range)"
@@ -158,10 +178,11 @@ def mask_from_array(arr: np.ndarray, path: str | os.PathLike, palette: bool = Fa
     return arr >= 128
 
 
-def read_mask(path: str | os.PathLike) -> np.ndarray:
-    """Read a building mask of any supported kind as ``(H, W) bool``."""
+def read_mask(path: str | os.PathLike, strict: bool = False) -> np.ndarray:
+    """Read a building mask of any supported kind as ``(H, W) bool`` (``strict``: see
+    :func:`mask_from_array`)."""
     arr, palette = _read_array(Path(path))
-    return mask_from_array(arr, path, palette)
+    return mask_from_array(arr, path, palette, strict)
 
 
 def image_size(path: str | os.PathLike) -> tuple[int, int]:

@@ -27,6 +27,12 @@ def unet_downs(cfg: ModelConfig, crop: int) -> int:
     return downs
 
 
+def input_multiple(cfg: ModelConfig, crop: int = 256) -> int:
+    """Input sides the generator accepts are multiples of this: 2^depth for a U-Net,
+    4 for the ResNet generator's two stride-2 stages."""
+    return 2 ** unet_downs(cfg, crop) if cfg.generator == "unet" else 4
+
+
 def build_generator(cfg: ModelConfig, crop: int = 256) -> nn.Module:
     """The generator named by ``cfg.generator``, initialized; ``crop`` sets the U-Net depth."""
     if cfg.input_channels not in (1, 3):

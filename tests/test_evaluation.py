@@ -1,0 +1,96 @@
+"""``satgan evaluate``: checkpoints and baselines on a split, folders of old results, reports."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from satgan.cli import main
+from satgan.config import EvaluateConfig
+from satgan.errors import SatganError
+from satgan.evaluation import FlatFill, city_of, evaluate, match_key, model_spec, report_rows, tile_names
+
+
+def test_names_cities_and_old_file_names(tmp_path):
+    assert city_of("austin12") == "austin" and city_of("Generated-tyrol-w3-2") == "tyrol-w"
+    assert city_of("OriginalResized-kitsap1") == "kitsap" and city_of("tile") == "all"
+    assert match_key(tmp_path / "Generated-austin1-2.jpeg") == match_key(tmp_path / "OriginalResized-austin1-2.jpeg")
+    assert model_spec("base=runs/x/checkpoints/last.pt") == ("base", "runs/x/checkpoints/last.pt")
+    assert model_spec("runs/quick/checkpoints/last.pt") == ("quick", "runs/quick/checkpoints/last.pt")
+
+
+def test_tile_names_follow_the_old_project(inria_arrays):
+    manifest = json.loads((inria_arrays / "manifest.json").read_text())
+    names = tile_names(manifest, "val")
+    assert names[:5] == ["austin1-1", "austin1-2", "austin1-3", "austin1-4", "austin2-1"]
+
+
+def test_flat_fill_uses_the_mean_colours():
+    flat = FlatFill(np.array([200, 100, 50]), np.array([10, 20, 30]))
+    masks = np.array([[[255, 0], [128, 0]]], np.uint8)
+    out = flat(masks)
+    assert out[0, 0, 0].tolist() == [200, 100, 50] and out[0, 0, 1].tolist() == [10, 20, 30]
+    assert out[0, 1, 0].tolist() == [105, 60, 40]  # half covered: half-way
+
+
+def test_checkpoint_and_baselines_report_per_city(inria_arrays, tiny_checkpoint, tmp_path):
+    out = tmp_path / "report.json"
+    report = evaluate(EvaluateConfig(out=str(out), checkpoints=[f"tiny={tiny_checkpoint}"], data=str(inria_arrays),
+                                     baselines=["flat", "untrained"], limit=24, kid_subsets=5))
+    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    assert set(report["models"]) == {"tiny", "flat", "untrained"}
+    assert report["count"] == 24 and report["tile_side"] == 64
+    for entry in report["models"].values():
+        assert entry["overall"]["count"] == 24
+        assert {c: v["count"] for c, v in entry["cities"].items()} == {"austin": 20, "chicago": 4}
+        assert 5 < entry["overall"]["psnr"] < 40 and -1 <= entry["overall"]["ssim"] <= 1
+        if report["inception"]["available"]:
+            assert entry["overall"]["fid"] > 0 and "kid" in entry["overall"]
+    rows = report_rows(report, cities=True)
+    assert len(rows) == 3 * 3 and rows[0]["model"] == "tiny" and rows[0]["city"] == "overall"
+
+
+def test_missing_inception_weights_leave_the_other_metrics(inria_arrays, tmp_path):
+    report = evaluate(EvaluateConfig(out=str(tmp_path / "r.json"), data=str(inria_arrays), baselines=["flat"],
+                                     limit=8, inception=str(tmp_path / "absent.pt")))
+    assert report["inception"]["available"] is False and "absent.pt" in report["inception"]["reason"]
+    overall = report["models"]["flat"]["overall"]
+    assert "psnr" in overall and "ssim" in overall and "fid" not in overall
+
+
+def test_folder_mode_scores_old_results_by_name(tmp_path, capsys):
+    gen_dir, real_dir = tmp_path / "generated", tmp_path / "real"
+    gen_dir.mkdir()
+    real_dir.mkdir()
+    rng = np.random.default_rng(0)
+    for city in ("austin1", "vienna2", "vienna3"):
+        smooth = Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)).resize((96, 96), Image.BICUBIC)
+        smooth.save(real_dir / f"OriginalResized-{city}.jpeg")  # another size than the generated one
+        smooth.resize((64, 64), Image.BICUBIC).save(gen_dir / f"Generated-{city}.jpeg")
+    (gen_dir / "Generated-kitsap1.jpeg").write_bytes(b"not a jpeg")
+    (real_dir / "OriginalResized-kitsap1.jpeg").write_bytes((real_dir / "OriginalResized-austin1.jpeg").read_bytes())
+    (real_dir / "OriginalResized-chicago9.jpeg").write_bytes((real_dir / "OriginalResized-austin1.jpeg").read_bytes())
+    code = main(["evaluate", "--generated", str(gen_dir), "--real", str(real_dir), "--out", str(tmp_path / "r.json"),
+                 "--kid-subsets", "3", "--cities"])
+    captured = capsys.readouterr()
+    assert code == 1 and "Generated-kitsap1.jpeg" in captured.err  # named, the rest scored
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["count"] == 3 and report["real_resized"] == 3 and report["unmatched"] == {"generated": 0, "real": 1}
+    assert list(report["skipped"]) == ["kitsap1"]
+    entry = report["models"]["generated"]
+    assert set(entry["cities"]) == {"austin", "vienna"} and entry["cities"]["vienna"]["count"] == 2
+    assert entry["overall"]["psnr"] > 30  # the same pictures, resized and JPEG'd
+    assert "vienna" in captured.out
+
+
+def test_bad_evaluate_input(inria_arrays, tiny_checkpoint, tmp_path):
+    with pytest.raises(SatganError, match="unknown baseline"):
+        evaluate(EvaluateConfig(out=str(tmp_path / "r.json"), data=str(inria_arrays), baselines=["mean"]))
+    with pytest.raises(SatganError, match="architecture from a checkpoint"):
+        evaluate(EvaluateConfig(out=str(tmp_path / "r.json"), data=str(inria_arrays), baselines=["untrained"]))
+    with pytest.raises(SatganError, match="both --generated and --real"):
+        evaluate(EvaluateConfig(out=str(tmp_path / "r.json"), generated=str(tmp_path)))
+    assert not (tmp_path / "r.json").exists()

@@ -1,4 +1,5 @@
-# make demo: synthetic data -> notebooks 01-03 headless into runs/demo/ (explore, pretransform, train)
+# make demo: synthetic data -> notebooks 01-05 headless into runs/demo/
+#            (explore, pretransform, train, evaluate, gallery)
 # make test: lint, notebook pairing check, unit + notebook tests
 # Both create .venv and install what they need on first use.
 PYTHON ?= python3
@@ -6,31 +7,42 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := runs/demo
+DEMO_EPOCHS ?= 30
 NB_RUN = $(BIN)/papermill --no-progress-bar --log-level WARNING
 
 .PHONY: install demo test lint notebooks bench clean
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
 # Absolute paths, so $SATGAN_WORKSPACE (where notebooks resolve relative paths) cannot split the demo.
+# The demo lowers the GAN weight to 0.1: in a few CPU minutes the adversarial term costs more
+# fidelity than it buys realism (docs/RESULTS.md, "The demo's evaluation").
+DEMO_ARRAYS := $(CURDIR)/$(DEMO)/pretransformed/grid2-286
+DEMO_CKPT := $(CURDIR)/$(DEMO)/training/quick/checkpoints/last.pt
 demo: $(STAMP)
 	mkdir -p $(DEMO)/notebooks
-	$(BIN)/satgan synth $(DEMO)/data --size 1000 --per-city 8 --workers 2
+	$(BIN)/satgan synth $(DEMO)/data --size 1000 --per-city 16 --workers 2
 	$(NB_RUN) notebooks/01_explore_dataset.ipynb $(DEMO)/notebooks/01_explore_dataset.ipynb \
 		-p DATA_DIR $(CURDIR)/$(DEMO)/data -p MAX_PAIRS_PER_CITY 6
 	$(NB_RUN) notebooks/02_pretransform.ipynb $(DEMO)/notebooks/02_pretransform.ipynb \
-		-p DATA_DIR $(CURDIR)/$(DEMO)/data -p OUT_DIR $(CURDIR)/$(DEMO)/pretransformed/grid2-286 -p GRID 2
+		-p DATA_DIR $(CURDIR)/$(DEMO)/data -p OUT_DIR $(DEMO_ARRAYS) -p GRID 2
 	$(NB_RUN) notebooks/03_train.ipynb $(DEMO)/notebooks/03_train.ipynb \
-		-p DATA_DIR $(CURDIR)/$(DEMO)/pretransformed/grid2-286 -p RUN_DIR $(CURDIR)/$(DEMO)/training/quick \
-		-p PRESET quick -p EPOCHS 15 -p TENSORBOARD False
-	@echo "demo done: notebooks in $(DEMO)/notebooks, arrays in $(DEMO)/pretransformed, run in $(DEMO)/training"
+		-p DATA_DIR $(DEMO_ARRAYS) -p RUN_DIR $(CURDIR)/$(DEMO)/training/quick \
+		-p PRESET quick -p EPOCHS $(DEMO_EPOCHS) -y 'OVERRIDES: ["loss.gan_weight=0.1"]' -p TENSORBOARD False
+	$(NB_RUN) notebooks/04_evaluate.ipynb $(DEMO)/notebooks/04_evaluate.ipynb \
+		-p DATA_DIR $(DEMO_ARRAYS) -y 'CHECKPOINTS: ["quick=$(DEMO_CKPT)"]' \
+		-p REPORT $(CURDIR)/$(DEMO)/evaluation/report.json -p OUT_DIR $(CURDIR)/$(DEMO)/evaluation/generated
+	$(NB_RUN) notebooks/05_gallery.ipynb $(DEMO)/notebooks/05_gallery.ipynb \
+		-p DATA_DIR $(DEMO_ARRAYS) -y 'CHECKPOINTS: ["quick=$(DEMO_CKPT)"]' -p OUT_DIR $(CURDIR)/$(DEMO)/gallery
+	@echo "demo done in $(DEMO)/: notebooks/ (executed), training/quick/checkpoints/, evaluation/report.json, gallery/gallery.html"
 
 lint: $(STAMP)
 	$(BIN)/ruff check satgan tests benchmarks docs notebooks/*.py
@@ -45,6 +57,8 @@ notebooks: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_data.py
+	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_generate.py
 
 clean:
 	rm -rf runs/demo .pytest_cache .ruff_cache

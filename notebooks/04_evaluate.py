@@ -54,7 +54,7 @@ WORKSPACE = setup_notebook()  # Drive folder on Colab, runs/ locally: relative p
 
 # %% tags=["parameters"]
 DATA_DIR = "pretransformed/grid1-286"  # a folder written by notebook 02 / satgan pretransform
-CHECKPOINTS = ["training/satgan/checkpoints/last.pt"]  # "path" or "name=path", one table row each
+CHECKPOINTS = ["training/satgan/checkpoints/last.pt"]  # each a path or name=path: one table row each
 BASELINES = ["flat", "untrained"]  # flat | untrained
 SPLIT = "val"
 LIMIT = 0  # 0: every tile of the split

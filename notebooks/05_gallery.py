@@ -46,11 +46,11 @@ WORKSPACE = setup_notebook()  # Drive folder on Colab, runs/ locally: relative p
 
 # %% tags=["parameters"]
 DATA_DIR = "pretransformed/grid1-286"  # a folder written by notebook 02 / satgan pretransform
-CHECKPOINTS = ["training/satgan/checkpoints/last.pt"]  # "path" or "name=path": one column each
+CHECKPOINTS = ["training/satgan/checkpoints/last.pt"]  # each a path or name=path: one column each
 OUT_DIR = "gallery"
 SPLIT = "val"
 PER_CITY = 2  # random samples per city
-INDICES = []  # chosen sample indices instead (e.g. [0, 5, 12])
+INDICES = []  # chosen sample indices instead of random ones
 SCENES = 1  # whole scenes per city, grid tiles reassembled
 SEED = 0
 

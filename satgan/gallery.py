@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ import satgan
 from satgan.config import GalleryConfig
 from satgan.data.pretransform import load_manifest
 from satgan.errors import SatganError
-from satgan.evaluation import Model, model_spec, tile_names
+from satgan.evaluation import Model, eval_side, model_spec, tile_names
 from satgan.inference import load_generator, write_image
 
 
@@ -87,8 +86,7 @@ def build_gallery(models: dict[str, Model], root: str | Path, split: str = "val"
     bad = [i for i in indices if not 0 <= i < n]
     if bad:
         raise SatganError(f"sample indices {bad} out of range: split {split!r} has {n} samples (0-{n - 1})")
-    multiple = math.lcm(*[getattr(m, "multiple", 1) for m in models.values()])
-    side = info["image_shape"][1] // multiple * multiple
+    side = eval_side(models, info["image_shape"][1])
     names, samples = tile_names(manifest, split), info["samples"]
     masks, reals = _tiles(root, info, indices, side)
     gallery = Gallery([names[i] for i in indices], [samples[i]["city"] for i in indices], masks, reals,

@@ -286,11 +286,11 @@ def _generate_file(gen: Generator, path: Path, cfg: GenerateConfig, out: Path, s
 
 
 def _generate_split(gen: Generator, root: Path, cfg: GenerateConfig, out: Path) -> list[Path]:
-    """Every tile of a pretransformed split at its training scale (see :func:`split_samples`)."""
+    """Every tile of a pretransformed split at its training scale and size (centred crops)."""
     from satgan.evaluation import split_samples
 
     written = []
-    for batch in split_samples(root, cfg.split, gen.multiple, cfg.batch_size, cfg.limit):
+    for batch in split_samples(root, cfg.split, gen.window, cfg.batch_size, cfg.limit):
         for name, image in zip(batch["names"], _batched(gen, batch["masks"], cfg.batch_size)):
             written.append(out / f"{name}.png")
             write_image(written[-1], image)

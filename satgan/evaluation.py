@@ -34,6 +34,8 @@ from satgan.errors import SatganError
 
 Model = Callable[[np.ndarray], np.ndarray]  # (N, H, W) uint8 masks -> (N, H, W, 3) uint8 images
 OLD_PREFIXES = ("generated-", "originalresized-", "maskresized-", "original-", "real-", "fake-")
+GENERATED_ROLES = ("generated-", "fake-")
+REAL_ROLES = ("originalresized-", "original-", "real-")
 
 
 # -- naming -----------------------------------------------------------------------------------
@@ -62,6 +64,22 @@ def match_key(path: Path) -> str:
         if key.startswith(prefix):
             return key[len(prefix) :]
     return key
+
+
+def role_files(folder: Path, roles: tuple[str, ...]) -> dict[str, Path]:
+    """Images of ``folder`` by :func:`match_key`: those named with one of ``roles`` where
+    any are (a folder of old results holds masks, generated and real images together),
+    else every image but the old ``MaskResized-`` ones."""
+    images = [p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    chosen = [p for p in images if p.stem.lower().startswith(roles)]
+    if not chosen:
+        chosen = [p for p in images if not p.stem.lower().startswith(OLD_PREFIXES)]
+    out: dict[str, Path] = {}
+    for p in chosen:
+        if match_key(p) in out:
+            raise SatganError(f"{folder}: {out[match_key(p)].name} and {p.name} both match {match_key(p)!r}")
+        out[match_key(p)] = p
+    return out
 
 
 def tile_names(manifest: dict, split: str) -> list[str]:
@@ -181,6 +199,11 @@ class _Scores:
 
 
 def _inception(cfg: EvaluateConfig, device: str) -> tuple[metrics.InceptionFeatures | None, dict]:
+    """The FID Inception; where none is installed, the report says so (the other metrics
+    still count). A path the user gave must work."""
+    if cfg.inception:
+        extractor = metrics.InceptionFeatures(cfg.inception, device)
+        return extractor, {"available": True, "path": str(extractor.path)}
     try:
         extractor = metrics.InceptionFeatures(cfg.inception, device)
         return extractor, {"available": True, "path": str(extractor.path)}
@@ -237,21 +260,22 @@ def evaluate_folders(cfg: EvaluateConfig) -> dict:
     from satgan.train import resolve_device
 
     gen_dir, real_dir = Path(cfg.generated).expanduser(), Path(cfg.real).expanduser()
-    listing = {}
     for folder in (gen_dir, real_dir):
         if not folder.is_dir():
             raise SatganError(f"{folder}: no such folder")
-        listing[folder] = {match_key(p): p for p in sorted(folder.iterdir())
-                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
-    keys = sorted(set(listing[gen_dir]) & set(listing[real_dir]))
+    generated, reals = role_files(gen_dir, GENERATED_ROLES), role_files(real_dir, REAL_ROLES)
+    if set(generated.values()) & set(reals.values()):
+        raise SatganError(f"{gen_dir}: generated and real are the same files; name them Generated-X and "
+                          "OriginalResized-X, or give two folders")
+    keys = sorted(set(generated) & set(reals))
     if not keys:
         raise SatganError(f"no image in {gen_dir} has a counterpart of the same name in {real_dir}")
     extractor, inception = _inception(cfg, str(resolve_device(cfg.device)))
     scores, real_features, skipped, resized = _Scores(), [], {}, 0
-    for key in keys[: cfg.limit]:
+    for key in keys[: cfg.limit or None]:
         try:
-            fake = to_unit(read_image(listing[gen_dir][key])[None])[0]
-            real = to_unit(read_image(listing[real_dir][key])[None])[0]
+            fake = to_unit(read_image(generated[key])[None])[0]
+            real = to_unit(read_image(reals[key])[None])[0]
         except SatganError as exc:
             skipped[key] = str(exc)
             warnings.warn(f"skipped: {exc}", SatganWarning, stacklevel=2)
@@ -264,13 +288,13 @@ def evaluate_folders(cfg: EvaluateConfig) -> dict:
             real_features.append(feats[1])
     if not scores.psnr:
         raise SatganError(f"none of the {len(keys)} matched pairs could be read")
-    reals = torch.cat(real_features) if real_features else None
+    real_feats = torch.cat(real_features) if real_features else None
     report = _report_header(cfg, inception)
     report.update({
         "generated": str(gen_dir.resolve()), "real": str(real_dir.resolve()), "count": len(scores.psnr),
-        "unmatched": {"generated": len(listing[gen_dir]) - len(keys), "real": len(listing[real_dir]) - len(keys)},
+        "unmatched": {"generated": len(generated) - len(keys), "real": len(reals) - len(keys)},
         "skipped": skipped, "real_resized": resized,
-        "models": {gen_dir.name: scores.report(reals, cfg.kid_subsets)},
+        "models": {gen_dir.name: scores.report(real_feats, cfg.kid_subsets)},
     })
     return report
 
@@ -279,6 +303,8 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     """Run the evaluation ``cfg`` describes and write its JSON report to ``cfg.out``."""
     from satgan.inference import generator_from_config, load_generator
 
+    if cfg.kid_subsets < 1:
+        raise SatganError(f"kid_subsets must be 1 or more (got {cfg.kid_subsets})")
     if cfg.generated or cfg.real:
         if not (cfg.generated and cfg.real):
             raise SatganError("folder mode needs both --generated and --real")

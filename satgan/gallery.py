@@ -26,7 +26,7 @@ from satgan.config import GalleryConfig
 from satgan.data.pretransform import load_manifest
 from satgan.errors import SatganError
 from satgan.evaluation import Model, eval_side, model_spec, tile_names
-from satgan.inference import load_generator, write_image
+from satgan.inference import generate_seamless, load_generator, write_image
 
 
 @dataclass
@@ -83,6 +83,8 @@ def build_gallery(models: dict[str, Model], root: str | Path, split: str = "val"
     info = manifest["splits"][split]
     n = info["count"]
     indices = list(indices) if indices is not None else choose_samples(manifest, split, per_city, seed)
+    if not indices:
+        raise SatganError("no samples chosen: give indices or a per_city of 1 or more")
     bad = [i for i in indices if not 0 <= i < n]
     if bad:
         raise SatganError(f"sample indices {bad} out of range: split {split!r} has {n} samples (0-{n - 1})")
@@ -92,11 +94,20 @@ def build_gallery(models: dict[str, Model], root: str | Path, split: str = "val"
     gallery = Gallery([names[i] for i in indices], [samples[i]["city"] for i in indices], masks, reals,
                       _run(models, masks, batch_size))
     if scenes and manifest["settings"].get("grid", 1) > 1:
-        gallery.scenes = _scenes(models, root, info, scenes, side, batch_size)
+        gallery.scenes = _scenes(models, root, info, scenes, batch_size)
     return gallery
 
 
-def _scenes(models: dict[str, Model], root: Path, info: dict, per_city: int, side: int, batch_size: int) -> list[dict]:
+def _whole_tiles(model: Model, masks: np.ndarray, batch_size: int) -> np.ndarray:
+    """Whole tiles generated one by one, as grid mode does: a generator slides its
+    training-size window over each tile (Hann-blended), a baseline paints it."""
+    if hasattr(model, "window"):
+        return np.stack([generate_seamless(model, m, 1.0, 0.25, batch_size) for m in masks])
+    return model(masks)
+
+
+def _scenes(models: dict[str, Model], root: Path, info: dict, per_city: int, batch_size: int) -> list[dict]:
+    """Whole source images: each kept tile generated on its own, put back in place."""
     by_source: dict[str, list[int]] = {}
     for i, s in enumerate(info["samples"]):
         by_source.setdefault(s["source"], []).append(i)
@@ -105,26 +116,26 @@ def _scenes(models: dict[str, Model], root: Path, info: dict, per_city: int, sid
         city = info["samples"][idx[0]]["city"]
         if len(chosen.setdefault(city, [])) < per_city:
             chosen[city].append(source)
+    size = info["image_shape"][1]
     out = []
     for city, sources in chosen.items():
         for source in sources:
             idx = by_source[source]
-            masks, reals = _tiles(root, info, idx, side)
-            generated = _run(models, masks, batch_size)
+            masks, reals = _tiles(root, info, idx, size)
             rows = max(info["samples"][i]["row"] for i in idx) + 1
             cols = max(info["samples"][i]["col"] for i in idx) + 1
 
             def place(tiles, channels, idx=idx, rows=rows, cols=cols):
                 # tiles dropped by the density filter stay mid-grey
-                canvas = np.full((rows * side, cols * side) + channels, 128, np.uint8)
+                canvas = np.full((rows * size, cols * size) + channels, 128, np.uint8)
                 for i, tile in zip(idx, tiles):
                     r, c = info["samples"][i]["row"], info["samples"][i]["col"]
-                    canvas[r * side : (r + 1) * side, c * side : (c + 1) * side] = tile
+                    canvas[r * size : (r + 1) * size, c * size : (c + 1) * size] = tile
                 return canvas
 
             out.append({"name": Path(source).stem, "city": city, "rows": rows, "cols": cols,
                         "mask": place(masks, ()), "real": place(reals, (3,)),
-                        "generated": {name: place(g, (3,)) for name, g in generated.items()}})
+                        "generated": {n: place(_whole_tiles(m, masks, batch_size), (3,)) for n, m in models.items()}})
     return out
 
 
@@ -154,7 +165,7 @@ def side_by_side(gallery: Gallery, city: str | None = None, max_rows: int = 8) -
 
 
 def scene_figure(scene: dict) -> Figure:
-    """One whole scene, its grid tiles reassembled: mask | each model | real."""
+    """One whole scene, its grid tiles (each generated on its own) reassembled: mask | each model | real."""
     panels = _panels(scene["mask"], scene["generated"], scene["real"])
     fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.7), squeeze=False, layout="constrained")
     for ax, (title, image) in zip(axes[0], panels):

@@ -34,7 +34,7 @@ import satgan
 from satgan.atomic import atomic_path
 from satgan.checkpoint import checkpoint_config, load_checkpoint
 from satgan.config import Config, GenerateConfig
-from satgan.data.pretransform import MANIFEST, mask_coverage, tile_bounds
+from satgan.data.pretransform import MANIFEST, grid_shape, mask_coverage, tile_bounds
 from satgan.data.readers import IMAGE_SUFFIXES, SatganWarning, read_geotags, read_mask
 from satgan.errors import SatganError
 from satgan.models.factory import build_generator, input_multiple
@@ -131,10 +131,12 @@ def generate_resize(gen: Generator, mask: np.ndarray) -> np.ndarray:
 def generate_grid(gen: Generator, mask: np.ndarray, grid: int, batch_size: int = 8) -> tuple[list, np.ndarray]:
     """NxN tiles (N across the shorter side), each resized to the input size and generated.
     Returns ``[(row, col, image), ...]`` and the tiles reassembled in scene order."""
+    rows, cols = grid_shape(*mask.shape, grid)
+    if mask.shape[0] < rows or mask.shape[1] < cols:
+        raise SatganError(f"a {grid}x{grid} grid cuts a {mask.shape[0]}x{mask.shape[1]} mask into empty tiles")
     bounds = tile_bounds(*mask.shape, grid)
     tiles = [mask_coverage(mask[y0:y1, x0:x1], gen.window) for _, _, y0, y1, x0, x1 in bounds]
     images = _batched(gen, tiles, batch_size)
-    rows, cols = bounds[-1][0] + 1, bounds[-1][1] + 1
     w = gen.window
     assembled = np.zeros((rows * w, cols * w, 3), np.uint8)
     for (r, c, *_), image in zip(bounds, images):
@@ -213,20 +215,22 @@ def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, over
 
 
 # -- files ----------------------------------------------------------------------------------
-def scaled_geotags(tags: list[tuple], scale: float) -> list[tuple]:
-    """Geo tags for an output ``scale`` times coarser than the input: pixel size (and a
-    transformation matrix's pixel terms) multiplied by ``scale``; everything else, and
-    everything at scale 1, unchanged. The tie point (pixel 0, 0) stays where it was."""
-    if scale == 1:
+def scaled_geotags(tags: list[tuple], scale: tuple[float, float]) -> list[tuple]:
+    """Geo tags for an output coarser than the input by ``scale`` = (rows, columns) input
+    pixels per output pixel: the pixel size (and a transformation matrix's pixel terms)
+    multiplied accordingly; everything else, and everything at scale 1, unchanged. The
+    tie point of pixel (0, 0) stays where it was."""
+    sy, sx = scale
+    if sy == sx == 1:
         return tags
     out = []
     for code, dtype, count, value in tags:
         if code == PIXEL_SCALE_TAG:
-            value = (value[0] * scale, value[1] * scale, *value[2:])
+            value = (value[0] * sx, value[1] * sy, *value[2:])
         elif code == TRANSFORMATION_TAG:
             m = list(value)
-            for i in (0, 1, 4, 5, 8, 9):
-                m[i] *= scale
+            for i, f in ((0, sx), (4, sx), (8, sx), (1, sy), (5, sy), (9, sy)):
+                m[i] *= f
             value = tuple(m)
         out.append((code, dtype, count, value))
     return out
@@ -280,7 +284,8 @@ def _generate_file(gen: Generator, path: Path, cfg: GenerateConfig, out: Path, s
         return written
     image = generate_seamless(gen, mask, scale, cfg.overlap, cfg.batch_size)
     tif, preview = out / f"{stem}.tif", out / f"{stem}.preview.jpg"
-    write_geotiff(tif, image, scaled_geotags(read_geotags(path), scale))
+    ratio = (mask.shape[0] / image.shape[0], mask.shape[1] / image.shape[1])  # exact, after rounding
+    write_geotiff(tif, image, scaled_geotags(read_geotags(path), ratio))
     write_image(preview, image, cfg.preview_size)
     return [tif, preview]
 
@@ -313,12 +318,19 @@ def generate(cfg: GenerateConfig) -> dict:
         torch.manual_seed(cfg.seed)
     scale = cfg.scale if cfg.scale is not None else (gen.pixel_scale or 1.0)
     out = Path(cfg.out).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
     if source.is_dir() and (source / MANIFEST).exists():
         if cfg.mode != "resize":
             raise SatganError(f"{source} holds pretransformed tiles: use --mode resize (tiles are generated as is)")
+        out.mkdir(parents=True, exist_ok=True)
         return {"written": [str(p) for p in _generate_split(gen, source, cfg, out)], "failed": {}, "scale": None}
     files = mask_files(source) if source.is_dir() else [source]
+    if any(f.parent.resolve() == out.resolve() for f in files):
+        raise SatganError(f"--out {out} is where the masks are: outputs would replace them; choose another folder")
+    stems = [f.stem for f in files]
+    twins = sorted({s for s in stems if stems.count(s) > 1})
+    if twins:
+        raise SatganError(f"{source}: masks {twins} share a name with different suffixes; their outputs would collide")
+    out.mkdir(parents=True, exist_ok=True)
     written, failed = [], {}
     for path in files:
         try:

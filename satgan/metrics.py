@@ -131,10 +131,11 @@ def fid(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def kid(a: torch.Tensor, b: torch.Tensor, subsets: int = 100, subset_size: int = 1000,
-        seed: int = 0) -> tuple[float, float]:
+        seed: int = 0) -> tuple[float, float | None]:
     """Kernel Inception Distance: mean and std of the unbiased MMD^2 with the cubic
     polynomial kernel over random subsets. The subset size shrinks to the smaller set's
-    size, so small evaluation sets still work."""
+    size, so small evaluation sets still work; the std is ``None`` where every subset is
+    both whole sets."""
     m = min(subset_size, len(a), len(b))
     if m < 2:
         raise SatganError(f"KID needs at least 2 images per set (got {len(a)} and {len(b)})")
@@ -150,7 +151,9 @@ def kid(a: torch.Tensor, b: torch.Tensor, subsets: int = 100, subset_size: int =
         mmd = (kxx.sum() - kxx.trace()) / off + (kyy.sum() - kyy.trace()) / off - 2 * kxy.mean()
         scores.append(float(mmd))
     t = torch.tensor(scores, dtype=torch.float64)
-    return float(t.mean()), float(t.std()) if len(t) > 1 else 0.0
+    # subsets as large as both sets are the same set every time: no spread to report
+    spread = float(t.std()) if len(t) > 1 and not m == len(a) == len(b) else None
+    return float(t.mean()), spread
 
 
 def summarize(psnrs: torch.Tensor, ssims: torch.Tensor, fake_features: torch.Tensor | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -47,18 +48,24 @@ def test_checkpoint_and_baselines_report_per_city(inria_arrays, tiny_checkpoint,
         assert entry["overall"]["count"] == 24
         assert {c: v["count"] for c, v in entry["cities"].items()} == {"austin": 20, "chicago": 4}
         assert 5 < entry["overall"]["psnr"] < 40 and -1 <= entry["overall"]["ssim"] <= 1
-        if report["inception"]["available"]:
+        if report["inception"]["available"] or os.environ.get("SATGAN_REQUIRE_INCEPTION"):
             assert entry["overall"]["fid"] > 0 and "kid" in entry["overall"]
     rows = report_rows(report, cities=True)
     assert len(rows) == 3 * 3 and rows[0]["model"] == "tiny" and rows[0]["city"] == "overall"
 
 
-def test_missing_inception_weights_leave_the_other_metrics(inria_arrays, tmp_path):
+def test_missing_inception_weights_leave_the_other_metrics(inria_arrays, tmp_path, monkeypatch):
+    monkeypatch.setenv("SATGAN_INCEPTION", str(tmp_path / "absent.pt"))  # nothing installed where it looks
     report = evaluate(EvaluateConfig(out=str(tmp_path / "r.json"), data=str(inria_arrays), baselines=["flat"],
-                                     limit=8, inception=str(tmp_path / "absent.pt")))
+                                     limit=8))
     assert report["inception"]["available"] is False and "absent.pt" in report["inception"]["reason"]
     overall = report["models"]["flat"]["overall"]
     assert "psnr" in overall and "ssim" in overall and "fid" not in overall
+    # a path the user names must exist
+    with pytest.raises(SatganError, match="no FID Inception weights"):
+        evaluate(EvaluateConfig(out=str(tmp_path / "r2.json"), data=str(inria_arrays), baselines=["flat"],
+                                inception=str(tmp_path / "typo.pt")))
+    assert not (tmp_path / "r2.json").exists()
 
 
 def test_folder_mode_scores_old_results_by_name(tmp_path, capsys):
@@ -84,6 +91,24 @@ def test_folder_mode_scores_old_results_by_name(tmp_path, capsys):
     assert set(entry["cities"]) == {"austin", "vienna"} and entry["cities"]["vienna"]["count"] == 2
     assert entry["overall"]["psnr"] > 30  # the same pictures, resized and JPEG'd
     assert "vienna" in captured.out
+
+
+def test_folder_mode_reads_an_old_results_folder_holding_every_role(tmp_path):
+    """The old project wrote MaskResized-, Generated- and OriginalResized- files side by side."""
+    rng = np.random.default_rng(1)
+    for n in (1, 2):
+        smooth = Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)).resize((64, 64), Image.BICUBIC)
+        smooth.save(tmp_path / f"OriginalResized-chicago{n}.jpeg")
+        smooth.save(tmp_path / f"Generated-chicago{n}.jpeg")
+        Image.fromarray(np.zeros((64, 64), np.uint8)).save(tmp_path / f"MaskResized-chicago{n}.jpeg")
+    report = evaluate(EvaluateConfig(out=str(tmp_path / "r.json"), generated=str(tmp_path), real=str(tmp_path),
+                                     kid_subsets=2))
+    assert report["count"] == 2 and report["models"][tmp_path.name]["overall"]["psnr"] > 35
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(plain / "x.png")
+    with pytest.raises(SatganError, match="generated and real are the same files"):
+        evaluate(EvaluateConfig(out=str(tmp_path / "r2.json"), generated=str(plain), real=str(plain)))
 
 
 def test_bad_evaluate_input(inria_arrays, tiny_checkpoint, tmp_path):

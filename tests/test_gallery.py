@@ -30,6 +30,8 @@ def test_samples_per_city_and_models_side_by_side(inria_arrays, two_models):
     assert len(fig.axes) == 2 * 4  # two samples x (mask, tiny, flat, real)
     with pytest.raises(SatganError, match="no gallery samples of city 'paris'"):
         side_by_side(g, "paris")
+    with pytest.raises(SatganError, match="no samples chosen"):
+        build_gallery(two_models, inria_arrays, indices=[])
     manifest = json.loads((inria_arrays / "manifest.json").read_text())
     assert choose_samples(manifest, "val", 2, seed=0) == choose_samples(manifest, "val", 2, seed=0)
 
@@ -38,10 +40,12 @@ def test_scenes_put_tiles_back_in_place(inria_arrays, two_models):
     g = build_gallery(two_models, inria_arrays, indices=[0], scenes=1)
     scene = g.scenes[0]
     assert (scene["name"], scene["rows"], scene["cols"]) == ("austin1", 2, 2)
-    assert scene["mask"].shape == (128, 128) and scene["generated"]["tiny"].shape == (128, 128, 3)
-    # the scene's top-right tile is sample 1 (austin1, row 0, col 1), centre-cropped to 64
-    tile = np.load(inria_arrays / "val" / "images.npy")[1, 4:68, 4:68]
-    assert np.array_equal(scene["real"][0:64, 64:128], tile)
+    assert scene["mask"].shape == (144, 144) and scene["generated"]["tiny"].shape == (144, 144, 3)
+    # whole 72 px tiles in place: the top-right one is sample 1 (austin1, row 0, col 1)
+    tiles = np.load(inria_arrays / "val" / "images.npy")
+    assert np.array_equal(scene["real"][0:72, 72:144], tiles[1])
+    assert np.array_equal(scene["generated"]["flat"][72:144, 0:72], two_models["flat"](
+        np.load(inria_arrays / "val" / "masks.npy")[2:3])[0])
 
 
 def test_old_names_html_and_viewer(inria_arrays, two_models, tmp_path):

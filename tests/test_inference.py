@@ -51,6 +51,18 @@ def border_gradient_ratio(image: np.ndarray, borders: list[int]) -> float:
     return grad[at].mean() / grad[inside].mean()
 
 
+def raw_geotags(path: Path) -> dict[int, tuple[int, int, bytes]]:
+    """Each geo tag's type, count and value bytes as stored in the file."""
+    with tifffile.TiffFile(path) as tif, open(path, "rb") as fh:
+        out = {}
+        for code in GEO_TAG_CODES:
+            tag = tif.pages[0].tags.get(code)
+            if tag is not None:
+                fh.seek(tag.valueoffset)
+                out[code] = (tag.dtype, tag.count, fh.read(tag.valuebytecount))
+        return out
+
+
 def test_window_starts_cover_with_at_least_the_overlap():
     starts = window_starts(1000, 256, 0.25)
     assert starts[0] == 0 and starts[-1] == 1000 - 256
@@ -85,17 +97,20 @@ def test_generation_is_deterministic_and_dropout_is_optional_noise(tiny_checkpoi
 
 
 def test_seamless_output_has_no_seams(gen):
-    mask = structured_mask()
+    mask = structured_mask(320, 448)  # 5 x 7 windows of 64 exactly when they do not overlap
     image = generate_seamless(gen, mask, scale=1, overlap=0.25)
-    assert image.shape == (300, 420, 3)
-    xs = window_starts(420, 64, 0.25)
-    borders = [x for x in xs[1:]] + [x + 64 for x in xs[:-1]]  # where windows begin and end
-    seamless = border_gradient_ratio(image, borders)
-    assert seamless <= 1.10, f"gradient across window borders {seamless:.3f}x that inside"
-    # the measure sees seams when there are some: plain tiling, no overlap, no blending
-    tiled = generate_seamless(gen, mask, scale=1, overlap=0.0)
-    plain = border_gradient_ratio(tiled, [x for x in window_starts(420, 64, 0.0)[1:]])
-    assert plain > seamless and plain > 1.10, (plain, seamless)
+    assert image.shape == (320, 448, 3)
+    tiled = generate_seamless(gen, mask, scale=1, overlap=0.0)  # plain tiling: windows side by side
+    assert window_starts(448, 64, 0.0) == list(range(0, 448, 64))
+    for axis, length in ((1, 448), (0, 320)):  # across columns, then across rows (the streamed bands)
+        view, plain_view = (image, tiled) if axis == 1 else (image.transpose(1, 0, 2), tiled.transpose(1, 0, 2))
+        xs = window_starts(length, 64, 0.25)
+        borders = xs[1:] + [x + 64 for x in xs[:-1]]  # where windows begin and end
+        seamless = border_gradient_ratio(view, borders)
+        assert seamless <= 1.10, f"gradient across window borders {seamless:.3f}x that inside (axis {axis})"
+        # the measure sees seams where there are some
+        plain = border_gradient_ratio(plain_view, list(range(64, length, 64)))
+        assert plain > 1.10 and plain > seamless, (axis, plain, seamless)
 
 
 def test_seamless_streams_by_rows_of_windows(gen):
@@ -117,14 +132,9 @@ def test_seamless_geotiff_keeps_the_geo_tags(inria_root, tiny_checkpoint, tmp_pa
     result = generate(cfg)
     tif, preview = tmp_path / "out" / "austin1.tif", tmp_path / "out" / "austin1.preview.jpg"
     assert sorted(result["written"]) == sorted([str(tif), str(preview)])
-    with tifffile.TiffFile(src) as a, tifffile.TiffFile(tif) as b:
-        src_tags, out_tags = a.pages[0].tags, b.pages[0].tags
-        geo = [c for c in GEO_TAG_CODES if c in src_tags]
-        assert PIXEL_SCALE_TAG in geo and 34735 in geo
-        for code in geo:  # same type, count and value: the same bytes
-            assert (out_tags[code].dtype, out_tags[code].count) == (src_tags[code].dtype, src_tags[code].count)
-            assert out_tags[code].value == src_tags[code].value
-        assert b.pages[0].shape == (320, 320, 3)
+    geo = raw_geotags(src)
+    assert PIXEL_SCALE_TAG in geo and 34735 in geo and raw_geotags(tif) == geo  # byte for byte
+    assert tifffile.imread(tif).shape == (320, 320, 3)
     assert Image.open(preview).size == (320, 320)
     # at the training scale (the checkpoint's: 160 px tiles resized to 72) the pixels are coarser
     result = generate(GenerateConfig(checkpoint=str(tiny_checkpoint), input=str(src), out=str(tmp_path / "coarse")))
@@ -150,6 +160,18 @@ def test_cli_generates_a_folder_and_reports_unreadable_files(inria_root, tiny_ch
                            + ["austin1-grid.png", "chicago1-grid.png"])
 
 
+def test_outputs_never_replace_inputs(tiny_checkpoint, tmp_path):
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    _save(folder / "a.png", np.zeros((80, 80), np.uint8))
+    with pytest.raises(SatganError, match="is where the masks are"):
+        generate(GenerateConfig(checkpoint=str(tiny_checkpoint), input=str(folder), out=str(folder), mode="resize"))
+    _save(folder / "a.bmp", np.zeros((80, 80), np.uint8))
+    with pytest.raises(SatganError, match=r"\['a'\] share a name"):
+        generate(GenerateConfig(checkpoint=str(tiny_checkpoint), input=str(folder), out=str(tmp_path / "o")))
+    assert sorted(p.name for p in folder.iterdir()) == ["a.bmp", "a.png"] and not (tmp_path / "o").exists()
+
+
 def test_pretransformed_split_input(inria_arrays, tiny_checkpoint, tmp_path):
     result = generate(GenerateConfig(checkpoint=str(tiny_checkpoint), input=str(inria_arrays),
                                      out=str(tmp_path / "out"), mode="resize", limit=5))
@@ -166,13 +188,18 @@ def _save(path: Path, array: np.ndarray) -> Path:
 def test_bad_masks_get_one_clear_error(tiny_checkpoint, tmp_path):
     rng = np.random.default_rng(0)
     cases = {
-        "rgb.png": (rng.integers(0, 2, (80, 80, 3)) * 255).astype(np.uint8),  # channels differ
-        "photo.png": rng.integers(0, 256, (80, 80), dtype=np.uint8),  # grey levels everywhere
+        "rgb.png": ((rng.integers(0, 2, (80, 80, 3)) * 255).astype(np.uint8), "not a single-band mask"),
+        "photo.png": (rng.integers(0, 256, (80, 80), dtype=np.uint8), "not a binary-like mask"),
+        "levels.png": (rng.integers(1, 3, (80, 80), dtype=np.uint8), "mask levels 1 and 2, no 0 background"),
     }
-    for name, array in cases.items():
+    for name, (array, message) in cases.items():
         path = _save(tmp_path / name, array)
-        with pytest.raises(SatganError, match=f"{name}: not a (single-band|binary-like) mask"):
+        with pytest.raises(SatganError, match=f"{name}: {message}"):
             generate(GenerateConfig(checkpoint=str(tiny_checkpoint), input=str(path), out=str(tmp_path / "o")))
+    grid = _save(tmp_path / "thin.png", np.zeros((3, 90), np.uint8))
+    with pytest.raises(SatganError, match="empty tiles"):
+        generate(GenerateConfig(checkpoint=str(tiny_checkpoint), input=str(grid), out=str(tmp_path / "o"),
+                                mode="grid", grid=4))
     small = _save(tmp_path / "small.png", np.zeros((40, 90), np.uint8))
     with pytest.raises(SatganError, match="smaller than the 64-pixel window"):
         generate(GenerateConfig(checkpoint=str(tiny_checkpoint), input=str(small), out=str(tmp_path / "o"), scale=1))
@@ -197,3 +224,22 @@ def test_foreign_checkpoints_are_refused(tiny_checkpoint, tmp_path):
     torch.save(payload, tmp_path / "nogen.pt")
     with pytest.raises(SatganError, match="not a satgan checkpoint .*generator"):
         load_generator(tmp_path / "nogen.pt")
+
+
+def test_real_masks_from_shared_data(shared_data, tiny_checkpoint, tmp_path):
+    """SpaceNet Rio: an LZW GeoTIFF mask of 438x406 keeps its geo tags byte for byte;
+    geocompass: palette PNG masks in a folder, generated in resize mode."""
+    src = shared_data / "spacenet-rio" / "masks" / "013022223130_Public_img50.tif"
+    result = generate(GenerateConfig(checkpoint=str(tiny_checkpoint), input=str(src), out=str(tmp_path / "rio"),
+                                     scale=1.0))
+    tif = Path(result["written"][0])
+    assert raw_geotags(tif) == raw_geotags(src) and len(raw_geotags(src)) >= 5
+    assert tifffile.imread(tif).shape == (406, 438, 3)
+    masks = tmp_path / "geocompass"
+    masks.mkdir()
+    for path in sorted((shared_data / "geocompass" / "val" / "masks").iterdir())[:4]:
+        (masks / path.name).write_bytes(path.read_bytes())
+    result = generate(GenerateConfig(checkpoint=str(tiny_checkpoint), input=str(masks), out=str(tmp_path / "g"),
+                                     mode="resize"))
+    assert len(result["written"]) == 4 and not result["failed"]
+    assert all(Image.open(p).size == (64, 64) for p in result["written"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -71,7 +73,9 @@ def test_missing_inception_weights_say_where_to_get_them(tmp_path, monkeypatch):
 def _inception_or_skip() -> metrics.InceptionFeatures:
     try:
         return metrics.InceptionFeatures()
-    except SatganError as exc:  # make test installs it; say plainly when it is not there
+    except SatganError as exc:
+        if os.environ.get("SATGAN_REQUIRE_INCEPTION"):  # make test installs it: its absence is a failure
+            raise
         pytest.skip(str(exc))
 
 

@@ -165,6 +165,8 @@ def mask_from_array(arr: np.ndarray, path: str | os.PathLike, palette: bool = Fa
     if lo == 0 and np.count_nonzero(building) == np.count_nonzero(arr == hi):
         return building
     levels = np.flatnonzero(np.bincount(arr.ravel(), minlength=256))
+    if strict and len(levels) == 2:  # two levels, neither 0: which one is background is a guess
+        raise SatganError(f"{path}: mask levels {lo} and {hi}, no 0 background; expected 0 and 255 or 1")
     middle = np.count_nonzero((arr >= BINARY_MARGIN) & (arr <= 255 - BINARY_MARGIN)) / arr.size
     if strict and middle > MAX_MIDDLE_FRACTION:
         raise SatganError(

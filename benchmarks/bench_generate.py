@@ -4,8 +4,8 @@ A 5000x5000 synthetic Inria mask. Grid mode cuts it into NxN tiles of 5000/N pix
 generates each resized to the window (the old project's way); seamless mode generates
 the same area at the same pixel scale (5000 / (N * window) mask pixels per output pixel)
 with a sliding window. Each measurement runs in a fresh process, so its peak resident
-memory (ru_maxrss) is its own; rounds alternate the two modes, and the reported overhead
-is the median of per-round time ratios.
+memory (VmHWM: the whole process, torch and the model included) is its own; rounds
+alternate the two modes, and the reported overhead is the median of per-round ratios.
 
     python benchmarks/bench_generate.py [--preset satgan] [--grids 5,10] [--rounds 3] [--device cpu]
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,15 @@ from pathlib import Path
 import numpy as np
 
 SIZE = 5000
+
+
+def _memory_mib(field: str) -> float:
+    """VmRSS or VmHWM (peak) of this process from /proc, in MiB. (ru_maxrss would carry
+    the parent's peak across fork and exec.)"""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 def measure(mask_path: str, mode: str, grid: int, preset_name: str, device: str, overlap: float) -> dict:
@@ -38,7 +46,7 @@ def measure(mask_path: str, mode: str, grid: int, preset_name: str, device: str,
     gen = generator_from_config(preset(preset_name), device)
     mask = np.load(mask_path)
     gen(np.zeros((1, gen.window, gen.window), np.uint8))  # warm-up outside the timing
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    before = _memory_mib("VmRSS")
     start = time.perf_counter()
     if mode == "grid":
         _, image = generate_grid(gen, mask, grid, batch_size=8)
@@ -47,7 +55,7 @@ def measure(mask_path: str, mode: str, grid: int, preset_name: str, device: str,
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _memory_mib("VmHWM")
     return {"seconds": seconds, "peak_rss_mib": peak, "before_mib": before, "output": list(image.shape)}
 
 

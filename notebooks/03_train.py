@@ -52,7 +52,7 @@ WORKSPACE = setup_notebook()  # Drive folder on Colab, runs/ locally: relative p
 DATA_DIR = "pretransformed/grid1-286"  # a folder written by notebook 02 / satgan pretransform
 RUN_DIR = "training/satgan"  # checkpoints, samples and TensorBoard logs go here
 PRESET = "satgan"  # pix2pix | satgan | quick
-OVERRIDES = []  # section.key=value strings, e.g. train.batch_size=8 or model.norm=batch
+OVERRIDES = []  # settings to change, written as in the text above (section, key, value)
 EPOCHS = 0  # 0: the preset's
 RESUME = "auto"  # auto: continue from the newest intact checkpoint in RUN_DIR; never: start fresh
 OVERWRITE = False  # start over in a RUN_DIR that holds another run

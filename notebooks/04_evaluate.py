@@ -15,7 +15,7 @@
 # # 04 · Evaluate
 #
 # How close are generated images to the real ones? Every checkpoint in `CHECKPOINTS`
-# generates each validation tile of the pretransformed data, and is scored per city and
+# (`"name=path"` names its row) generates each validation tile of the pretransformed data, and is scored per city and
 # overall with the metrics the field uses:
 #
 # - **PSNR** on images in [0, 1] (higher is better). The old project computed it on
@@ -54,7 +54,7 @@ WORKSPACE = setup_notebook()  # Drive folder on Colab, runs/ locally: relative p
 
 # %% tags=["parameters"]
 DATA_DIR = "pretransformed/grid1-286"  # a folder written by notebook 02 / satgan pretransform
-CHECKPOINTS = ["training/satgan/checkpoints/last.pt"]  # each a path or name=path: one table row each
+CHECKPOINTS = ["training/satgan/checkpoints/last.pt"]  # paths, each optionally prefixed by a name: one table row each
 BASELINES = ["flat", "untrained"]  # flat | untrained
 SPLIT = "val"
 LIMIT = 0  # 0: every tile of the split

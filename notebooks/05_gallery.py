@@ -15,12 +15,13 @@
 # # 05 · Gallery
 #
 # Mask | generated | real, side by side: random (or chosen) validation samples per city,
-# one column per model, so several checkpoints (baseline, instance norm, VGG loss, ...)
-# are compared on the same masks; and whole scenes, their grid tiles reassembled in
-# place. Everything is also written to `OUT_DIR`: `gallery.html` (self-contained, images
-# inline), `figures/`, and `files/` with the old project's names
-# (`MaskResized-austin1-2.jpeg`, `OriginalResized-...`, `<model>/Generated-...`), so old
-# and new results sit side by side. The same as `satgan gallery CKPT... DATA --out OUT_DIR`.
+# one column per model (`"name=path"` in `CHECKPOINTS` names it), so several checkpoints
+# (baseline, instance norm, VGG loss, ...) are compared on the same masks; and whole
+# scenes, their grid tiles reassembled in place. Everything is also written to
+# `OUT_DIR`: `gallery.html` (self-contained, images inline), `figures/`, and `files/`
+# with the old project's names (`MaskResized-austin1-2.jpeg`, `OriginalResized-...`,
+# `<model>/Generated-...`), so old and new results sit side by side. The same as
+# `satgan gallery CKPT... DATA --out OUT_DIR`.
 
 # %%
 # Colab: install satgan and mount Google Drive. Elsewhere this cell only imports satgan.
@@ -46,7 +47,7 @@ WORKSPACE = setup_notebook()  # Drive folder on Colab, runs/ locally: relative p
 
 # %% tags=["parameters"]
 DATA_DIR = "pretransformed/grid1-286"  # a folder written by notebook 02 / satgan pretransform
-CHECKPOINTS = ["training/satgan/checkpoints/last.pt"]  # each a path or name=path: one column each
+CHECKPOINTS = ["training/satgan/checkpoints/last.pt"]  # paths, each optionally prefixed by a name: one column each
 OUT_DIR = "gallery"
 SPLIT = "val"
 PER_CITY = 2  # random samples per city

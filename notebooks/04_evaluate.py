@@ -48,7 +48,7 @@ if IN_COLAB and importlib.util.find_spec("satgan") is None:
     subprocess.run(["bash", "/content/satgan/colab_setup.sh"], check=True)
     sys.path.insert(0, "/content/satgan")
 
-from satgan.colab import resolve, setup_notebook
+from satgan.colab import resolve, resolve_spec, setup_notebook
 
 WORKSPACE = setup_notebook()  # Drive folder on Colab, runs/ locally: relative paths start here
 
@@ -69,14 +69,8 @@ from pathlib import Path
 
 from satgan.config import EvaluateConfig
 
-
-def resolve_spec(spec: str) -> str:
-    name, sep, path = spec.rpartition("=")
-    return f"{name}{sep}{resolve(path, WORKSPACE)}"
-
-
 data_dir, report_path, out_dir = (resolve(p, WORKSPACE) for p in (DATA_DIR, REPORT, OUT_DIR))
-checkpoints = [resolve_spec(s) for s in CHECKPOINTS]
+checkpoints = [resolve_spec(s, WORKSPACE) for s in CHECKPOINTS]
 config = EvaluateConfig(out=str(report_path), checkpoints=checkpoints, data=str(data_dir), split=SPLIT,
                         limit=LIMIT or None, baselines=list(BASELINES))
 print(config)

@@ -41,7 +41,7 @@ if IN_COLAB and importlib.util.find_spec("satgan") is None:
     subprocess.run(["bash", "/content/satgan/colab_setup.sh"], check=True)
     sys.path.insert(0, "/content/satgan")
 
-from satgan.colab import resolve, setup_notebook
+from satgan.colab import resolve, resolve_spec, setup_notebook
 
 WORKSPACE = setup_notebook()  # Drive folder on Colab, runs/ locally: relative paths start here
 
@@ -59,10 +59,7 @@ SEED = 0
 from satgan.config import GalleryConfig
 from satgan.gallery import gallery
 
-checkpoints = []
-for spec in CHECKPOINTS:
-    name, sep, path = spec.rpartition("=")
-    checkpoints.append(f"{name}{sep}{resolve(path, WORKSPACE)}")
+checkpoints = [resolve_spec(s, WORKSPACE) for s in CHECKPOINTS]
 config = GalleryConfig(out=str(resolve(OUT_DIR, WORKSPACE)), data=str(resolve(DATA_DIR, WORKSPACE)),
                        checkpoints=checkpoints, split=SPLIT, per_city=PER_CITY, indices=list(INDICES) or None,
                        scenes=SCENES, seed=SEED)

@@ -59,3 +59,9 @@ def resolve(path: str | os.PathLike, workspace: str | os.PathLike) -> Path:
     """``path`` if absolute, else ``workspace / path``."""
     path = Path(path).expanduser()
     return path if path.is_absolute() else Path(workspace) / path
+
+
+def resolve_spec(spec: str, workspace: str | os.PathLike) -> str:
+    """A checkpoint given as ``path`` or ``name=path``, its path resolved as :func:`resolve` does."""
+    name, sep, path = spec.rpartition("=")
+    return f"{name}{sep}{resolve(path, workspace)}"

@@ -48,6 +48,19 @@ def model_spec(spec: str) -> tuple[str, str]:
     return (p.parent.parent.name if p.parent.name == "checkpoints" else p.stem), spec
 
 
+def load_generators(specs: list[str], device: str = "auto") -> dict[str, Model]:
+    """The generators of checkpoints given as ``path`` or ``name=path``, by name."""
+    from satgan.inference import load_generator
+
+    models: dict[str, Model] = {}
+    for spec in specs:
+        name, path = model_spec(spec)
+        if name in models:
+            raise SatganError(f"two models named {name!r}; name them with NAME=PATH")
+        models[name] = load_generator(path, device)
+    return models
+
+
 def city_of(name: str) -> str:
     """The city in an Inria-style name (``austin12``, ``Generated-kitsap3-2``), else ``all``."""
     key = name.lower()
@@ -301,7 +314,7 @@ def evaluate_folders(cfg: EvaluateConfig) -> dict:
 
 def evaluate(cfg: EvaluateConfig) -> dict:
     """Run the evaluation ``cfg`` describes and write its JSON report to ``cfg.out``."""
-    from satgan.inference import generator_from_config, load_generator
+    from satgan.inference import generator_from_config
 
     if cfg.kid_subsets < 1:
         raise SatganError(f"kid_subsets must be 1 or more (got {cfg.kid_subsets})")
@@ -317,12 +330,7 @@ def evaluate(cfg: EvaluateConfig) -> dict:
             raise SatganError(f"unknown baseline(s) {unknown}; choose from flat, untrained")
         if not cfg.checkpoints and not cfg.baselines:
             raise SatganError("nothing to evaluate: give checkpoints and/or --baselines flat")
-        models: dict[str, Model] = {}
-        for spec in cfg.checkpoints:
-            name, path = model_spec(spec)
-            if name in models:
-                raise SatganError(f"two models named {name!r}; name them with NAME=PATH")
-            models[name] = load_generator(path, cfg.device)
+        models: dict[str, Model] = load_generators(cfg.checkpoints, cfg.device)
         if "untrained" in cfg.baselines:
             if not cfg.checkpoints:
                 raise SatganError("the untrained baseline takes its architecture from a checkpoint: give one")

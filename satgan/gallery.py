@@ -25,8 +25,8 @@ import satgan
 from satgan.config import GalleryConfig
 from satgan.data.pretransform import load_manifest
 from satgan.errors import SatganError
-from satgan.evaluation import Model, eval_side, model_spec, tile_names
-from satgan.inference import generate_seamless, load_generator, write_image
+from satgan.evaluation import Model, eval_side, load_generators, tile_names
+from satgan.inference import generate_seamless, write_image
 
 
 @dataclass
@@ -275,12 +275,7 @@ def save_figure(fig: Figure, path: Path) -> Path:
 
 def gallery(cfg: GalleryConfig) -> dict:
     """``satgan gallery``: generate, then write figures/, files/ (old names) and gallery.html."""
-    models: dict[str, Model] = {}
-    for spec in cfg.checkpoints:
-        name, path = model_spec(spec)
-        if name in models:
-            raise SatganError(f"two models named {name!r}; name them with NAME=PATH")
-        models[name] = load_generator(path, cfg.device)
+    models = load_generators(cfg.checkpoints, cfg.device)
     g = build_gallery(models, cfg.data, cfg.split, cfg.indices, cfg.per_city, cfg.scenes, cfg.seed, cfg.batch_size)
     out = Path(cfg.out).expanduser()
     figures = [save_figure(side_by_side(g, city), out / "figures" / f"{city}.jpg") for city in sorted(set(g.cities))]

@@ -11,6 +11,7 @@ from PIL import Image
 
 from satgan.cli import main
 from satgan.config import EvaluateConfig
+from satgan.data.readers import SatganWarning
 from satgan.errors import SatganError
 from satgan.evaluation import FlatFill, city_of, evaluate, match_key, model_spec, report_rows, tile_names
 
@@ -56,8 +57,9 @@ def test_checkpoint_and_baselines_report_per_city(inria_arrays, tiny_checkpoint,
 
 def test_missing_inception_weights_leave_the_other_metrics(inria_arrays, tmp_path, monkeypatch):
     monkeypatch.setenv("SATGAN_INCEPTION", str(tmp_path / "absent.pt"))  # nothing installed where it looks
-    report = evaluate(EvaluateConfig(out=str(tmp_path / "r.json"), data=str(inria_arrays), baselines=["flat"],
-                                     limit=8))
+    with pytest.warns(SatganWarning, match="FID and KID skipped"):
+        report = evaluate(EvaluateConfig(out=str(tmp_path / "r.json"), data=str(inria_arrays), baselines=["flat"],
+                                         limit=8))
     assert report["inception"]["available"] is False and "absent.pt" in report["inception"]["reason"]
     overall = report["models"]["flat"]["overall"]
     assert "psnr" in overall and "ssim" in overall and "fid" not in overall

@@ -106,7 +106,8 @@ plt.show()
 import json
 
 from satgan.config import GenerateConfig
-from satgan.inference import generate, generate_seamless, load_generator, read_input_mask, window_starts
+from satgan.data.readers import read_mask
+from satgan.inference import generate, generate_seamless, load_generator, window_starts
 
 manifest = json.loads((data_dir / "manifest.json").read_text())
 if MASK_FILE:
@@ -122,7 +123,7 @@ print(f"{mask_file} at scale {result['scale']:.3g} ->", *result["written"], sep=
 import tifffile
 
 seamless = tifffile.imread(result["written"][0])
-mask = read_input_mask(mask_file)
+mask = read_mask(mask_file, strict=True)
 generator = load_generator(first)
 # windows side by side (overlap 0), as separate tiles; where the size is not a multiple of
 # the window they overlap by a few pixels

@@ -28,7 +28,7 @@ import satgan
 from satgan import metrics
 from satgan.atomic import write_json
 from satgan.config import EvaluateConfig
-from satgan.data.pretransform import load_manifest
+from satgan.data.pretransform import load_split
 from satgan.data.readers import IMAGE_SUFFIXES, SatganWarning, read_image
 from satgan.errors import SatganError
 
@@ -124,34 +124,32 @@ def eval_side(models: dict[str, Model], tile: int) -> int:
     return side
 
 
-def split_samples(root: str | Path, split: str, side: int | None = None, batch_size: int = 16,
-                  limit: int | None = None) -> Iterator[dict]:
-    """Batches of a pretransformed split: ``masks`` (B, S, S) uint8 coverage, ``images``
-    (B, S, S, 3) uint8, ``names``, ``cities``, ``indices``; S = ``side`` (centred crops),
-    or the whole tile."""
-    root = Path(root).expanduser()
-    manifest = load_manifest(root)
-    if split not in manifest["splits"]:
-        raise SatganError(f"{root}: no split {split!r}; it has {', '.join(manifest['splits'])}")
-    info = manifest["splits"][split]
+def centre_crops(root: Path, info: dict, rows: slice | list[int], side: int) -> tuple[np.ndarray, np.ndarray]:
+    """Masks ``(B, side, side)`` and images ``(B, side, side, 3)`` of the split ``info``
+    describes: the given samples, centre-cropped (read from the memory-mapped arrays)."""
     size = info["image_shape"][1]
-    side = side or size
     if side > size:
         raise SatganError(f"{root}: tiles of {size} px are smaller than the {side} px this generator needs")
     at = (size - side) // 2
-    images = np.load(root / info["images"], mmap_mode="r")
+    window = (rows, slice(at, at + side), slice(at, at + side))
     masks = np.load(root / info["masks"], mmap_mode="r")
+    images = np.load(root / info["images"], mmap_mode="r")
+    return np.ascontiguousarray(masks[window]), np.ascontiguousarray(images[window])
+
+
+def split_samples(root: str | Path, split: str, side: int | None = None, batch_size: int = 16,
+                  limit: int | None = None) -> Iterator[dict]:
+    """Batches of a pretransformed split: ``masks`` (B, S, S) uint8 coverage, ``images``
+    (B, S, S, 3) uint8, ``names``, ``cities``; S = ``side`` (centred crops), or the whole tile."""
+    root = Path(root).expanduser()
+    manifest, info = load_split(root, split)
     names = tile_names(manifest, split)
     n = info["count"] if limit is None else min(limit, info["count"])
     for i in range(0, n, batch_size):
         j = min(i + batch_size, n)
-        yield {
-            "masks": np.ascontiguousarray(masks[i:j, at : at + side, at : at + side]),
-            "images": np.ascontiguousarray(images[i:j, at : at + side, at : at + side]),
-            "names": names[i:j],
-            "cities": [s["city"] for s in info["samples"][i:j]],
-            "indices": list(range(i, j)),
-        }
+        masks, images = centre_crops(root, info, slice(i, j), side or info["image_shape"][1])
+        yield {"masks": masks, "images": images, "names": names[i:j],
+               "cities": [s["city"] for s in info["samples"][i:j]]}
 
 
 class FlatFill:
@@ -214,13 +212,12 @@ class _Scores:
 def _inception(cfg: EvaluateConfig, device: str) -> tuple[metrics.InceptionFeatures | None, dict]:
     """The FID Inception; where none is installed, the report says so (the other metrics
     still count). A path the user gave must work."""
-    if cfg.inception:
-        extractor = metrics.InceptionFeatures(cfg.inception, device)
-        return extractor, {"available": True, "path": str(extractor.path)}
     try:
         extractor = metrics.InceptionFeatures(cfg.inception, device)
         return extractor, {"available": True, "path": str(extractor.path)}
     except SatganError as exc:
+        if cfg.inception:
+            raise
         warnings.warn(f"FID and KID skipped: {exc}", SatganWarning, stacklevel=3)
         return None, {"available": False, "reason": str(exc)}
 
@@ -234,10 +231,7 @@ def evaluate_models(models: dict[str, Model], root: str | Path, cfg: EvaluateCon
     """Score each model on the split of pretransformed folder ``root``; returns the report."""
     from satgan.train import resolve_device
 
-    splits = load_manifest(root)["splits"]
-    if cfg.split not in splits:
-        raise SatganError(f"{root}: no split {cfg.split!r}; it has {', '.join(splits)}")
-    side = eval_side(models, splits[cfg.split]["image_shape"][1])
+    side = eval_side(models, load_split(root, cfg.split)[1]["image_shape"][1])
     device = str(resolve_device(cfg.device))
     extractor, inception = _inception(cfg, device)
     scores = {name: _Scores() for name in models}
@@ -254,7 +248,7 @@ def evaluate_models(models: dict[str, Model], root: str | Path, cfg: EvaluateCon
         raise SatganError(f"{root}: split {cfg.split!r} has no samples to evaluate")
     reals = torch.cat(real_features) if real_features else None
     report = _report_header(cfg, inception)
-    report.update({"data": str(Path(root).resolve()), "count": count, "tile_side": int(real.shape[-1]),
+    report.update({"data": str(Path(root).resolve()), "count": count, "tile_side": side,
                    "models": {name: s.report(reals, cfg.kid_subsets) for name, s in scores.items()}})
     return report
 

@@ -23,10 +23,10 @@ from PIL import Image
 
 import satgan
 from satgan.config import GalleryConfig
-from satgan.data.pretransform import load_manifest
+from satgan.data.pretransform import load_split
 from satgan.errors import SatganError
-from satgan.evaluation import Model, eval_side, load_generators, tile_names
-from satgan.inference import generate_seamless, write_image
+from satgan.evaluation import Model, centre_crops, eval_side, load_generators, tile_names
+from satgan.inference import generate_seamless, in_batches, write_image
 
 
 @dataclass
@@ -55,21 +55,6 @@ def choose_samples(manifest: dict, split: str, per_city: int, seed: int = 0) -> 
     return sorted(i for idx in by_city.values() for i in rng.sample(idx, min(per_city, len(idx))))
 
 
-def _tiles(root: Path, info: dict, indices: list[int], side: int) -> tuple[np.ndarray, np.ndarray]:
-    size = info["image_shape"][1]
-    at = (size - side) // 2
-    images = np.load(root / info["images"], mmap_mode="r")
-    masks = np.load(root / info["masks"], mmap_mode="r")
-    sel = np.asarray(indices, dtype=np.int64)
-    return (np.ascontiguousarray(masks[sel, at : at + side, at : at + side]),
-            np.ascontiguousarray(images[sel, at : at + side, at : at + side]))
-
-
-def _run(models: dict[str, Model], masks: np.ndarray, batch_size: int) -> dict[str, np.ndarray]:
-    return {name: np.concatenate([m(masks[i : i + batch_size]) for i in range(0, len(masks), batch_size)])
-            for name, m in models.items()}
-
-
 def build_gallery(models: dict[str, Model], root: str | Path, split: str = "val", indices: list[int] | None = None,
                   per_city: int = 2, scenes: int = 1, seed: int = 0, batch_size: int = 16) -> Gallery:
     """Generate the chosen samples (``indices``, else ``per_city`` random ones) and up to
@@ -77,10 +62,7 @@ def build_gallery(models: dict[str, Model], root: str | Path, split: str = "val"
     if not models:
         raise SatganError("a gallery needs at least one model (checkpoint)")
     root = Path(root).expanduser()
-    manifest = load_manifest(root)
-    if split not in manifest["splits"]:
-        raise SatganError(f"{root}: no split {split!r}; it has {', '.join(manifest['splits'])}")
-    info = manifest["splits"][split]
+    manifest, info = load_split(root, split)
     n = info["count"]
     indices = list(indices) if indices is not None else choose_samples(manifest, split, per_city, seed)
     if not indices:
@@ -90,9 +72,9 @@ def build_gallery(models: dict[str, Model], root: str | Path, split: str = "val"
         raise SatganError(f"sample indices {bad} out of range: split {split!r} has {n} samples (0-{n - 1})")
     side = eval_side(models, info["image_shape"][1])
     names, samples = tile_names(manifest, split), info["samples"]
-    masks, reals = _tiles(root, info, indices, side)
+    masks, reals = centre_crops(root, info, indices, side)
     gallery = Gallery([names[i] for i in indices], [samples[i]["city"] for i in indices], masks, reals,
-                      _run(models, masks, batch_size))
+                      {name: in_batches(m, masks, batch_size) for name, m in models.items()})
     if scenes and manifest["settings"].get("grid", 1) > 1:
         gallery.scenes = _scenes(models, root, info, scenes, batch_size)
     return gallery
@@ -121,7 +103,7 @@ def _scenes(models: dict[str, Model], root: Path, info: dict, per_city: int, bat
     for city, sources in chosen.items():
         for source in sources:
             idx = by_source[source]
-            masks, reals = _tiles(root, info, idx, size)
+            masks, reals = centre_crops(root, info, idx, size)
             rows = max(info["samples"][i]["row"] for i in idx) + 1
             cols = max(info["samples"][i]["col"] for i in idx) + 1
 

@@ -21,6 +21,7 @@ import math
 import os
 import re
 import warnings
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,7 +57,6 @@ class Generator:
     window: int  # the training crop: the input side generation uses by default
     multiple: int  # input sides must be multiples of this (2^depth for a U-Net)
     pixel_scale: float | None  # source pixels per training pixel, when the checkpoint knows
-    source: str = ""  # where it came from (checkpoint path, or a description)
 
     @torch.no_grad()
     def __call__(self, masks: np.ndarray) -> np.ndarray:
@@ -75,12 +75,12 @@ def _version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", version)[:2])
 
 
-def generator_from_config(config: Config, device: str = "auto", seed: int = 0, source: str = "untrained") -> Generator:
+def generator_from_config(config: Config, device: str = "auto", seed: int = 0) -> Generator:
     """An untrained generator of ``config``'s architecture (initialized from ``seed``):
     the baseline a trained one must beat."""
     torch.manual_seed(seed)
     net = build_generator(config.model, config.data.crop)
-    return _ready(net, config, device, None, False, source)
+    return _ready(net, config, device, None, False)
 
 
 def load_generator(path: str | os.PathLike, device: str = "auto", dropout: bool = False) -> Generator:
@@ -102,11 +102,10 @@ def load_generator(path: str | os.PathLike, device: str = "auto", dropout: bool 
         missing = [k for k in net.state_dict() if k not in ckpt["generator"]]
         detail = f"missing {', '.join(missing[:5])}" if missing else str(exc).splitlines()[0]
         raise SatganError(f"{path}: the generator weights do not fit the checkpoint's own config ({detail})") from exc
-    return _ready(net, config, device, ckpt.get("pixel_scale"), dropout, str(path))
+    return _ready(net, config, device, ckpt.get("pixel_scale"), dropout)
 
 
-def _ready(net: nn.Module, config: Config, device: str, pixel_scale: float | None, dropout: bool,
-           source: str) -> Generator:
+def _ready(net: nn.Module, config: Config, device: str, pixel_scale: float | None, dropout: bool) -> Generator:
     dev = resolve_device(device)
     net = net.to(dev).eval()
     if dropout:
@@ -114,12 +113,12 @@ def _ready(net: nn.Module, config: Config, device: str, pixel_scale: float | Non
             if isinstance(m, nn.Dropout):
                 m.train()
     return Generator(net, config, dev, config.data.crop, input_multiple(config.model, config.data.crop),
-                     pixel_scale, source)
+                     pixel_scale)
 
 
-def _batched(gen: Generator, masks: list[np.ndarray] | np.ndarray, batch_size: int) -> np.ndarray:
-    out = [gen(np.stack(masks[i : i + batch_size])) for i in range(0, len(masks), batch_size)]
-    return np.concatenate(out) if out else np.zeros((0, gen.window, gen.window, 3), np.uint8)
+def in_batches(model, masks: list[np.ndarray] | np.ndarray, batch_size: int) -> np.ndarray:
+    """``model`` (masks to images, a :class:`Generator` or a baseline) over ``masks`` in batches."""
+    return np.concatenate([model(np.stack(masks[i : i + batch_size])) for i in range(0, len(masks), batch_size)])
 
 
 # -- modes ----------------------------------------------------------------------------------
@@ -136,7 +135,7 @@ def generate_grid(gen: Generator, mask: np.ndarray, grid: int, batch_size: int =
         raise SatganError(f"a {grid}x{grid} grid cuts a {mask.shape[0]}x{mask.shape[1]} mask into empty tiles")
     bounds = tile_bounds(*mask.shape, grid)
     tiles = [mask_coverage(mask[y0:y1, x0:x1], gen.window) for _, _, y0, y1, x0, x1 in bounds]
-    images = _batched(gen, tiles, batch_size)
+    images = in_batches(gen, tiles, batch_size)
     w = gen.window
     assembled = np.zeros((rows * w, cols * w, 3), np.uint8)
     for (r, c, *_), image in zip(bounds, images):
@@ -162,16 +161,6 @@ def hann_weights(window: int) -> np.ndarray:
     return np.outer(w, w).astype(np.float32)
 
 
-def scaled_mask(mask: np.ndarray, scale: float) -> np.ndarray:
-    """A mask at ``1/scale`` of its size, as uint8 area coverage 0-255."""
-    if mask.dtype == bool:
-        mask = mask.view(np.uint8) * np.uint8(255)
-    if scale == 1:
-        return mask
-    h, w = max(1, round(mask.shape[0] / scale)), max(1, round(mask.shape[1] / scale))
-    return np.asarray(Image.fromarray(mask).resize((w, h), Image.BOX))
-
-
 def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, overlap: float = 0.25,
                       batch_size: int = 8, window: int | None = None) -> np.ndarray:
     """An image of the whole mask at ``1/scale`` of its size (``scale`` = mask pixels per
@@ -189,8 +178,8 @@ def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, over
     win = window or gen.window
     if win % gen.multiple:
         raise SatganError(f"window {win} must be a multiple of {gen.multiple} for this generator")
-    small = scaled_mask(mask, scale)
-    h, w = small.shape
+    h, w = max(1, round(mask.shape[0] / scale)), max(1, round(mask.shape[1] / scale))
+    small = mask_coverage(mask, (h, w))  # at scale 1, the mask as 0/255
     if h < win or w < win:
         raise SatganError(
             f"the mask is {mask.shape[0]}x{mask.shape[1]} pixels, {h}x{w} at scale {scale:g}: smaller than "
@@ -203,13 +192,13 @@ def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, over
     wsum = np.zeros((win, w), np.float32)
     for k, y in enumerate(ys):
         tiles = [small[y : y + win, x : x + win] for x in xs]
-        images = _batched(gen, tiles, batch_size)
+        images = in_batches(gen, tiles, batch_size)
         for x, image in zip(xs, images):
             acc[:, x : x + win] += image.astype(np.float32) * weight[:, :, None]
             wsum[:, x : x + win] += weight
         done = (ys[k + 1] if k + 1 < len(ys) else y + win) - y  # rows no later window touches
         out[y : y + done] = np.clip(acc[:done] / wsum[:done, :, None] + 0.5, 0, 255).astype(np.uint8)
-        acc[: win - done], wsum[: win - done] = acc[done:].copy(), wsum[done:].copy()
+        acc[: win - done], wsum[: win - done] = acc[done:], wsum[done:]  # numpy copies overlapping slices safely
         acc[win - done :], wsum[win - done :] = 0, 0
     return out
 
@@ -250,11 +239,6 @@ def write_image(path: Path, image: np.ndarray, max_side: int | None = None) -> N
         img.save(tmp, quality=92) if path.suffix.lower() in (".jpg", ".jpeg") else img.save(tmp)
 
 
-def read_input_mask(path: Path) -> np.ndarray:
-    """A mask for generation: single-band (or equal RGB channels) and binary-like."""
-    return read_mask(path, strict=True)
-
-
 def mask_files(folder: Path) -> list[Path]:
     """Mask files in ``folder`` (or its ``gt/``, as in the Inria layout), sorted."""
     if (folder / "gt").is_dir():
@@ -266,7 +250,7 @@ def mask_files(folder: Path) -> list[Path]:
 
 
 def _generate_file(gen: Generator, path: Path, cfg: GenerateConfig, out: Path, scale: float) -> list[Path]:
-    mask = read_input_mask(path)
+    mask = read_mask(path, strict=True)  # single-band (or equal RGB channels) and binary-like
     stem = path.stem
     if cfg.mode == "resize":
         target = out / f"{stem}.png"
@@ -296,7 +280,7 @@ def _generate_split(gen: Generator, root: Path, cfg: GenerateConfig, out: Path) 
 
     written = []
     for batch in split_samples(root, cfg.split, gen.window, cfg.batch_size, cfg.limit):
-        for name, image in zip(batch["names"], _batched(gen, batch["masks"], cfg.batch_size)):
+        for name, image in zip(batch["names"], gen(batch["masks"])):
             written.append(out / f"{name}.png")
             write_image(written[-1], image)
     return written
@@ -326,8 +310,7 @@ def generate(cfg: GenerateConfig) -> dict:
     files = mask_files(source) if source.is_dir() else [source]
     if any(f.parent.resolve() == out.resolve() for f in files):
         raise SatganError(f"--out {out} is where the masks are: outputs would replace them; choose another folder")
-    stems = [f.stem for f in files]
-    twins = sorted({s for s in stems if stems.count(s) > 1})
+    twins = sorted(stem for stem, n in Counter(f.stem for f in files).items() if n > 1)
     if twins:
         raise SatganError(f"{source}: masks {twins} share a name with different suffixes; their outputs would collide")
     out.mkdir(parents=True, exist_ok=True)

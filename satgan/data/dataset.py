@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from satgan.config import DataConfig
-from satgan.data.pretransform import load_manifest
+from satgan.data.pretransform import load_split
 from satgan.errors import SatganError
 
 
@@ -41,12 +41,8 @@ class PairDataset(Dataset):
         self.root = Path(root).expanduser()
         self.config = config or DataConfig()
         self.augment = augment
-        self.manifest = load_manifest(self.root)
-        splits = self.manifest["splits"]
-        if split not in splits:
-            raise SatganError(f"{self.root}: no split {split!r}; it has {', '.join(splits)}")
+        self.manifest, self.info = load_split(self.root, split)
         self.split = split
-        self.info = splits[split]
         self.size = self.info["image_shape"][1]
         crop = self.config.crop
         if not 0 < crop <= self.size:

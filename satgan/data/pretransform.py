@@ -65,14 +65,16 @@ def resize_image(image: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy())
 
 
-def mask_coverage(mask: np.ndarray, size: int) -> np.ndarray:
-    """Resize a mask (``bool``, or uint8 0/255) to ``(size, size) uint8`` area coverage 0-255.
+def mask_coverage(mask: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
+    """Resize a mask (``bool``, or uint8 0/255) to ``size`` (a side, or (height, width)) as
+    uint8 area coverage 0-255.
 
     A box filter: each output pixel is the building fraction of the input area it covers.
     """
     if mask.dtype == bool:
         mask = mask.view(np.uint8) * np.uint8(255)
-    return np.asarray(Image.fromarray(mask).resize((size, size), Image.BOX))
+    h, w = (size, size) if isinstance(size, int) else size
+    return np.asarray(Image.fromarray(mask).resize((w, h), Image.BOX))
 
 
 def grid_shape(height: int, width: int, grid: int) -> tuple[int, int]:
@@ -421,3 +423,11 @@ def load_manifest(root: str | Path) -> dict:
             "make one with: satgan pretransform SOURCE OUT --grid N --size S"
         )
     return json.loads(path.read_text())
+
+
+def load_split(root: str | Path, split: str) -> tuple[dict, dict]:
+    """The manifest and the entry of ``split``, or a clear error naming the splits there are."""
+    manifest = load_manifest(root)
+    if split not in manifest["splits"]:
+        raise SatganError(f"{Path(root).expanduser()}: no split {split!r}; it has {', '.join(manifest['splits'])}")
+    return manifest, manifest["splits"][split]

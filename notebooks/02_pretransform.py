@@ -48,16 +48,17 @@ WORKSPACE = setup_notebook()  # Drive folder on Colab, runs/ locally: relative p
 # %% tags=["parameters"]
 DATA_DIR = "synthetic"  # Inria AerialImageDataset (or its parent), or a paired folder
 OUT_DIR = "pretransformed/grid1-286"
-GRID = 1  # NxN tiles per image: 1 "low", 2 "mid", 5 "high"
-SIZE = 286  # tile side after resizing (training crops 256 from it)
-MIN_DENSITY = 0.0  # drop tiles whose building fraction is below this (0-1)
+# None: the default in satgan/config.py (PretransformConfig), where each setting is described
+GRID = None  # NxN tiles per image: 1 "low", 2 "mid", 5 "high"
+SIZE = None  # tile side after resizing (training crops CROP from it)
+MIN_DENSITY = None  # drop tiles whose building fraction is below this (0-1)
 VAL = ""  # comma-separated stems or globs for the val split; "" keeps the layout's own
-CROP = 256  # the training crop the tiles must allow
+CROP = None  # the training crop the tiles must allow
 WORKERS = 2
-SKIP_UNPAIRED = False  # leave out images without masks instead of stopping
-OVERWRITE = False  # replace an OUT_DIR made with other settings
-N_SAMPLES = 8
-SEED = 0
+SKIP_UNPAIRED = None  # True: leave out images without masks instead of stopping
+OVERWRITE = None  # True: replace an OUT_DIR made with other settings
+N_SAMPLES = 8  # tiles shown per split
+SEED = 0  # which tiles are shown
 
 # %%
 import matplotlib.pyplot as plt
@@ -65,8 +66,11 @@ import matplotlib.pyplot as plt
 from satgan import plots
 from satgan.config import PretransformConfig
 from satgan.data.pretransform import pretransform
+from satgan.settings import build
 
-config = PretransformConfig(
+# every parameter is checked here, with a message naming it
+config = build(
+    PretransformConfig,
     source=str(resolve(DATA_DIR, WORKSPACE)),
     out=str(resolve(OUT_DIR, WORKSPACE)),
     grid=GRID,
@@ -87,7 +91,7 @@ manifest = pretransform(config)
 from satgan.explore import format_table
 
 rows = [[split, info["tiles_before_filter"], info["count"], str(tuple(info["image_shape"])),
-         f"{(info['image_shape'][0] * SIZE * SIZE * 4) / 2**20:.1f} MiB"]
+         f"{(info['image_shape'][0] * config.size * config.size * 4) / 2**20:.1f} MiB"]
         for split, info in manifest["splits"].items()]
 print(format_table(["split", "tiles", "kept", "images.npy shape", "on disk"], rows))
 print("content hash:", manifest["content_hash"][:16])

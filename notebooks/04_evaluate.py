@@ -56,23 +56,23 @@ WORKSPACE = setup_notebook()  # Drive folder on Colab, runs/ locally: relative p
 DATA_DIR = "pretransformed/grid1-286"  # a folder written by notebook 02 / satgan pretransform
 CHECKPOINTS = ["training/satgan/checkpoints/last.pt"]  # paths, each optionally prefixed by a name: one table row each
 BASELINES = ["flat", "untrained"]  # flat | untrained
-SPLIT = "val"
-LIMIT = 0  # 0: every tile of the split
+# None: the default in satgan/config.py (EvaluateConfig, GenerateConfig), where each setting is described
+SPLIT = "val"  # the split to score; its first mask is generated whole below
+LIMIT = None  # at most this many tiles; None: every tile of the split
 REPORT = "evaluation/report.json"
-MASK_FILE = ""  # a real-size mask for seamless generation; "": the first validation mask
+MASK_FILE = ""  # a real-size mask for seamless generation; "": the first mask of SPLIT
 OUT_DIR = "evaluation/generated"
-SCALE = 0.0  # mask pixels per output pixel; 0: the checkpoint's training scale
-OVERLAP = 0.25
+SCALE = None  # mask pixels per output pixel; None: the checkpoint's training scale
+OVERLAP = None  # least overlap of neighbouring windows
 
 # %%
-from pathlib import Path
-
 from satgan.config import EvaluateConfig
+from satgan.settings import build
 
 data_dir, report_path, out_dir = (resolve(p, WORKSPACE) for p in (DATA_DIR, REPORT, OUT_DIR))
 checkpoints = [resolve_spec(s, WORKSPACE) for s in CHECKPOINTS]
-config = EvaluateConfig(out=str(report_path), checkpoints=checkpoints, data=str(data_dir), split=SPLIT,
-                        limit=LIMIT or None, baselines=list(BASELINES))
+config = build(EvaluateConfig, out=str(report_path), checkpoints=checkpoints, data=str(data_dir), split=SPLIT,
+               limit=LIMIT, baselines=list(BASELINES))
 print(config)
 
 # %% [markdown]
@@ -103,20 +103,16 @@ plt.show()
 # tile border shows.
 
 # %%
-import json
-
-from satgan.config import GenerateConfig
+from satgan.config import GenerateConfig, model_spec
+from satgan.data.arrays import source_mask
 from satgan.data.readers import read_mask
 from satgan.inference import generate, generate_seamless, load_generator, window_starts
 
-manifest = json.loads((data_dir / "manifest.json").read_text())
-if MASK_FILE:
-    mask_file = resolve(MASK_FILE, WORKSPACE)
-else:
-    mask_file = Path(manifest["settings"]["source"]) / manifest["splits"][SPLIT]["samples"][0]["mask"]
-first = checkpoints[0].rpartition("=")[2]
-result = generate(GenerateConfig(checkpoint=first, input=str(mask_file), out=str(out_dir), mode="seamless",
-                                 scale=SCALE or None, overlap=OVERLAP))
+mask_file = resolve(MASK_FILE, WORKSPACE) if MASK_FILE else source_mask(data_dir, SPLIT)
+generate_config = build(GenerateConfig, checkpoint=model_spec(checkpoints[0])[1], input=str(mask_file),
+                        out=str(out_dir), mode="seamless", scale=SCALE, overlap=OVERLAP)
+generator = load_generator(generate_config.checkpoint)
+result = generate(generate_config, generator)
 print(f"{mask_file} at scale {result['scale']:.3g} ->", *result["written"], sep="\n  ")
 
 # %%
@@ -124,7 +120,6 @@ import tifffile
 
 seamless = tifffile.imread(result["written"][0])
 mask = read_mask(mask_file, strict=True)
-generator = load_generator(first)
 # windows side by side (overlap 0), as separate tiles; where the size is not a multiple of
 # the window they overlap by a few pixels
 tiled = generate_seamless(generator, mask, result["scale"], overlap=0.0)
@@ -139,15 +134,15 @@ plt.show()
 
 # %%
 win = generator.window
-xs = window_starts(seamless.shape[1], win, OVERLAP)
-ys = window_starts(seamless.shape[0], win, OVERLAP)
+xs = window_starts(seamless.shape[1], win, generate_config.overlap)
+ys = window_starts(seamless.shape[0], win, generate_config.overlap)
 x0 = max(0, xs[min(1, len(xs) - 1)] - win // 2)  # centred on the second window's left edge
 y0 = max(0, ys[min(1, len(ys) - 1)] - win // 2)
 zoom = (slice(y0, y0 + win), slice(x0, x0 + win))
 fig, axes = plt.subplots(1, 2, figsize=(12, 6), layout="constrained")
 for ax, image, title in ((axes[0], seamless, "seamless (Hann-blended windows)"), (axes[1], tiled, "separate tiles")):
     ax.imshow(image[zoom], extent=(x0, x0 + win, y0 + win, y0))
-    for b in window_starts(seamless.shape[1], win, OVERLAP if image is seamless else 0.0):
+    for b in window_starts(seamless.shape[1], win, generate_config.overlap if image is seamless else 0.0):
         for edge in (b, b + win):
             if x0 < edge < x0 + win:
                 ax.axvline(edge, color="white", ls="--", lw=0.8)

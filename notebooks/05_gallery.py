@@ -49,18 +49,20 @@ WORKSPACE = setup_notebook()  # Drive folder on Colab, runs/ locally: relative p
 DATA_DIR = "pretransformed/grid1-286"  # a folder written by notebook 02 / satgan pretransform
 CHECKPOINTS = ["training/satgan/checkpoints/last.pt"]  # paths, each optionally prefixed by a name: one column each
 OUT_DIR = "gallery"
-SPLIT = "val"
-PER_CITY = 2  # random samples per city
+# None: the default in satgan/config.py (GalleryConfig), where each setting is described
+SPLIT = None  # which split
+PER_CITY = None  # random samples per city
 INDICES = []  # chosen sample indices instead of random ones
-SCENES = 1  # whole scenes per city, grid tiles reassembled
-SEED = 0
+SCENES = None  # whole scenes per city, grid tiles reassembled
+SEED = None  # which random samples
 
 # %%
 from satgan.config import GalleryConfig
 from satgan.gallery import gallery
+from satgan.settings import build
 
 checkpoints = [resolve_spec(s, WORKSPACE) for s in CHECKPOINTS]
-config = GalleryConfig(out=str(resolve(OUT_DIR, WORKSPACE)), data=str(resolve(DATA_DIR, WORKSPACE)),
+config = build(GalleryConfig, out=str(resolve(OUT_DIR, WORKSPACE)), data=str(resolve(DATA_DIR, WORKSPACE)),
                        checkpoints=checkpoints, split=SPLIT, per_city=PER_CITY, indices=list(INDICES) or None,
                        scenes=SCENES, seed=SEED)
 result = gallery(config)

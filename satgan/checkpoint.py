@@ -1,16 +1,25 @@
 """Checkpoints: one self-describing file per save, written atomically, loaded safely.
 
-A checkpoint holds the networks, optimizers, schedulers, AMP scaler, RNG states, epoch
-and step, the full config, the data manifest's hash and the satgan version, so a
-checkpoint alone says how it was made and how to rebuild its networks. Files are
-loaded with ``torch.load(weights_only=True)``: a checkpoint can never run code.
+This module alone knows the file's fields. A checkpoint holds the full config (so it
+alone says how to rebuild its networks), the generator's weights, the training
+progress, where the training data came from, and, for resuming, the trainer's own
+state (discriminator, optimizers, schedulers, AMP scaler, RNG states, history), which
+only the Trainer reads. Files are loaded with ``torch.load(weights_only=True)``: a
+checkpoint can never run code.
+
+Compatibility is decided by the file's ``format`` number, not by the satgan version:
+older formats are migrated on load (:data:`MIGRATIONS`), newer ones are refused with
+the advice to upgrade.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import os
 import random
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +29,147 @@ import torch
 import satgan
 from satgan.atomic import atomic_path
 from satgan.config import Config, config_from_dict, to_dict
-from satgan.data.readers import SatganWarning
-from satgan.errors import SatganError
+from satgan.errors import SatganError, SatganWarning
 
-FORMAT = 1
+FORMAT = 2
 LAST = "last.pt"
-REQUIRED = ("format", "satgan_version", "config", "generator", "epoch", "step")
 
 
+@dataclass
+class Checkpoint:
+    """What a checkpoint file holds, typed."""
+
+    config: Config
+    generator: dict[str, torch.Tensor]  # the weights generation uses
+    epoch: int = 0  # finished epochs
+    step: int = 0  # optimisation steps taken
+    pixel_scale: float | None = None  # source pixels per training pixel, for seamless generation
+    manifest_hash: str = ""  # content hash of the training data's manifest
+    training: dict[str, Any] | None = None  # the Trainer's state_dict(), for resuming
+    satgan_version: str = satgan.__version__
+    path: Path | None = None  # where it was loaded from
+
+    @classmethod
+    def from_training_state(cls, config: Config, state: dict[str, Any], **data: Any) -> Checkpoint:
+        """A checkpoint of a Trainer's ``state_dict()``: its generator, epoch and step are
+        what generation reads; the rest is kept whole for resuming."""
+        training = {k: v for k, v in state.items() if k not in ("generator", "epoch", "step")}
+        return cls(config=config, generator=state["generator"], epoch=state["epoch"], step=state["step"],
+                   training=training, **data)
+
+    def training_state(self) -> dict[str, Any]:
+        """The Trainer's ``state_dict()`` this checkpoint was made from."""
+        if self.training is None:
+            raise SatganError(f"{self.path}: holds a generator only, nothing to resume training from")
+        return {**self.training, "generator": self.generator, "epoch": self.epoch, "step": self.step}
+
+    def to_file(self) -> dict[str, Any]:
+        return {"format": FORMAT, "satgan_version": self.satgan_version, "config": to_dict(self.config),
+                "generator": self.generator, "epoch": self.epoch, "step": self.step,
+                "pixel_scale": self.pixel_scale, "manifest_hash": self.manifest_hash, "training": self.training}
+
+
+def _from_format_1(raw: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 kept the trainer's state at the top level, with the epoch's partial sums
+    and the history as JSON strings."""
+    import json
+
+    keys = ("discriminator", "opt_G", "opt_D", "sched_G", "sched_D", "scaler", "rng", "batch_in_epoch")
+    training = {k: raw.pop(k) for k in keys if k in raw}
+    training["partial"] = json.loads(raw.pop("partial", '{"sums": {}, "seen": 0, "seconds": 0.0}'))
+    training["history"] = json.loads(raw.pop("history", "[]"))
+    raw["training"] = training
+    return raw
+
+
+# format N -> a function turning a raw format-N dict into format N + 1
+MIGRATIONS = {1: _from_format_1}
+
+
+def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
+    """Write ``ckpt`` to ``path`` atomically: a failed write (a full disk) leaves the
+    previous file as it was, and says so."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            torch.save(ckpt.to_file(), tmp)
+    except (OSError, RuntimeError) as exc:  # torch reports a full disk as a RuntimeError
+        full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC or "unexpected pos" in str(exc)
+        reason = "the disk is full" if full else f"{type(exc).__name__}: {exc}"
+        kept = f"; the previous {path.name} is intact" if path.exists() else ""
+        raise SatganError(f"{path}: cannot save the checkpoint ({reason}){kept}") from None
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Load, migrate and check a checkpoint; one clear :class:`SatganError` for a missing,
+    truncated, foreign or newer file."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise SatganError(f"{path}: no such checkpoint file")
+    try:
+        raw = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        text = str(exc)
+        if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
+            raise SatganError(f"{path}: not a satgan checkpoint: it holds objects a checkpoint never holds; "
+                              "do not load it by other means (it could run code)") from None
+        raise SatganError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {text.splitlines()[0][:160]}); "
+                          "the file is truncated or corrupt") from None
+    if not isinstance(raw, dict) or "format" not in raw or "generator" not in raw or "config" not in raw:
+        raise SatganError(f"{path}: not a satgan checkpoint (no format, config and generator)")
+    fmt = raw["format"]
+    if not isinstance(fmt, int) or fmt > FORMAT:
+        raise SatganError(f"{path}: checkpoint format {fmt!r} is newer than this satgan {satgan.__version__} "
+                          f"reads (format {FORMAT}); upgrade satgan")
+    while fmt < FORMAT:
+        raw = MIGRATIONS[fmt](dict(raw))
+        fmt += 1
+    config = config_from_dict(raw["config"], where=f"{path}: ")
+    fields = {f.name for f in dataclasses.fields(Checkpoint)} - {"config", "path"}
+    return Checkpoint(config=config, path=path, **{k: raw[k] for k in fields if k in raw})
+
+
+def architecture_differences(a: Config, b: Config) -> list[str]:
+    """Settings that change the networks' shapes (``arch`` in their declaration), where
+    ``a`` and ``b`` differ; plus the facts derived from settings that shape them."""
+    diffs = []
+    for section in ("data", "model"):
+        sa, sb = getattr(a, section), getattr(b, section)
+        for f in dataclasses.fields(sa):
+            if f.metadata.get("arch") and getattr(sa, f.name) != getattr(sb, f.name):
+                if section == "data" and f.name == "crop" and not _crop_shapes_network(a):
+                    continue
+                diffs.append(f"{section}.{f.name}: {getattr(sa, f.name)!r} vs {getattr(sb, f.name)!r}")
+    if (a.loss.gan_weight == 0) != (b.loss.gan_weight == 0):
+        diffs.append(f"loss.gan_weight: {a.loss.gan_weight} vs {b.loss.gan_weight} (discriminator or none)")
+    return diffs
+
+
+def _crop_shapes_network(config: Config) -> bool:
+    """The crop sets a U-Net's depth unless ``unet_downs`` fixes it."""
+    return config.model.generator == "unet" and not config.model.unet_downs
+
+
+def newest_intact(folder: str | os.PathLike) -> tuple[Checkpoint | None, list[Path]]:
+    """The most recent checkpoint in ``folder`` that loads (``last.pt``, else the newest
+    ``epoch_*.pt``), and the ones skipped because they did not load (each with a warning)."""
+    folder = Path(folder)
+    candidates = [folder / LAST] + sorted(folder.glob("epoch_*.pt"), reverse=True)
+    broken = []
+    for path in candidates:
+        if not path.exists():
+            continue
+        try:
+            return load_checkpoint(path), broken
+        except SatganError as exc:
+            broken.append(path)
+            warnings.warn(f"{exc}; trying an older checkpoint", SatganWarning, stacklevel=2)
+    return None, broken
+
+
+# -- random number generator states ------------------------------------------------------------
 def rng_state() -> dict[str, Any]:
     """Python, numpy and torch RNG states, in types ``weights_only`` loading accepts."""
     version, words, gauss = random.getstate()
@@ -50,65 +192,3 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])
-
-
-def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
-    """Write ``state`` (plus format and version) to ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": FORMAT, "satgan_version": satgan.__version__, **state}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return path
-
-
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load and check a checkpoint; a clear :class:`SatganError` for truncated or foreign files."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise SatganError(f"{path}: no such checkpoint")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise SatganError(
-            f"{path}: not a readable checkpoint ({type(exc).__name__}: {str(exc)[:200]}); "
-            "the file is truncated or corrupt"
-        ) from exc
-    missing = [k for k in REQUIRED if not isinstance(ckpt, dict) or k not in ckpt]
-    if missing:
-        raise SatganError(f"{path}: not a satgan checkpoint (missing {', '.join(missing)})")
-    if ckpt["format"] != FORMAT:
-        raise SatganError(f"{path}: checkpoint format {ckpt['format']}, this satgan reads format {FORMAT}")
-    return ckpt
-
-
-def checkpoint_config(ckpt: dict[str, Any]) -> Config:
-    return config_from_dict(ckpt["config"])
-
-
-def architecture_differences(a: Config, b: Config) -> list[str]:
-    """Settings that change the networks' shapes, where ``a`` and ``b`` differ."""
-    keys = ("generator", "ngf", "unet_downs", "resnet_blocks", "norm", "upsample", "input_channels",
-            "ndf", "d_layers", "num_d", "spectral_norm")
-    ma, mb = to_dict(a.model), to_dict(b.model)
-    diffs = [f"model.{k}: {ma[k]!r} vs {mb[k]!r}" for k in keys if ma[k] != mb[k]]
-    if a.data.crop != b.data.crop and a.model.generator == "unet" and not a.model.unet_downs:
-        diffs.append(f"data.crop: {a.data.crop} vs {b.data.crop}")
-    if (a.loss.gan_weight == 0) != (b.loss.gan_weight == 0):
-        diffs.append(f"loss.gan_weight: {a.loss.gan_weight} vs {b.loss.gan_weight} (discriminator or none)")
-    return diffs
-
-
-def newest_intact(folder: str | os.PathLike) -> tuple[Path, dict[str, Any]] | None:
-    """The most recent checkpoint in ``folder`` that loads: ``last.pt``, else the newest
-    ``epoch_*.pt``; each unreadable one is skipped with a warning."""
-    folder = Path(folder)
-    candidates = [folder / LAST] + sorted(folder.glob("epoch_*.pt"), reverse=True)
-    for path in candidates:
-        if not path.exists():
-            continue
-        try:
-            return path, load_checkpoint(path)
-        except SatganError as exc:
-            warnings.warn(f"{exc}; trying an older checkpoint", SatganWarning, stacklevel=2)
-    return None

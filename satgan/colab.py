@@ -13,6 +13,8 @@ import importlib.util
 import os
 from pathlib import Path
 
+from satgan.config import model_spec
+
 # Overridable ($SATGAN_COLAB_MOUNT) so tests can stand in for Colab without touching /content.
 COLAB_MOUNT = "/content/drive"
 DRIVE_FOLDER = "satgan"
@@ -63,5 +65,5 @@ def resolve(path: str | os.PathLike, workspace: str | os.PathLike) -> Path:
 
 def resolve_spec(spec: str, workspace: str | os.PathLike) -> str:
     """A checkpoint given as ``path`` or ``name=path``, its path resolved as :func:`resolve` does."""
-    name, sep, path = spec.rpartition("=")
-    return f"{name}{sep}{resolve(path, workspace)}"
+    name, path = model_spec(spec)
+    return f"{name}={resolve(path, workspace)}"

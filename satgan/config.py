@@ -1,9 +1,10 @@
 """Every setting of satgan, as dataclasses: the one path from a notebook's parameters
 cell or the command line into the library.
 
-Defaults here are the only defaults: the command line reads its defaults from these
-fields, and notebooks pass their parameters straight in. ``from_dict`` rejects unknown
-keys with the list of valid ones, so a typo in a parameter is an error, not a no-op.
+Each field is declared once, with :func:`~satgan.settings.setting`: its type (choices as
+``Literal``), its help text and its range. Objects check themselves when made, the
+command line's options are generated from these fields, and notebooks pass their
+parameters straight in, so defaults, help and checks live here and nowhere else.
 """
 
 from __future__ import annotations
@@ -11,242 +12,321 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal
 
-from satgan.data.sources import INRIA_CITIES
 from satgan.errors import SatganError
+from satgan.settings import Settings, from_dict, parse_text, setting, type_hints
 
-T = TypeVar("T")
+INRIA_CITIES = ("austin", "chicago", "kitsap", "tyrol-w", "vienna")
+Device = str  # auto | cpu | cuda | cuda:N | mps; checked by satgan.runtime.resolve_device
 
 
 @dataclass
-class SynthConfig:
+class SynthConfig(Settings):
     """``satgan synth``: a synthetic dataset in the Inria layout."""
 
-    out: str
-    cities: list[str] = field(default_factory=lambda: list(INRIA_CITIES))
-    per_city: int = 8  # training pairs per city; images 1-5 form the validation split
-    test_per_city: int = 1  # mask-less test images per Inria test city
-    size: int = 5000  # pixels per side (Inria: 5000)
-    seed: int = 0
-    workers: int = 1
+    out: str = setting(help="folder to write AerialImageDataset/ into", positional=True)
+    cities: list[str] = setting(factory=lambda: list(INRIA_CITIES), help="comma-separated cities")
+    per_city: int = setting(8, ge=1, help="training pairs per city (images 1-5 form the val split)")
+    test_per_city: int = setting(1, ge=0, help="mask-less test images per Inria test city")
+    size: int = setting(5000, ge=64, le=20000, help="pixels per side (Inria: 5000)")
+    seed: int = setting(0, ge=0, help="the same seed gives the same bytes")
+    workers: int = setting(1, ge=1, help="processes rendering in parallel")
+
+    def check(self) -> None:
+        if not self.cities:
+            raise SatganError("SynthConfig.cities: give at least one city")
 
 
 @dataclass
-class PretransformConfig:
+class PretransformConfig(Settings):
     """``satgan pretransform``: cut pairs into tiles and store them as training arrays."""
 
-    source: str  # Inria AerialImageDataset (or its parent), or a paired folder
-    out: str
-    grid: int = 1  # NxN tiles per image: 1 "low", 2 "mid", 5 "high" (1000 px Inria tiles)
-    size: int = 286  # tiles are resized to size x size pixels
-    min_density: float = 0.0  # drop tiles whose building fraction is below this (0-1)
-    val: list[str] | None = None  # stems/globs for the val split; None: the layout's own
-    crop: int = 256  # the training crop; size must be at least this
-    workers: int = 1  # processes reading files in parallel
-    skip_unpaired: bool = False  # leave out images without masks instead of stopping
-    overwrite: bool = False  # replace an output made with other settings
+    source: str = setting(help="Inria AerialImageDataset (or its parent), or a paired folder", positional=True)
+    out: str = setting(help="output folder", positional=True)
+    grid: int = setting(1, ge=1, le=100, help="NxN tiles per image: 1 low, 2 mid, 5 high (1000 px Inria tiles)")
+    size: int = setting(286, ge=8, le=8192, help="tile side after resizing, pixels")
+    min_density: float = setting(0.0, ge=0, le=1, help="drop tiles with a smaller building fraction (0-1)")
+    val: list[str] | None = setting(None, help="comma-separated stems or globs forming the val split "
+                                               "(default: the layout's own)")
+    crop: int = setting(256, ge=8, help="the training crop the tiles must allow")
+    workers: int = setting(1, ge=1, help="processes reading files in parallel")
+    skip_unpaired: bool = setting(False, help="leave out images without masks instead of stopping")
+    overwrite: bool = setting(False, help="replace an output made with other settings")
 
 
 @dataclass
-class DataConfig:
+class DataConfig(Settings):
     """``PairDataset``: how pretransformed tiles become training samples."""
 
-    crop: int = 256  # random crop side in pixels (centre crop when not augmenting)
-    flip: bool = True  # random horizontal and vertical flips
-    rot90: bool = False  # random multiples of 90-degree rotations
-    mask_channels: int = 1  # 1, or 3 identical channels as the old project fed the mask
-    seed: int = 0
+    prefix = "data."
+
+    crop: int = setting(256, ge=8, arch=True, help="random crop side in pixels (centre crop when not augmenting)")
+    flip: bool = setting(True, help="random horizontal and vertical flips")
+    rot90: bool = setting(False, help="random multiples of 90-degree rotations")
+    mask_channels: Literal[1, 3] = setting(1, arch=True,
+                                           help="1, or 3 identical channels as the old project fed the mask")
+    seed: int = setting(0, ge=0, help="augmentation randomness")
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(Settings):
     """The networks. Defaults are pix2pix's, with instance norm as the old project found best."""
 
-    generator: str = "unet"  # unet | resnet
-    ngf: int = 64  # generator width
-    unet_downs: int = 0  # U-Net halvings; 0: down to 1x1 for the crop (8 for 256, 7 for 128)
-    resnet_blocks: int = 9  # 6 or 9
-    norm: str = "instance"  # batch | instance | none (generator and discriminator)
-    upsample: str = "deconv"  # deconv (transposed conv) | resize (upsample + conv: no checkerboard)
-    dropout: bool = True  # pix2pix's dropout in the U-Net's inner decoder stages
-    input_channels: int = 1  # mask channels: 1, or 3 as the old project fed it
-    ndf: int = 64  # discriminator width
-    d_layers: int = 3  # PatchGAN stride-2 stages: 3 gives 70x70 patches
-    num_d: int = 1  # discriminator scales (pix2pixHD uses 2-3)
-    spectral_norm: bool = False
-    init: str = "normal"  # normal | xavier | kaiming | orthogonal
-    init_gain: float = 0.02
+    prefix = "model."
+
+    generator: Literal["unet", "resnet"] = setting("unet", arch=True, help="generator architecture")
+    ngf: int = setting(64, ge=1, arch=True, help="generator width")
+    unet_downs: int = setting(0, ge=0, le=12, arch=True,
+                              help="U-Net halvings; 0: down to 1x1 for the crop (8 for 256, 7 for 128)")
+    resnet_blocks: int = setting(9, ge=1, arch=True, help="ResNet generator blocks (6 or 9)")
+    norm: Literal["batch", "instance", "none"] = setting("instance", arch=True,
+                                                         help="normalisation (generator and discriminator)")
+    upsample: Literal["deconv", "resize"] = setting(
+        "deconv", arch=True, help="deconv: transposed conv; resize: upsample + conv (no checkerboard)")
+    dropout: bool = setting(True, help="pix2pix's dropout in the U-Net's inner decoder stages")
+    ndf: int = setting(64, ge=1, arch=True, help="discriminator width")
+    d_layers: int = setting(3, ge=1, le=8, arch=True, help="PatchGAN stride-2 stages: 3 gives 70x70 patches")
+    num_d: int = setting(1, ge=1, le=4, arch=True, help="discriminator scales (pix2pixHD uses 2-3)")
+    spectral_norm: bool = setting(False, arch=True, help="spectral norm on the discriminator's convolutions")
+    init: Literal["normal", "xavier", "kaiming", "orthogonal"] = setting("normal", help="weight initialisation")
+    init_gain: float = setting(0.02, gt=0, help="scale of the initial weights")
 
 
 @dataclass
-class LossConfig:
+class LossConfig(Settings):
     """What the generator and discriminator minimize."""
 
-    gan_mode: str = "vanilla"  # vanilla | lsgan | hinge
-    gan_weight: float = 1.0  # 0: the generator trains alone on its other losses; no discriminator
-    l1_weight: float = 100.0
-    vgg_weight: float = 0.0  # VGG19 perceptual loss; needs the ImageNet weights file
-    vgg_layers: list[str] = field(default_factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"])
-    vgg_weights: str = ""  # path to vgg19-dcbb9e9d.pth; "": the torch hub cache
-    fm_weight: float = 0.0  # discriminator feature matching
+    prefix = "loss."
+
+    gan_mode: Literal["vanilla", "lsgan", "hinge"] = setting("vanilla", help="adversarial loss")
+    gan_weight: float = setting(1.0, ge=0, help="0: the generator trains alone on its other losses; no discriminator")
+    l1_weight: float = setting(100.0, ge=0, help="L1 to the real image")
+    vgg_weight: float = setting(0.0, ge=0, help="VGG19 perceptual loss; needs the ImageNet weights file")
+    vgg_layers: list[str] = setting(factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
+                                    help="VGG19 layers the perceptual loss compares")
+    vgg_weights: str = setting("", help="path to vgg19-dcbb9e9d.pth; empty: the torch hub cache")
+    fm_weight: float = setting(0.0, ge=0, help="discriminator feature matching (pix2pixHD)")
+
+    def check(self) -> None:
+        if self.l1_weight == 0 and self.vgg_weight == 0 and self.gan_weight == 0:
+            raise SatganError("the generator has no loss: set loss.l1_weight, loss.vgg_weight or loss.gan_weight")
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Settings):
     """The training run. Defaults are pix2pix's (lr 2e-4, Adam betas 0.5/0.999, batch 1)."""
 
-    epochs: int = 200
-    batch_size: int = 1
-    lr: float = 2e-4  # generator and discriminator
-    beta1: float = 0.5
-    beta2: float = 0.999
-    scheduler: str = "linear"  # linear | step | cosine | plateau | constant
-    decay_epochs: int = 100  # linear: the last decay_epochs decay the lr to 0; cosine: ignored
-    step_epochs: int = 50  # step: multiply the lr by gamma every step_epochs
-    gamma: float = 0.5  # step and plateau factor
-    plateau_patience: int = 5  # plateau: validations without a better val PSNR before reducing
-    amp: str = "auto"  # auto (bf16 where supported, else fp16, on CUDA) | bf16 | fp16 | off
-    channels_last: bool = False
-    compile: bool = False  # torch.compile the generator and discriminator
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    workers: int = 2  # DataLoader worker processes
-    val_every: int = 1  # epochs between validations
-    val_samples: int = 16  # the fixed validation subset (first N of the val split)
-    checkpoint_every: int = 500  # steps between last.pt refreshes (and at every epoch end)
-    keep_every: int = 10  # epochs between kept epoch_XXXX.pt checkpoints (0: none)
-    log_every: int = 10  # steps between TensorBoard loss points
-    seed: int = 0
-    deterministic: bool = False  # deterministic kernels: exact resume, slower
+    prefix = "train."
+
+    epochs: int = setting(200, ge=1, help="epochs to train in all")
+    batch_size: int = setting(1, ge=1, help="samples per step, over all processes")
+    lr: float = setting(2e-4, gt=0, le=1, help="learning rate of the generator and discriminator")
+    beta1: float = setting(0.5, ge=0, lt=1, help="Adam beta1")
+    beta2: float = setting(0.999, ge=0, lt=1, help="Adam beta2")
+    scheduler: Literal["linear", "step", "cosine", "plateau", "constant"] = setting(
+        "linear", help="learning-rate schedule (plateau: on validation PSNR)")
+    decay_epochs: int = setting(100, ge=0, help="linear: the last decay_epochs decay the lr to 0")
+    step_epochs: int = setting(50, ge=1, help="step: multiply the lr by gamma every step_epochs")
+    gamma: float = setting(0.5, gt=0, le=1, help="step and plateau factor")
+    plateau_patience: int = setting(5, ge=0, help="plateau: validations without a better val PSNR before reducing")
+    amp: Literal["auto", "bf16", "fp16", "off"] = setting(
+        "auto", help="mixed precision on CUDA (auto: bf16 where supported, else fp16); always off on CPU")
+    channels_last: bool = setting(False, help="channels-last memory format")
+    compile: bool = setting(False, help="torch.compile the generator and discriminator")
+    device: Device = setting("auto", help="auto | cpu | cuda | cuda:N")
+    workers: int = setting(2, ge=0, help="DataLoader worker processes")
+    val_every: int = setting(1, ge=1, help="epochs between validations")
+    val_samples: int = setting(16, ge=1, help="the fixed validation subset (first N of the val split)")
+    control_images: int = setting(8, ge=1, help="validation samples shown in the control image grid")
+    checkpoint_every: int = setting(500, ge=1, help="steps between last.pt refreshes (and at every epoch end)")
+    keep_every: int = setting(10, ge=0, help="epochs between kept epoch_NNNN.pt checkpoints (0: none)")
+    log_every: int = setting(10, ge=1, help="steps between TensorBoard loss points")
+    seed: int = setting(0, ge=0, help="networks, data order, augmentations")
+    deterministic: bool = setting(False, help="deterministic kernels: exact resume, slower")
 
 
 @dataclass
-class Config:
+class Config(Settings):
     """Everything a training run needs; stored inside each checkpoint."""
 
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = setting(factory=DataConfig, help="samples")
+    model: ModelConfig = setting(factory=ModelConfig, help="networks")
+    loss: LossConfig = setting(factory=LossConfig, help="losses")
+    train: TrainConfig = setting(factory=TrainConfig, help="the run")
+
+    def check(self) -> None:
+        crop, m = self.data.crop, self.model
+        if m.generator == "unet":
+            unet_depth(m, crop)  # raises for a crop the U-Net cannot take
+        if self.loss.gan_weight > 0 and crop < discriminator_min_crop(m):
+            raise SatganError(
+                f"a discriminator with num_d={m.num_d} and d_layers={m.d_layers} needs crops of at least "
+                f"{discriminator_min_crop(m)} pixels (got {crop}); lower model.num_d or model.d_layers"
+            )
+
+
+def unet_depth(model: ModelConfig, crop: int) -> int:
+    """The U-Net's halvings: ``model.unet_downs``, or down to 1x1 for a power-of-two crop."""
+    if model.unet_downs:
+        return model.unet_downs
+    downs = crop.bit_length() - 1
+    if 2**downs != crop:
+        raise SatganError(f"a U-Net needs a power-of-two crop (128, 256, 512), got {crop}; or set model.unet_downs")
+    return downs
+
+
+def discriminator_min_crop(model: ModelConfig) -> int:
+    """The smallest crop whose coarsest discriminator scale still leaves a 2x2 patch map."""
+    return 3 * 2**model.d_layers * 2 ** (model.num_d - 1)
 
 
 @dataclass
-class GenerateConfig:
+class GenerateConfig(Settings):
     """``satgan generate``: images from masks with a trained checkpoint."""
 
-    checkpoint: str
-    input: str  # a mask file, a folder of masks, or a pretransformed folder
-    out: str
-    mode: str = "seamless"  # resize | grid | seamless
-    grid: int = 2  # grid mode: NxN tiles across the shorter side
-    scale: float | None = None  # seamless: mask pixels per output pixel; None: the training scale
-    overlap: float = 0.25  # seamless: least overlap between neighbouring windows (fraction)
-    batch_size: int = 8
-    device: str = "auto"
-    dropout: bool = False  # pix2pix's dropout as noise (otherwise deterministic)
-    seed: int = 0  # for dropout noise
-    split: str = "val"  # pretransformed input: which split
-    limit: int | None = None  # pretransformed input: at most this many tiles
-    preview_size: int = 1024  # seamless: longest side of the JPEG preview
+    checkpoint: str = setting(help="a checkpoint (RUN_DIR/checkpoints/last.pt)", positional=True)
+    input: str = setting(help="a mask file, a folder of masks, or a pretransformed folder", positional=True)
+    out: str = setting(help="output folder")
+    mode: Literal["resize", "grid", "seamless"] = setting("seamless", help="how masks become images")
+    grid: int = setting(2, ge=1, le=100, help="grid mode: NxN tiles across the shorter side")
+    scale: float | None = setting(None, gt=0, help="seamless: mask pixels per output pixel "
+                                                   "(default: the checkpoint's training scale)")
+    overlap: float = setting(0.25, ge=0, lt=1, help="seamless: least overlap of neighbouring windows (fraction)")
+    batch_size: int = setting(8, ge=1, help="windows or tiles per forward pass")
+    device: Device = setting("auto", help="auto | cpu | cuda | cuda:N")
+    dropout: bool = setting(False, help="keep pix2pix's dropout on as noise (otherwise deterministic)")
+    seed: int = setting(0, ge=0, help="with --dropout")
+    split: str = setting("val", help="pretransformed input: which split")
+    limit: int | None = setting(None, ge=1, help="pretransformed input: at most this many tiles")
+    preview_size: int = setting(1024, ge=16, help="seamless: longest side of the JPEG preview")
 
 
 @dataclass
-class EvaluateConfig:
+class EvaluateConfig(Settings):
     """``satgan evaluate``: PSNR, SSIM, FID and KID, per city and overall."""
 
-    out: str  # the JSON report
-    checkpoints: list[str] = field(default_factory=list)  # "path" or "name=path"
-    data: str | None = None  # a pretransformed folder
-    split: str = "val"
-    limit: int | None = None  # at most this many tiles (the first ones)
-    baselines: list[str] = field(default_factory=list)  # flat (two mean colours), untrained
-    generated: str | None = None  # folder mode: generated images ...
-    real: str | None = None  # ... matched by name to real ones
-    inception: str | None = None  # path to the FID Inception file; None: found automatically
-    kid_subsets: int = 100
-    batch_size: int = 16
-    device: str = "auto"
+    out: str = setting(help="the JSON report to write")
+    checkpoints: list[str] = setting(factory=list, cli=False, help="checkpoints as PATH or NAME=PATH")
+    data: str | None = setting(None, cli=False, help="a pretransformed folder")
+    split: str = setting("val", help="which split to score")
+    limit: int | None = setting(None, ge=1, help="at most this many tiles (the first ones)")
+    baselines: list[Literal["flat", "untrained"]] = setting(
+        factory=list, help="comma-separated: flat (two mean colours), untrained")
+    generated: str | None = setting(None, help="folder mode: generated images, matched by name with --real")
+    real: str | None = setting(None, help="folder mode: the real images")
+    inception: str | None = setting(None, help="path to the FID Inception file (default_1.pt); default: found")
+    kid_subsets: int = setting(100, ge=1, help="KID subsets")
+    batch_size: int = setting(16, ge=1, help="tiles per forward pass")
+    device: Device = setting("auto", help="auto | cpu | cuda | cuda:N")
+
+    def check(self) -> None:
+        if bool(self.generated) != bool(self.real):
+            raise SatganError("folder mode needs both --generated and --real")
+        if self.generated and (self.checkpoints or self.data):
+            raise SatganError("give either checkpoints and DATA, or --generated and --real folders, not both")
+        if not self.generated:
+            if not self.data:
+                raise SatganError("give a pretransformed DATA folder (or --generated and --real folders)")
+            if not self.checkpoints and not self.baselines:
+                raise SatganError("nothing to evaluate: give checkpoints and/or --baselines flat")
+            if "untrained" in self.baselines and not self.checkpoints:
+                raise SatganError("the untrained baseline takes its architecture from a checkpoint: give one")
 
 
 @dataclass
-class GalleryConfig:
+class GalleryConfig(Settings):
     """``satgan gallery``: mask | generated (per model) | real, as figures, files and HTML."""
 
-    out: str
-    data: str  # a pretransformed folder
-    checkpoints: list[str] = field(default_factory=list)  # "path" or "name=path"
-    split: str = "val"
-    per_city: int = 2  # random samples per city
-    indices: list[int] | None = None  # chosen samples instead of random ones
-    scenes: int = 1  # whole scenes reassembled from their grid tiles, per city
-    seed: int = 0
-    batch_size: int = 16
-    device: str = "auto"
+    out: str = setting(help="output folder (gallery.html, figures/, files/)")
+    data: str = setting(cli=False, help="a pretransformed folder")
+    checkpoints: list[str] = setting(factory=list, cli=False, help="checkpoints as PATH or NAME=PATH")
+    split: str = setting("val", help="which split")
+    per_city: int = setting(2, ge=0, help="random samples per city")
+    indices: list[int] | None = setting(None, ge=0, help="comma-separated sample indices instead of random ones")
+    scenes: int = setting(1, ge=0, help="whole scenes per city, grid tiles reassembled")
+    seed: int = setting(0, ge=0, help="which random samples")
+    batch_size: int = setting(16, ge=1, help="tiles per forward pass")
+    device: Device = setting("auto", help="auto | cpu | cuda | cuda:N")
+
+    def check(self) -> None:
+        if not self.checkpoints:
+            raise SatganError("a gallery needs at least one checkpoint")
+        if not self.indices and self.per_city == 0:
+            raise SatganError("no samples chosen: give --indices or a --per-city of 1 or more")
 
 
-def from_dict(cls: type[T], values: dict[str, Any]) -> T:
-    """Build dataclass ``cls`` from ``values``; unknown keys are an error naming the valid ones."""
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(values) - set(names))
-    if unknown:
-        raise SatganError(f"unknown {cls.__name__} setting(s) {unknown}; valid: {', '.join(names)}")
-    try:
-        return cls(**values)
-    except TypeError as exc:  # a required setting is missing
-        raise SatganError(f"{cls.__name__}: {exc}") from exc
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+def model_spec(spec: str) -> tuple[str, str]:
+    """A checkpoint given as ``NAME=PATH`` or ``PATH``, as (name, path). A bare path is
+    named after its run folder. The name becomes a folder and a column title, so it must
+    be one plain path component (letters, digits, ``_.+-``)."""
+    name, sep, path = spec.partition("=")
+    if not sep or Path(spec).expanduser().exists():
+        p = Path(spec)
+        name, path = (p.parent.parent.name if p.parent.name == "checkpoints" else p.stem), spec
+    if not _MODEL_NAME.fullmatch(name) or name in (".", ".."):
+        raise SatganError(f"model name {name!r} (from {spec!r}): use letters, digits and _.+- only, "
+                          "as in NAME=PATH, e.g. base=runs/p2p/checkpoints/last.pt")
+    if not path:
+        raise SatganError(f"{spec!r}: no checkpoint path after the name")
+    return name, path
 
 
 def to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def config_from_dict(values: dict[str, Any]) -> Config:
-    """A :class:`Config` from nested dicts (as stored in checkpoints and config files)."""
-    sections = {f.name: f.type for f in dataclasses.fields(Config)}
-    unknown = sorted(set(values) - set(sections))
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "loss": LossConfig, "train": TrainConfig}
+# Settings that became derived: (section, key) -> the setting that now decides it.
+RETIRED = {("model", "input_channels"): ("data", "mask_channels")}
+
+
+def config_from_dict(values: dict[str, Any], where: str = "") -> Config:
+    """A :class:`Config` from nested dicts (as stored in checkpoints and config files).
+    ``where`` (a file name and ": ") prefixes error messages."""
+    if not isinstance(values, dict):
+        raise SatganError(f"{where}the config must be a mapping of sections, got {type(values).__name__}")
+    unknown = sorted(set(values) - set(SECTIONS))
     if unknown:
-        raise SatganError(f"unknown config section(s) {unknown}; valid: {', '.join(sections)}")
-    kinds = {"data": DataConfig, "model": ModelConfig, "loss": LossConfig, "train": TrainConfig}
-    return Config(**{name: from_dict(kinds[name], values.get(name, {})) for name in kinds})
-
-
-def _parse_value(text: str, annotation: str, key: str) -> Any:
-    """``text`` as the setting's declared type (bool, int, float, list, str)."""
-    kind = annotation.split("|")[0].strip()
+        raise SatganError(f"{where}unknown config section(s) {unknown}; valid: {', '.join(SECTIONS)}")
+    values = copy.deepcopy(values)
+    for (section, key), (to_section, to_key) in RETIRED.items():
+        old = values.get(section, {})
+        if isinstance(old, dict) and key in old:
+            retired = old.pop(key)
+            now = values.get(to_section, {}).get(to_key, retired)
+            if retired != now:
+                raise SatganError(f"{where}{section}.{key}={retired} disagrees with {to_section}.{to_key}={now}; "
+                                  f"{section}.{key} is now {to_section}.{to_key}")
+    sections = {name: from_dict(cls, values.get(name, {}), where) for name, cls in SECTIONS.items()}
     try:
-        if kind == "bool":
-            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(text)
-            return text.lower() in ("true", "1", "yes")
-        if kind == "int":
-            return int(text)
-        if kind == "float":
-            return float(text)
-        if kind.startswith("list"):
-            return [t.strip() for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise SatganError(f"{key}={text!r}: expected {kind}") from None
-    return text
+        return Config(**sections)
+    except SatganError as exc:
+        raise SatganError(f"{where}{exc}") from None
 
 
 def apply_overrides(config: Config, overrides: list[str]) -> Config:
     """Apply ``section.key=value`` strings (as from ``--set``); unknown keys list the valid ones."""
-    config = copy.deepcopy(config)
+    values = to_dict(config)
     for item in overrides:
         key, sep, text = item.partition("=")
         section_name, dot, name = key.strip().partition(".")
         if not sep or not dot:
             raise SatganError(f"--set {item!r}: expected section.key=value, e.g. train.lr=1e-4")
-        section = getattr(config, section_name, None)
-        if not dataclasses.is_dataclass(section):
-            raise SatganError(f"--set {item!r}: unknown section {section_name!r}; valid: data, model, loss, train")
-        fields = {f.name: f for f in dataclasses.fields(section)}
+        if section_name not in SECTIONS:
+            raise SatganError(f"--set {item!r}: unknown section {section_name!r}; valid: {', '.join(SECTIONS)}")
+        fields = {f.name: f for f in dataclasses.fields(SECTIONS[section_name])}
         if name not in fields:
             raise SatganError(f"--set {item!r}: unknown {section_name} setting {name!r}; valid: {', '.join(fields)}")
-        setattr(section, name, _parse_value(text.strip(), str(fields[name].type), key))
-    return config
+        hint = type_hints(SECTIONS[section_name])[name]
+        values[section_name][name] = parse_text(text, hint, key.strip())
+    return config_from_dict(values)
 
 
 # Presets: overrides on the defaults, by section.
@@ -293,12 +373,14 @@ def make_config(preset_name: str = "satgan", config_file: str | None = None,
         path = Path(config_file).expanduser()
         try:
             values = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise SatganError(f"{path}: cannot read the config file ({exc})") from exc
+        if not isinstance(values, dict):
+            raise SatganError(f"{path}: expected a JSON object of sections ({', '.join(SECTIONS)})")
         merged = to_dict(cfg)
         for section, settings in values.items():
             if section not in merged or not isinstance(settings, dict):
                 raise SatganError(f"{path}: unknown config section {section!r}; valid: {', '.join(merged)}")
             merged[section].update(settings)
-        cfg = config_from_dict(merged)
+        cfg = config_from_dict(merged, where=f"{path}: ")
     return apply_overrides(cfg, list(overrides or []))

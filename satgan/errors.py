@@ -1,4 +1,4 @@
-"""The one exception type for mistakes a user can make (bad paths, files, settings)."""
+"""The user-facing exception and warning types (mistakes a user can make: paths, files, settings)."""
 
 
 class SatganError(Exception):
@@ -6,3 +6,7 @@ class SatganError(Exception):
 
     The command line prints it without a traceback; notebooks show it as is.
     """
+
+
+class SatganWarning(UserWarning):
+    """Something a user should know that does not stop the work (a converted file, a skip)."""

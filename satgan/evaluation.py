@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +27,13 @@ import torch.nn.functional as F
 import satgan
 from satgan import metrics
 from satgan.atomic import write_json
-from satgan.config import EvaluateConfig
-from satgan.data.pretransform import load_split
-from satgan.data.readers import IMAGE_SUFFIXES, SatganWarning, read_image
-from satgan.errors import SatganError
+from satgan.config import EvaluateConfig, model_spec
+from satgan.data.arrays import load_split, split_samples
+from satgan.data.readers import IMAGE_SUFFIXES, read_image
+from satgan.errors import SatganError, SatganWarning
+from satgan.images import to_unit_range
+from satgan.inference import generator_from_config, load_generator
+from satgan.runtime import resolve_device
 
 Model = Callable[[np.ndarray], np.ndarray]  # (N, H, W) uint8 masks -> (N, H, W, 3) uint8 images
 OLD_PREFIXES = ("generated-", "originalresized-", "maskresized-", "original-", "real-", "fake-")
@@ -39,19 +42,8 @@ REAL_ROLES = ("originalresized-", "original-", "real-")
 
 
 # -- naming -----------------------------------------------------------------------------------
-def model_spec(spec: str) -> tuple[str, str]:
-    """``name=path`` or ``path``; a bare checkpoint path is named after its run folder."""
-    name, sep, path = spec.partition("=")
-    if sep and name and not Path(spec).exists():
-        return name, path
-    p = Path(spec)
-    return (p.parent.parent.name if p.parent.name == "checkpoints" else p.stem), spec
-
-
 def load_generators(specs: list[str], device: str = "auto") -> dict[str, Model]:
     """The generators of checkpoints given as ``path`` or ``name=path``, by name."""
-    from satgan.inference import load_generator
-
     models: dict[str, Model] = {}
     for spec in specs:
         name, path = model_spec(spec)
@@ -95,20 +87,6 @@ def role_files(folder: Path, roles: tuple[str, ...]) -> dict[str, Path]:
     return out
 
 
-def tile_names(manifest: dict, split: str) -> list[str]:
-    """``<source stem>`` for whole images, ``<stem>-<k>`` (k = 1.. in row order) for grid tiles."""
-    samples = manifest["splits"][split]["samples"]
-    grid = manifest["settings"].get("grid", 1)
-    cols: dict[str, int] = {}
-    for s in samples:
-        cols[s["source"]] = max(cols.get(s["source"], grid), s["col"] + 1)
-    names = []
-    for s in samples:
-        stem = Path(s["source"]).stem
-        names.append(stem if grid == 1 else f"{stem}-{s['row'] * cols[s['source']] + s['col'] + 1}")
-    return names
-
-
 # -- the data ---------------------------------------------------------------------------------
 def eval_side(models: dict[str, Model], tile: int) -> int:
     """The side of the centred crops models are scored on: the smallest training crop
@@ -122,34 +100,6 @@ def eval_side(models: dict[str, Model], tile: int) -> int:
     if side > tile:
         raise SatganError(f"the tiles are {tile} px, smaller than the {side} px training crop")
     return side
-
-
-def centre_crops(root: Path, info: dict, rows: slice | list[int], side: int) -> tuple[np.ndarray, np.ndarray]:
-    """Masks ``(B, side, side)`` and images ``(B, side, side, 3)`` of the split ``info``
-    describes: the given samples, centre-cropped (read from the memory-mapped arrays)."""
-    size = info["image_shape"][1]
-    if side > size:
-        raise SatganError(f"{root}: tiles of {size} px are smaller than the {side} px this generator needs")
-    at = (size - side) // 2
-    window = (rows, slice(at, at + side), slice(at, at + side))
-    masks = np.load(root / info["masks"], mmap_mode="r")
-    images = np.load(root / info["images"], mmap_mode="r")
-    return np.ascontiguousarray(masks[window]), np.ascontiguousarray(images[window])
-
-
-def split_samples(root: str | Path, split: str, side: int | None = None, batch_size: int = 16,
-                  limit: int | None = None) -> Iterator[dict]:
-    """Batches of a pretransformed split: ``masks`` (B, S, S) uint8 coverage, ``images``
-    (B, S, S, 3) uint8, ``names``, ``cities``; S = ``side`` (centred crops), or the whole tile."""
-    root = Path(root).expanduser()
-    manifest, info = load_split(root, split)
-    names = tile_names(manifest, split)
-    n = info["count"] if limit is None else min(limit, info["count"])
-    for i in range(0, n, batch_size):
-        j = min(i + batch_size, n)
-        masks, images = centre_crops(root, info, slice(i, j), side or info["image_shape"][1])
-        yield {"masks": masks, "images": images, "names": names[i:j],
-               "cities": [s["city"] for s in info["samples"][i:j]]}
 
 
 class FlatFill:
@@ -175,11 +125,6 @@ class FlatFill:
     def __call__(self, masks: np.ndarray) -> np.ndarray:
         cover = masks.astype(np.float32)[..., None] / 255
         return (cover * self.building + (1 - cover) * self.background + 0.5).astype(np.uint8)
-
-
-def to_unit(images: np.ndarray) -> torch.Tensor:
-    """(N, H, W, 3) uint8 to (N, 3, H, W) float in [0, 1]."""
-    return torch.from_numpy(np.require(images, requirements=["C", "W"])).permute(0, 3, 1, 2).float() / 255
 
 
 # -- scoring ----------------------------------------------------------------------------------
@@ -229,19 +174,17 @@ def _report_header(cfg: EvaluateConfig, inception: dict) -> dict:
 
 def evaluate_models(models: dict[str, Model], root: str | Path, cfg: EvaluateConfig) -> dict:
     """Score each model on the split of pretransformed folder ``root``; returns the report."""
-    from satgan.train import resolve_device
-
     side = eval_side(models, load_split(root, cfg.split)[1]["image_shape"][1])
     device = str(resolve_device(cfg.device))
     extractor, inception = _inception(cfg, device)
     scores = {name: _Scores() for name in models}
     real_features, count = [], 0
     for batch in split_samples(root, cfg.split, side, cfg.batch_size, cfg.limit):
-        real = to_unit(batch["images"])
+        real = to_unit_range(batch["images"])
         if extractor is not None:
             real_features.append(metrics.features(extractor, real))
         for name, model in models.items():
-            fake = to_unit(model(batch["masks"]))
+            fake = to_unit_range(model(batch["masks"]))
             scores[name].add(fake, real, batch["cities"], metrics.features(extractor, fake) if extractor else None)
         count += len(real)
     if count == 0:
@@ -264,8 +207,6 @@ def evaluate_folders(cfg: EvaluateConfig) -> dict:
     bicubic) for PSNR/SSIM; for FID/KID every image goes to 299x299 bilinearly, as
     pytorch-fid does. Unreadable files are named, skipped and counted.
     """
-    from satgan.train import resolve_device
-
     gen_dir, real_dir = Path(cfg.generated).expanduser(), Path(cfg.real).expanduser()
     for folder in (gen_dir, real_dir):
         if not folder.is_dir():
@@ -281,8 +222,8 @@ def evaluate_folders(cfg: EvaluateConfig) -> dict:
     scores, real_features, skipped, resized = _Scores(), [], {}, 0
     for key in keys[: cfg.limit or None]:
         try:
-            fake = to_unit(read_image(generated[key])[None])[0]
-            real = to_unit(read_image(reals[key])[None])[0]
+            fake = to_unit_range(read_image(generated[key])[None])[0]
+            real = to_unit_range(read_image(reals[key])[None])[0]
         except SatganError as exc:
             skipped[key] = str(exc)
             warnings.warn(f"skipped: {exc}", SatganWarning, stacklevel=2)
@@ -308,26 +249,11 @@ def evaluate_folders(cfg: EvaluateConfig) -> dict:
 
 def evaluate(cfg: EvaluateConfig) -> dict:
     """Run the evaluation ``cfg`` describes and write its JSON report to ``cfg.out``."""
-    from satgan.inference import generator_from_config
-
-    if cfg.kid_subsets < 1:
-        raise SatganError(f"kid_subsets must be 1 or more (got {cfg.kid_subsets})")
-    if cfg.generated or cfg.real:
-        if not (cfg.generated and cfg.real):
-            raise SatganError("folder mode needs both --generated and --real")
+    if cfg.generated:
         report = evaluate_folders(cfg)
     else:
-        if not cfg.data:
-            raise SatganError("give a pretransformed DATA folder (or --generated and --real folders)")
-        unknown = sorted(set(cfg.baselines) - {"flat", "untrained"})
-        if unknown:
-            raise SatganError(f"unknown baseline(s) {unknown}; choose from flat, untrained")
-        if not cfg.checkpoints and not cfg.baselines:
-            raise SatganError("nothing to evaluate: give checkpoints and/or --baselines flat")
         models: dict[str, Model] = load_generators(cfg.checkpoints, cfg.device)
         if "untrained" in cfg.baselines:
-            if not cfg.checkpoints:
-                raise SatganError("the untrained baseline takes its architecture from a checkpoint: give one")
             models["untrained"] = generator_from_config(next(iter(models.values())).config, cfg.device)
         if "flat" in cfg.baselines:
             models["flat"] = FlatFill.from_split(cfg.data, cfg.split, cfg.limit)

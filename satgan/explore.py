@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from satgan.data.pretransform import tile_fractions
 from satgan.data.readers import image_size, read_mask
 from satgan.data.sources import Pair, Source
+from satgan.data.tiling import tile_fractions
 
 
 def count_table(source: Source) -> str:

@@ -23,10 +23,11 @@ from PIL import Image
 
 import satgan
 from satgan.config import GalleryConfig
-from satgan.data.pretransform import load_split
+from satgan.data.arrays import centre_crops, load_split, tile_names
+from satgan.data.writers import write_image
 from satgan.errors import SatganError
-from satgan.evaluation import Model, centre_crops, eval_side, load_generators, tile_names
-from satgan.inference import generate_seamless, in_batches, write_image
+from satgan.evaluation import Model, eval_side, load_generators
+from satgan.inference import generate_seamless, in_batches
 
 
 @dataclass

@@ -19,31 +19,24 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import warnings
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tifffile
 import torch
-from PIL import Image
 from torch import nn
 
-import satgan
-from satgan.atomic import atomic_path
-from satgan.checkpoint import checkpoint_config, load_checkpoint
+from satgan.checkpoint import load_checkpoint
 from satgan.config import Config, GenerateConfig
-from satgan.data.pretransform import MANIFEST, grid_shape, mask_coverage, tile_bounds
-from satgan.data.readers import IMAGE_SUFFIXES, SatganWarning, read_geotags, read_mask
-from satgan.errors import SatganError
+from satgan.data.arrays import MANIFEST, split_samples
+from satgan.data.readers import IMAGE_SUFFIXES, read_geotags, read_mask
+from satgan.data.tiling import grid_shape, mask_coverage, tile_bounds
+from satgan.data.writers import scaled_geotags, write_geotiff, write_image
+from satgan.errors import SatganError, SatganWarning
 from satgan.models.factory import build_generator, input_multiple
-from satgan.train import resolve_device
-
-MODES = ("resize", "grid", "seamless")
-PIXEL_SCALE_TAG = 33550  # GeoTIFF ModelPixelScale: ground units per pixel
-TRANSFORMATION_TAG = 34264  # GeoTIFF ModelTransformation: a 4x4 pixel-to-model matrix
+from satgan.runtime import resolve_device
 
 
 # -- the generator ----------------------------------------------------------------------------
@@ -65,44 +58,33 @@ class Generator:
             masks = masks.view(np.uint8) * np.uint8(255)
         x = torch.from_numpy(np.require(masks, requirements=['C', 'W'])).to(self.device, torch.float32)[:, None]
         x = x / 127.5 - 1
-        if self.config.model.input_channels == 3:
+        if self.config.data.mask_channels == 3:
             x = x.expand(-1, 3, -1, -1)
         y = self.net(x).float().clamp(-1, 1)
         return ((y + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-
-def _version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in re.findall(r"\d+", version)[:2])
 
 
 def generator_from_config(config: Config, device: str = "auto", seed: int = 0) -> Generator:
     """An untrained generator of ``config``'s architecture (initialized from ``seed``):
     the baseline a trained one must beat."""
     torch.manual_seed(seed)
-    net = build_generator(config.model, config.data.crop)
-    return _ready(net, config, device, None, False)
+    return _ready(build_generator(config), config, device, None, False)
 
 
 def load_generator(path: str | os.PathLike, device: str = "auto", dropout: bool = False) -> Generator:
     """The generator of checkpoint ``path``, in eval mode (deterministic). ``dropout``
     keeps pix2pix's dropout active as a noise source (normalization stays in eval mode)."""
-    path = Path(path).expanduser()
     ckpt = load_checkpoint(path)
-    made_by = str(ckpt.get("satgan_version", "?"))
-    if _version_tuple(made_by) != _version_tuple(satgan.__version__):
-        raise SatganError(
-            f"{path}: made by satgan {made_by}, this is satgan {satgan.__version__}; "
-            f"generate with satgan {made_by} (pip install satgan=={made_by}) or retrain"
-        )
-    config = checkpoint_config(ckpt)
-    net = build_generator(config.model, config.data.crop)
+    net = build_generator(ckpt.config)
     try:
-        net.load_state_dict(ckpt["generator"])
-    except RuntimeError as exc:
-        missing = [k for k in net.state_dict() if k not in ckpt["generator"]]
+        net.load_state_dict(ckpt.generator)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        weights = ckpt.generator if isinstance(ckpt.generator, dict) else {}
+        missing = [k for k in net.state_dict() if k not in weights]
         detail = f"missing {', '.join(missing[:5])}" if missing else str(exc).splitlines()[0]
-        raise SatganError(f"{path}: the generator weights do not fit the checkpoint's own config ({detail})") from exc
-    return _ready(net, config, device, ckpt.get("pixel_scale"), dropout)
+        raise SatganError(f"{ckpt.path}: the generator weights do not fit the checkpoint's own config "
+                          f"({detail})") from None
+    return _ready(net, config=ckpt.config, device=device, pixel_scale=ckpt.pixel_scale, dropout=dropout)
 
 
 def _ready(net: nn.Module, config: Config, device: str, pixel_scale: float | None, dropout: bool) -> Generator:
@@ -112,8 +94,7 @@ def _ready(net: nn.Module, config: Config, device: str, pixel_scale: float | Non
         for m in net.modules():
             if isinstance(m, nn.Dropout):
                 m.train()
-    return Generator(net, config, dev, config.data.crop, input_multiple(config.model, config.data.crop),
-                     pixel_scale)
+    return Generator(net, config, dev, config.data.crop, input_multiple(config), pixel_scale)
 
 
 def in_batches(model, masks: list[np.ndarray] | np.ndarray, batch_size: int) -> np.ndarray:
@@ -204,41 +185,6 @@ def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, over
 
 
 # -- files ----------------------------------------------------------------------------------
-def scaled_geotags(tags: list[tuple], scale: tuple[float, float]) -> list[tuple]:
-    """Geo tags for an output coarser than the input by ``scale`` = (rows, columns) input
-    pixels per output pixel: the pixel size (and a transformation matrix's pixel terms)
-    multiplied accordingly; everything else, and everything at scale 1, unchanged. The
-    tie point of pixel (0, 0) stays where it was."""
-    sy, sx = scale
-    if sy == sx == 1:
-        return tags
-    out = []
-    for code, dtype, count, value in tags:
-        if code == PIXEL_SCALE_TAG:
-            value = (value[0] * sx, value[1] * sy, *value[2:])
-        elif code == TRANSFORMATION_TAG:
-            m = list(value)
-            for i, f in ((0, sx), (4, sx), (8, sx), (1, sy), (5, sy), (9, sy)):
-                m[i] *= f
-            value = tuple(m)
-        out.append((code, dtype, count, value))
-    return out
-
-
-def write_geotiff(path: Path, image: np.ndarray, tags: list[tuple]) -> None:
-    with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, image, photometric="rgb", compression="zlib", extratags=tags, metadata=None)
-
-
-def write_image(path: Path, image: np.ndarray, max_side: int | None = None) -> None:
-    """PNG or JPEG (by suffix), atomically; ``max_side`` shrinks it first (previews)."""
-    img = Image.fromarray(image)
-    if max_side and max(img.size) > max_side:
-        img.thumbnail((max_side, max_side), Image.LANCZOS)
-    with atomic_path(path) as tmp:
-        img.save(tmp, quality=92) if path.suffix.lower() in (".jpg", ".jpeg") else img.save(tmp)
-
-
 def mask_files(folder: Path) -> list[Path]:
     """Mask files in ``folder`` (or its ``gt/``, as in the Inria layout), sorted."""
     if (folder / "gt").is_dir():
@@ -276,8 +222,6 @@ def _generate_file(gen: Generator, path: Path, cfg: GenerateConfig, out: Path, s
 
 def _generate_split(gen: Generator, root: Path, cfg: GenerateConfig, out: Path) -> list[Path]:
     """Every tile of a pretransformed split at its training scale and size (centred crops)."""
-    from satgan.evaluation import split_samples
-
     written = []
     for batch in split_samples(root, cfg.split, gen.window, cfg.batch_size, cfg.limit):
         for name, image in zip(batch["names"], gen(batch["masks"])):
@@ -286,18 +230,14 @@ def _generate_split(gen: Generator, root: Path, cfg: GenerateConfig, out: Path) 
     return written
 
 
-def generate(cfg: GenerateConfig) -> dict:
+def generate(cfg: GenerateConfig, gen: Generator | None = None) -> dict:
     """Run ``cfg.mode`` over ``cfg.input`` (a mask file, a folder of masks, or a
     pretransformed folder) into ``cfg.out``. A file that cannot be read is named in a
     warning and skipped; the rest are still generated. Returns what was written and what failed."""
-    if cfg.mode not in MODES:
-        raise SatganError(f"unknown mode {cfg.mode!r}; choose from {', '.join(MODES)}")
-    if cfg.mode == "grid" and cfg.grid < 1:
-        raise SatganError(f"grid must be 1 or more (got {cfg.grid})")
     source = Path(cfg.input).expanduser()
     if not source.exists():
         raise SatganError(f"{source}: no such mask file or folder")
-    gen = load_generator(cfg.checkpoint, cfg.device, cfg.dropout)
+    gen = gen or load_generator(cfg.checkpoint, cfg.device, cfg.dropout)
     if cfg.dropout:
         torch.manual_seed(cfg.seed)
     scale = cfg.scale if cfg.scale is not None else (gen.pixel_scale or 1.0)

@@ -14,9 +14,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from satgan.data.pretransform import grid_shape, load_manifest, tile_bounds
+from satgan.data.arrays import load_manifest
 from satgan.data.readers import read_image, read_mask
 from satgan.data.sources import Pair, Source
+from satgan.data.tiling import grid_shape, tile_bounds
+from satgan.models.objective import LOSS_TERMS
 
 DISPLAY_SIDE = 1000  # pixels; big scenes are subsampled for display
 
@@ -137,7 +139,7 @@ def plot_training(history: list[dict]) -> Figure:
     """Per-epoch mean losses (left) and validation PSNR/SSIM (right) from a run's history."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.6), layout="constrained")
     epochs = [h["epoch"] for h in history]
-    for name in ("G_L1", "G_GAN", "G_VGG", "G_FM", "D_real", "D_fake"):
+    for name in LOSS_TERMS:
         if any(name in h for h in history):
             left.plot(epochs, [h.get(name, np.nan) for h in history], label=name)
     left.set_xlabel("epoch")

@@ -11,9 +11,11 @@ from PIL import Image
 
 from satgan.cli import main
 from satgan.config import EvaluateConfig
-from satgan.data.readers import SatganWarning
+from satgan.errors import SatganWarning
 from satgan.errors import SatganError
-from satgan.evaluation import FlatFill, city_of, evaluate, match_key, model_spec, report_rows, tile_names
+from satgan.config import model_spec
+from satgan.data.arrays import tile_names
+from satgan.evaluation import FlatFill, city_of, evaluate, match_key, report_rows
 
 
 def test_names_cities_and_old_file_names(tmp_path):
@@ -114,7 +116,7 @@ def test_folder_mode_reads_an_old_results_folder_holding_every_role(tmp_path):
 
 
 def test_bad_evaluate_input(inria_arrays, tiny_checkpoint, tmp_path):
-    with pytest.raises(SatganError, match="unknown baseline"):
+    with pytest.raises(SatganError, match="baselines=.mean.: choose from flat, untrained"):
         evaluate(EvaluateConfig(out=str(tmp_path / "r.json"), data=str(inria_arrays), baselines=["mean"]))
     with pytest.raises(SatganError, match="architecture from a checkpoint"):
         evaluate(EvaluateConfig(out=str(tmp_path / "r.json"), data=str(inria_arrays), baselines=["untrained"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tracemalloc
 from pathlib import Path
 
@@ -11,13 +12,13 @@ import tifffile
 import torch
 from PIL import Image
 
-from satgan.checkpoint import load_checkpoint, save_checkpoint
+from satgan.checkpoint import load_checkpoint
 from satgan.cli import main
 from satgan.config import GenerateConfig
 from satgan.data.readers import GEO_TAG_CODES
 from satgan.errors import SatganError
+from satgan.data.writers import PIXEL_SCALE_TAG
 from satgan.inference import (
-    PIXEL_SCALE_TAG,
     generate,
     generate_grid,
     generate_resize,
@@ -207,23 +208,44 @@ def test_bad_masks_get_one_clear_error(tiny_checkpoint, tmp_path):
 
 
 def test_foreign_checkpoints_are_refused(tiny_checkpoint, tmp_path):
-    ckpt = load_checkpoint(tiny_checkpoint)
-    other = dict(ckpt)
-    save_checkpoint(tmp_path / "other.pt", {k: v for k, v in other.items() if k not in ("format", "satgan_version")})
-    payload = torch.load(tmp_path / "other.pt", weights_only=True)
-    payload["satgan_version"] = "9.1.0"
-    torch.save(payload, tmp_path / "other.pt")
-    with pytest.raises(SatganError, match="made by satgan 9.1.0"):
-        load_generator(tmp_path / "other.pt")
-    payload["satgan_version"] = ckpt["satgan_version"]
-    payload["generator"] = {k: v for k, v in ckpt["generator"].items() if not k.endswith("weight")}
+    payload = torch.load(tiny_checkpoint, weights_only=True)
+    payload["satgan_version"] = "9.1.0"  # another version of the same format still loads
+    torch.save(payload, tmp_path / "other_version.pt")
+    assert load_generator(tmp_path / "other_version.pt").window == 64
+    payload["format"] = 99
+    torch.save(payload, tmp_path / "newer.pt")
+    with pytest.raises(SatganError, match="newer.pt: checkpoint format 99 is newer.*upgrade satgan"):
+        load_generator(tmp_path / "newer.pt")
+    payload["format"] = 2
+    generator = payload["generator"]
+    payload["generator"] = {k: v for k, v in generator.items() if not k.endswith("weight")}
     torch.save(payload, tmp_path / "missing.pt")
-    with pytest.raises(SatganError, match="missing"):
+    with pytest.raises(SatganError, match="missing.pt: the generator weights do not fit.*missing"):
         load_generator(tmp_path / "missing.pt")
     del payload["generator"]
     torch.save(payload, tmp_path / "nogen.pt")
     with pytest.raises(SatganError, match="not a satgan checkpoint .*generator"):
         load_generator(tmp_path / "nogen.pt")
+
+
+def test_format_1_checkpoints_are_migrated(tiny_checkpoint, tmp_path):
+    """A checkpoint written before the schema had its own module: trainer state at the top
+    level, history and partial sums as JSON strings, model.input_channels in the config."""
+    new = torch.load(tiny_checkpoint, weights_only=True)
+    old = {k: v for k, v in new.items() if k != "training"}
+    old.update({k: v for k, v in new["training"].items() if k not in ("partial", "history")})
+    old["format"], old["partial"], old["history"] = 1, json.dumps(new["training"]["partial"]), \
+        json.dumps(new["training"]["history"])
+    old["config"]["model"]["input_channels"] = old["config"]["data"]["mask_channels"]
+    torch.save(old, tmp_path / "old.pt")
+    migrated = load_checkpoint(tmp_path / "old.pt")
+    assert migrated.training["history"] == new["training"]["history"]
+    assert migrated.training["opt_G"]["param_groups"] == new["training"]["opt_G"]["param_groups"]
+    assert all(torch.equal(migrated.generator[k], v) for k, v in new["generator"].items())
+    old["config"]["model"]["input_channels"] = 3  # disagreeing with data.mask_channels = 1
+    torch.save(old, tmp_path / "bad.pt")
+    with pytest.raises(SatganError, match="bad.pt: model.input_channels=3 disagrees with data.mask_channels=1"):
+        load_checkpoint(tmp_path / "bad.pt")
 
 
 def test_real_masks_from_shared_data(shared_data, tiny_checkpoint, tmp_path):

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from satgan.config import LossConfig, ModelConfig
+from satgan.config import Config, DataConfig, LossConfig, ModelConfig
 from satgan.errors import SatganError
 from satgan.models.discriminator import PatchDiscriminator
 from satgan.models.factory import build_discriminator, build_generator, build_vgg_loss
@@ -14,12 +14,19 @@ def params(net: nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
+def cfg(model: ModelConfig, crop: int = 256, data: DataConfig | None = None, loss: LossConfig | None = None):
+    data = data or DataConfig()
+    data.crop = crop
+    return Config(data=DataConfig(**{**data.__dict__}), model=model, loss=loss or LossConfig())
+
+
 def test_parameter_counts_match_the_pix2pix_reference():
     # The reference reports 54.414 M (unet_256, batch norm), 11.378 M (resnet_9blocks,
     # instance norm), 2.769 M (basic PatchGAN, batch norm, 6 input channels).
-    rgb = dict(input_channels=3)
-    assert round(params(build_generator(ModelConfig(norm="batch", **rgb), 256)) / 1e6, 3) == 54.414
-    assert round(params(build_generator(ModelConfig(generator="resnet", norm="instance", **rgb))) / 1e6, 3) == 11.378
+    rgb = DataConfig(mask_channels=3)
+    assert round(params(build_generator(cfg(ModelConfig(norm="batch"), 256, rgb))) / 1e6, 3) == 54.414
+    assert round(params(build_generator(cfg(ModelConfig(generator="resnet", norm="instance"), 256, rgb))) / 1e6,
+                 3) == 11.378
     assert round(params(PatchDiscriminator(6, 64, 3, "batch")) / 1e6, 3) == 2.769
 
 
@@ -28,7 +35,7 @@ def test_parameter_counts_match_the_pix2pix_reference():
     ("resnet", 64, {"resnet_blocks": 6, "upsample": "resize", "norm": "none"}),
 ])
 def test_generators_map_masks_to_images(generator, crop, extra):
-    net = build_generator(ModelConfig(generator=generator, ngf=4, **extra), crop)
+    net = build_generator(cfg(ModelConfig(generator=generator, ngf=4, **extra), crop))
     out = net(torch.rand(2, 1, crop, crop) * 2 - 1)
     assert out.shape == (2, 3, crop, crop) and out.abs().max() <= 1
     if extra.get("upsample") == "resize":
@@ -36,8 +43,8 @@ def test_generators_map_masks_to_images(generator, crop, extra):
 
 
 def test_unet_dropout_is_the_only_noise():
-    assert sum(isinstance(m, nn.Dropout) for m in build_generator(ModelConfig(ngf=4), 256).modules()) == 3
-    net = build_generator(ModelConfig(ngf=4, norm="instance"), 128)
+    assert sum(isinstance(m, nn.Dropout) for m in build_generator(cfg(ModelConfig(ngf=4), 256)).modules()) == 3
+    net = build_generator(cfg(ModelConfig(ngf=4, norm="instance"), 128))
     x = torch.rand(1, 1, 128, 128)
     assert sum(isinstance(m, nn.Dropout) for m in net.modules()) == 2
     net.train()
@@ -57,11 +64,11 @@ def test_patchgan_sees_70x70_patches():
 
 
 def test_multiscale_spectral_discriminator_and_no_discriminator():
-    disc = build_discriminator(ModelConfig(ndf=4, num_d=3, spectral_norm=True), LossConfig(), crop=128)
+    disc = build_discriminator(cfg(ModelConfig(ndf=4, num_d=3, spectral_norm=True), 128))
     out = disc(torch.rand(2, 1, 128, 128), torch.rand(2, 3, 128, 128))
     assert [o[-1].shape[-1] for o in out] == [14, 6, 2]
     assert all(hasattr(m, "parametrizations") for m in disc.modules() if isinstance(m, nn.Conv2d))
-    assert build_discriminator(ModelConfig(), LossConfig(gan_weight=0)) is None
+    assert build_discriminator(cfg(ModelConfig(), loss=LossConfig(gan_weight=0))) is None
 
 
 @pytest.mark.parametrize("kind", ["normal", "xavier", "kaiming", "orthogonal"])
@@ -124,9 +131,13 @@ def test_vgg_weights_missing_offline_names_the_file(tmp_path, monkeypatch):
 
 
 def test_bad_model_settings():
-    with pytest.raises(SatganError, match="unknown generator 'gan'"):
-        build_generator(ModelConfig(generator="gan"))
-    with pytest.raises(SatganError, match="unknown norm 'group'"):
-        build_generator(ModelConfig(norm="group"))
+    with pytest.raises(SatganError, match="model.generator='gan': choose from unet, resnet"):
+        ModelConfig(generator="gan")
+    with pytest.raises(SatganError, match="model.norm='group': choose from batch, instance, none"):
+        ModelConfig(norm="group")
     with pytest.raises(SatganError, match="power-of-two crop"):
-        build_generator(ModelConfig(), 200)
+        cfg(ModelConfig(), 200)
+    with pytest.raises(SatganError, match="model.ngf=0: must be at least 1"):
+        ModelConfig(ngf=0)
+    with pytest.raises(SatganError, match=r"model.init_gain=nan: expected a number"):
+        ModelConfig(init_gain=float("nan"))

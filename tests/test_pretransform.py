@@ -11,7 +11,8 @@ import tifffile
 from PIL import Image
 
 from satgan.config import PretransformConfig
-from satgan.data.pretransform import grid_shape, mask_coverage, pretransform, tile_fractions
+from satgan.data.pretransform import pretransform
+from satgan.data.tiling import grid_shape, mask_coverage, tile_fractions
 from satgan.errors import SatganError
 from tests.conftest import REPO, write_pair_folder
 
@@ -179,7 +180,7 @@ def test_bad_inputs_are_named(tmp_path):
         run(ok, tmp_path / "o2", size=200)
     with pytest.raises(SatganError, match="into 7x7 tiles; choose a grid of at most 12"):
         run(ok, tmp_path / "o3", grid=14, size=64, crop=64)
-    with pytest.raises(SatganError, match="grid must be 1 or more"):
+    with pytest.raises(SatganError, match="grid=0: must be at least 1"):
         run(ok, tmp_path / "o4", grid=0)
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "notes.txt").write_text("mine")

@@ -66,5 +66,5 @@ def test_mask_follows_roof_edges():
 def test_bad_settings():
     with pytest.raises(SatganError, match="unknown cities"):
         synthesize_inria(SynthConfig(out="/tmp/never", cities=["paris"]))
-    with pytest.raises(SatganError, match="too small"):
+    with pytest.raises(SatganError, match="size=10: must be at least 64"):
         synthesize_inria(SynthConfig(out="/tmp/never", size=10))

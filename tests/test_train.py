@@ -38,7 +38,7 @@ def tiny(*extra: str):
 
 
 def weights(run: Path) -> dict[str, torch.Tensor]:
-    return load_checkpoint(run / "checkpoints" / "last.pt")["generator"]
+    return load_checkpoint(run / "checkpoints" / "last.pt").generator
 
 
 def test_training_run_writes_checkpoints_samples_and_metrics(tiny_data, tmp_path):
@@ -50,8 +50,8 @@ def test_training_run_writes_checkpoints_samples_and_metrics(tiny_data, tmp_path
                  "samples/epoch_0002.png", "history.json", "config.json"):
         assert (tmp_path / "run" / name).exists(), name
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
-    assert ckpt["config"]["model"]["ngf"] == 4 and ckpt["epoch"] == 2 and ckpt["discriminator"] is not None
-    assert ckpt["manifest_hash"] == json.loads((tiny_data / "manifest.json").read_text())["content_hash"]
+    assert ckpt.config.model.ngf == 4 and ckpt.epoch == 2 and ckpt.training["discriminator"] is not None
+    assert ckpt.manifest_hash == json.loads((tiny_data / "manifest.json").read_text())["content_hash"]
     history = json.loads((tmp_path / "run" / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2] and all("psnr" in h for h in history)
     assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
@@ -60,7 +60,7 @@ def test_training_run_writes_checkpoints_samples_and_metrics(tiny_data, tmp_path
 def test_generator_alone_builds_no_discriminator(tiny_data, tmp_path):
     train(tiny_data, tmp_path / "run", tiny("train.epochs=1", "loss.gan_weight=0"))
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
-    assert ckpt["discriminator"] is None and ckpt["opt_D"] is None
+    assert ckpt.training["discriminator"] is None and ckpt.training["opt_D"] is None
 
 
 def _script(data: Path, run: Path, resume: str, slow: float) -> str:
@@ -94,13 +94,13 @@ def test_resume_after_kill_is_bitwise_exact(tiny_data, tmp_path):
                 at = load_checkpoint(last)
             except SatganError:
                 at = None  # being replaced right now
-            if at and at["epoch"] == 2 and at["batch_in_epoch"] >= 1:
+            if at and at.epoch == 2 and at.training["batch_in_epoch"] >= 1:
                 break
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed_at = load_checkpoint(last)
-    assert killed_at["epoch"] == 2 and killed_at["batch_in_epoch"] > 0, "the kill should land mid-epoch 3"
+    assert killed_at.epoch == 2 and killed_at.training["batch_in_epoch"] > 0, "the kill should land mid-epoch 3"
 
     resumed = subprocess.run([sys.executable, "-c", _script(tiny_data, run, "auto", 0)], cwd=REPO,
                              capture_output=True, text=True)
@@ -111,8 +111,9 @@ def test_resume_after_kill_is_bitwise_exact(tiny_data, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     da = load_checkpoint(tmp_path / "a" / "checkpoints" / "last.pt")
     db = load_checkpoint(run / "checkpoints" / "last.pt")
-    assert all(torch.equal(da["discriminator"][k], db["discriminator"][k]) for k in da["discriminator"])
-    assert json.loads(da["history"])[-1]["G_L1"] == json.loads(db["history"])[-1]["G_L1"]
+    dd, ddb = da.training["discriminator"], db.training["discriminator"]
+    assert all(torch.equal(dd[k], ddb[k]) for k in dd)
+    assert da.training["history"][-1]["G_L1"] == db.training["history"][-1]["G_L1"]
 
 
 def test_auto_resume_falls_back_past_a_truncated_checkpoint(tiny_data, tmp_path):
@@ -124,7 +125,7 @@ def test_auto_resume_falls_back_past_a_truncated_checkpoint(tiny_data, tmp_path)
         load_checkpoint(last)
     with pytest.warns(UserWarning, match="trying an older checkpoint"):
         train(tiny_data, run, tiny("train.epochs=3", "train.keep_every=1"), resume="auto")
-    assert load_checkpoint(last)["epoch"] == 3
+    assert load_checkpoint(last).epoch == 3
 
 
 def test_run_dir_of_another_run_is_refused(tiny_data, tmp_path):
@@ -135,7 +136,7 @@ def test_run_dir_of_another_run_is_refused(tiny_data, tmp_path):
     with pytest.raises(SatganError, match=r"another architecture \(model.ngf: 4 vs 8"):
         train(tiny_data, run, tiny("train.epochs=2", "model.ngf=8"), resume="auto")
     train(tiny_data, run, tiny("train.epochs=1", "model.ngf=8"), overwrite=True)
-    assert load_checkpoint(run / "checkpoints" / "last.pt")["config"]["model"]["ngf"] == 8
+    assert load_checkpoint(run / "checkpoints" / "last.pt").config.model.ngf == 8
 
 
 def test_bad_training_input(tiny_data, tmp_path):
@@ -148,7 +149,7 @@ def test_bad_training_input(tiny_data, tmp_path):
             train(tiny_data, tmp_path / "run", tiny("train.device=cuda"))
     with pytest.raises(SatganError, match="num_d=2 and d_layers=3 needs crops of at least 48"):
         train(tiny_data, tmp_path / "run", tiny("model.num_d=2"))
-    with pytest.raises(SatganError, match="unknown scheduler"):
+    with pytest.raises(SatganError, match="train.scheduler='exp': choose from linear"):
         train(tiny_data, tmp_path / "run", tiny("train.scheduler=exp"))
 
 
@@ -203,11 +204,11 @@ def test_ddp_step_equals_single_process_double_batch(tiny_data, tmp_path):
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     a, b = weights(single), weights(tmp_path / "ddp")
-    assert load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")["step"] == 1
+    assert load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt").step == 1
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-6), k
-    da = load_checkpoint(single / "checkpoints" / "last.pt")["discriminator"]
-    db = load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")["discriminator"]
+    da = load_checkpoint(single / "checkpoints" / "last.pt").training["discriminator"]
+    db = load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt").training["discriminator"]
     for k in da:  # D's gradients are averaged by hand: the same check
         assert torch.allclose(da[k], db[k], atol=1e-6), k
     # and a distributed run resumes from its checkpoint
@@ -216,11 +217,11 @@ def test_ddp_step_equals_single_process_double_batch(tiny_data, tmp_path):
     done = subprocess.run(cmd2, cwd=REPO, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "resumed from" in done.stdout
-    assert load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")["epoch"] == 2
+    assert load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt").epoch == 2
 
 
 def test_amp_modes():
-    from satgan.train import amp_dtype
+    from satgan.runtime import amp_dtype
 
     cpu, gpu = torch.device("cpu"), torch.device("cuda")
     assert amp_dtype("auto", cpu) is None and amp_dtype("bf16", cpu) is None  # never on CPU
@@ -237,7 +238,7 @@ def test_channels_last_and_other_variants_train(tiny_data, tmp_path):
         ["model.generator=resnet", "model.resnet_blocks=2", "loss.gan_mode=lsgan"],
         ["loss.gan_mode=hinge", "model.num_d=2", "model.d_layers=2", "model.spectral_norm=true",
          "loss.fm_weight=10"],
-        ["data.mask_channels=3", "model.input_channels=3", "train.scheduler=plateau"],
+        ["data.mask_channels=3", "train.scheduler=plateau"],
         ["train.scheduler=cosine", "model.upsample=deconv", "data.rot90=true"],
     ]
     for i, extra in enumerate(variants):

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import Dataset
 
 from satgan.config import DataConfig
-from satgan.data.pretransform import load_split
+from satgan.data.arrays import load_split, open_arrays
 from satgan.errors import SatganError
 
 
@@ -50,8 +50,7 @@ class PairDataset(Dataset):
                 f"crop {crop} does not fit the {self.size}x{self.size} tiles of {self.root}; "
                 f"use a crop of at most {self.size}, or pretransform with --size {crop} or more"
             )
-        if self.config.mask_channels not in (1, 3):
-            raise SatganError(f"mask_channels must be 1 or 3 (got {self.config.mask_channels})")
+        open_arrays(self.root, self.info)  # a damaged file is named now, not in a DataLoader worker
         self.epoch = 0
         self._images: np.ndarray | None = None
         self._masks: np.ndarray | None = None
@@ -77,8 +76,7 @@ class PairDataset(Dataset):
     def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
         # Opened on first use, so each DataLoader worker maps the files itself.
         if self._images is None:
-            self._images = np.load(self.root / self.info["images"], mmap_mode="r")
-            self._masks = np.load(self.root / self.info["masks"], mmap_mode="r")
+            self._masks, self._images = open_arrays(self.root, self.info)
         return self._images, self._masks
 
     def __getstate__(self) -> dict:
@@ -114,14 +112,14 @@ class PairDataset(Dataset):
             image, mask = image[::-1], mask[::-1]
         if turns:
             image, mask = np.rot90(image, turns), np.rot90(mask, turns)
-        image_t = torch.from_numpy(_to_unit(image.transpose(2, 0, 1)))
-        mask_t = torch.from_numpy(_to_unit(mask[None]))
+        image_t = torch.from_numpy(_to_model_range(image.transpose(2, 0, 1)))
+        mask_t = torch.from_numpy(_to_model_range(mask[None]))
         if cfg.mask_channels == 3:
             mask_t = mask_t.expand(3, c, c)
         return {"mask": mask_t, "image": image_t, "index": index}
 
 
-def _to_unit(pixels: np.ndarray) -> np.ndarray:
+def _to_model_range(pixels: np.ndarray) -> np.ndarray:
     """uint8 0-255 to a new float32 array in [-1, 1], in the input's memory order: for an
     image that is channels-last, which costs a third of a transposing copy; the
     DataLoader's batch stacking lays it out anyway."""

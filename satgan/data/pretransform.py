@@ -32,72 +32,21 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from PIL import Image
 from tqdm.auto import tqdm
 
 import satgan
 from satgan.atomic import atomic_path, write_json
 from satgan.config import PretransformConfig
-from satgan.data.readers import SatganWarning, image_size, read_image, read_mask
+from satgan.data.arrays import MANIFEST, PARTS, load_manifest
+from satgan.data.readers import image_size, read_image, read_mask
 from satgan.data.sources import Pair, Source, open_source
-from satgan.errors import SatganError
+from satgan.data.tiling import grid_shape, mask_coverage, resize_image, tile_bounds
+from satgan.errors import SatganError, SatganWarning
 from satgan.parallel import process_pool
 
-MANIFEST = "manifest.json"
-PARTS = ".parts"
 FORMAT = 1
 MIN_TILE = 8  # pixels; a smaller tile holds nothing to learn from
 MAX_TILE_ASPECT = 1.5  # tiles are resized to squares; beyond this they look stretched
-
-
-# -- resizing ---------------------------------------------------------------------------
-def resize_image(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize ``(H, W, 3) uint8`` to ``(size, size, 3)``, antialiased bicubic.
-
-    torch's uint8 antialiased resampling gives Pillow's result (within one grey level)
-    several times faster, and reads the (cropped) array in place without a copy.
-    """
-    with warnings.catch_warnings():  # read-only arrays (from Pillow) are fine: nothing writes to x
-        warnings.simplefilter("ignore", UserWarning)
-        x = torch.from_numpy(image).permute(2, 0, 1)[None]  # a channels-last view, no copy
-    out = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
-    return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy())
-
-
-def mask_coverage(mask: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
-    """Resize a mask (``bool``, or uint8 0/255) to ``size`` (a side, or (height, width)) as
-    uint8 area coverage 0-255.
-
-    A box filter: each output pixel is the building fraction of the input area it covers.
-    """
-    if mask.dtype == bool:
-        mask = mask.view(np.uint8) * np.uint8(255)
-    h, w = (size, size) if isinstance(size, int) else size
-    return np.asarray(Image.fromarray(mask).resize((w, h), Image.BOX))
-
-
-def grid_shape(height: int, width: int, grid: int) -> tuple[int, int]:
-    """Rows and columns of tiles: ``grid`` across the shorter side, as many of the same
-    size as fit along the longer one (NxN for square images such as Inria's)."""
-    if height <= width:
-        return grid, max(grid, round(grid * width / height))
-    return max(grid, round(grid * height / width)), grid
-
-
-def tile_bounds(height: int, width: int, grid: int) -> list[tuple[int, int, int, int, int, int]]:
-    """``(row, col, y0, y1, x0, x1)`` of each tile; leftover edge pixels are dropped."""
-    rows, cols = grid_shape(height, width, grid)
-    th, tw = height // rows, width // cols
-    return [(r, c, r * th, (r + 1) * th, c * tw, (c + 1) * tw) for r in range(rows) for c in range(cols)]
-
-
-def tile_fractions(mask: np.ndarray, grid: int) -> np.ndarray:
-    """Building fraction (0-1) of each tile, as a ``(rows, cols)`` array (see :func:`grid_shape`)."""
-    out = np.zeros(grid_shape(*mask.shape, grid))
-    for r, c, y0, y1, x0, x1 in tile_bounds(*mask.shape, grid):
-        out[r, c] = np.count_nonzero(mask[y0:y1, x0:x1]) / ((y1 - y0) * (x1 - x0))
-    return out
 
 
 def _size_mismatch(pair: Pair, image_hw: tuple[int, int], mask_hw: tuple[int, int]) -> SatganError:
@@ -224,8 +173,15 @@ def _prepare_out(out: Path, settings: dict, overwrite: bool) -> dict | None:
     if out.exists() and not out.is_dir():
         raise SatganError(f"{out}: exists and is not a folder")
     manifest, parts_settings = out / MANIFEST, out / PARTS / "settings.json"
-    done = json.loads(manifest.read_text()) if manifest.exists() else None
-    if done is None and not (out / PARTS).exists() and out.is_dir() and any(out.iterdir()):
+    done = None
+    if manifest.exists():
+        try:
+            done = load_manifest(out)
+        except SatganError:
+            if not overwrite:
+                raise  # a damaged output is replaced only with --overwrite
+    if done is None and not manifest.exists() and not (out / PARTS).exists() and out.is_dir() \
+            and any(out.iterdir()):
         raise SatganError(f"{out}: folder is not empty and holds no satgan pretransform; choose a new or empty OUT")
     if done is not None and done["settings"] == settings and _outputs_intact(out, done):
         return done
@@ -235,7 +191,7 @@ def _prepare_out(out: Path, settings: dict, overwrite: bool) -> dict | None:
             f"({_describe_difference(done['settings'], settings)}); "
             "pass --overwrite to replace it, or choose another OUT"
         )
-    if parts_settings.exists() and json.loads(parts_settings.read_text()) != settings:
+    if parts_settings.exists() and _read_json(parts_settings) != settings:
         # An unfinished run with other settings (say, a file was fixed after an error):
         # its parts are only a cache of work, so start over instead of refusing.
         print(f"{out}: discarding an unfinished run made with other settings")
@@ -243,6 +199,14 @@ def _prepare_out(out: Path, settings: dict, overwrite: bool) -> dict | None:
     (out / PARTS).mkdir(parents=True, exist_ok=True)
     write_json(parts_settings, settings)
     return None
+
+
+def _read_json(path: Path) -> object:
+    """A staging file's JSON, or None where it is damaged (the staging is then redone)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
 
 
 def _outputs_intact(out: Path, manifest: dict) -> bool:
@@ -314,7 +278,10 @@ def _commit(out: Path, manifest: dict) -> None:
     then stages and commits again, with the same bytes.
     """
     previous = out / MANIFEST
-    old_splits = json.loads(previous.read_text()).get("splits", {}) if previous.exists() else {}
+    old = _read_json(previous) if previous.is_file() else None
+    old_splits = old.get("splits", {}) if isinstance(old, dict) and isinstance(old.get("splits"), dict) else {}
+    if previous.is_dir():
+        shutil.rmtree(previous)
     previous.unlink(missing_ok=True)  # from here until the end, the folder is visibly unfinished
     for split in old_splits:
         if split not in manifest["splits"]:
@@ -409,25 +376,3 @@ def _assemble(out: Path, source: Source, jobs: list[_Job], settings: dict, cfg: 
                 stacklevel=2,
             )
     return manifest
-
-
-def load_manifest(root: str | Path) -> dict:
-    """The manifest of a pretransformed folder, or a clear error saying how to make one."""
-    path = Path(root).expanduser() / MANIFEST
-    if not path.exists():
-        hint = ""
-        if (path.parent / PARTS).exists():
-            hint = " (an interrupted run: rerun the same satgan pretransform command to finish it)"
-        raise SatganError(
-            f"{path.parent}: not a pretransformed folder, no {MANIFEST}{hint}; "
-            "make one with: satgan pretransform SOURCE OUT --grid N --size S"
-        )
-    return json.loads(path.read_text())
-
-
-def load_split(root: str | Path, split: str) -> tuple[dict, dict]:
-    """The manifest and the entry of ``split``, or a clear error naming the splits there are."""
-    manifest = load_manifest(root)
-    if split not in manifest["splits"]:
-        raise SatganError(f"{Path(root).expanduser()}: no split {split!r}; it has {', '.join(manifest['splits'])}")
-    return manifest, manifest["splits"][split]

@@ -17,7 +17,7 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from satgan.errors import SatganError
+from satgan.errors import SatganError, SatganWarning
 
 TIFF_SUFFIXES = {".tif", ".tiff"}
 IMAGE_SUFFIXES = TIFF_SUFFIXES | {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
@@ -31,10 +31,6 @@ GEO_TAG_CODES = (33550, 33922, 34264, 34735, 34736, 34737, 42112, 42113)
 # around 0/255 edges stays well below that, a photo or a probability map does not.
 BINARY_MARGIN = 32
 MAX_MIDDLE_FRACTION = 0.02
-
-
-class SatganWarning(UserWarning):
-    """A conversion satgan made on a user's file (named in the message)."""
 
 
 def _warn(message: str) -> None:

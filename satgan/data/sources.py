@@ -24,11 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from satgan.data.readers import IMAGE_SUFFIXES, SatganWarning
-from satgan.errors import SatganError
+from satgan.data.readers import IMAGE_SUFFIXES
+from satgan.errors import SatganError, SatganWarning
 
 INRIA_DIR = "AerialImageDataset"
-INRIA_CITIES = ("austin", "chicago", "kitsap", "tyrol-w", "vienna")
 INRIA_TEST_CITIES = ("bellingham", "bloomington", "innsbruck", "sfo", "tyrol-e")
 INRIA_VAL_INDICES = range(1, 6)
 MASK_DIR_NAMES = ("masks", "gt")

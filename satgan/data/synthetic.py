@@ -27,8 +27,8 @@ from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
 from satgan.atomic import atomic_path
-from satgan.config import SynthConfig
-from satgan.data.sources import INRIA_CITIES, INRIA_DIR, INRIA_TEST_CITIES
+from satgan.config import INRIA_CITIES, SynthConfig
+from satgan.data.sources import INRIA_DIR, INRIA_TEST_CITIES
 from satgan.errors import SatganError
 from satgan.parallel import process_pool
 

@@ -1,0 +1,50 @@
+"""Writing images: PNG/JPEG (optionally shrunk, for previews) and GeoTIFFs carrying an
+input's geo tags, always atomically (a reader never sees half a file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from PIL import Image
+
+from satgan.atomic import atomic_path
+
+PIXEL_SCALE_TAG = 33550  # GeoTIFF ModelPixelScale: ground units per pixel
+TRANSFORMATION_TAG = 34264  # GeoTIFF ModelTransformation: a 4x4 pixel-to-model matrix
+
+
+def scaled_geotags(tags: list[tuple], scale: tuple[float, float]) -> list[tuple]:
+    """Geo tags for an output coarser than the input by ``scale`` = (rows, columns) input
+    pixels per output pixel: the pixel size (and a transformation matrix's pixel terms)
+    multiplied accordingly; everything else, and everything at scale 1, unchanged. The
+    tie point of pixel (0, 0) stays where it was."""
+    sy, sx = scale
+    if sy == sx == 1:
+        return tags
+    out = []
+    for code, dtype, count, value in tags:
+        if code == PIXEL_SCALE_TAG:
+            value = (value[0] * sx, value[1] * sy, *value[2:])
+        elif code == TRANSFORMATION_TAG:
+            m = list(value)
+            for i, f in ((0, sx), (4, sx), (8, sx), (1, sy), (5, sy), (9, sy)):
+                m[i] *= f
+            value = tuple(m)
+        out.append((code, dtype, count, value))
+    return out
+
+
+def write_geotiff(path: Path, image: np.ndarray, tags: list[tuple]) -> None:
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, image, photometric="rgb", compression="zlib", extratags=tags, metadata=None)
+
+
+def write_image(path: Path, image: np.ndarray, max_side: int | None = None) -> None:
+    """PNG or JPEG (by suffix), atomically; ``max_side`` shrinks it first (previews)."""
+    img = Image.fromarray(image)
+    if max_side and max(img.size) > max_side:
+        img.thumbnail((max_side, max_side), Image.LANCZOS)
+    with atomic_path(path) as tmp:
+        img.save(tmp, quality=92) if path.suffix.lower() in (".jpg", ".jpeg") else img.save(tmp)

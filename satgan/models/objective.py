@@ -1,0 +1,76 @@
+"""What pix2pix minimises, composed in one place: the discriminator's and the generator's
+loss terms, their weights, and their names (used by training, logging and plots).
+
+Images are in [-1, 1]. Each function returns the weighted total to back-propagate and
+the unweighted terms by name, for logging.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from satgan.config import LossConfig
+from satgan.models.losses import feature_matching_loss, gan_loss
+
+# Every loss term by name: who minimises it, and what it is. Plots and logs read this.
+LOSS_TERMS = {
+    "D_real": ("discriminator", "real pairs judged real"),
+    "D_fake": ("discriminator", "generated pairs judged fake"),
+    "G_GAN": ("generator", "adversarial: generated pairs judged real"),
+    "G_FM": ("generator", "discriminator feature matching"),
+    "G_L1": ("generator", "L1 to the real image"),
+    "G_VGG": ("generator", "VGG19 perceptual distance"),
+}
+
+
+def terms_of(player: str) -> list[str]:
+    """The names of the terms ``player`` (``generator`` or ``discriminator``) minimises."""
+    return [name for name, (who, _) in LOSS_TERMS.items() if who == player]
+
+
+def discriminate(D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, real: torch.Tensor, batch_norm: bool):
+    """D's outputs for the fake and the real pairs. Without batch norm one pass over both
+    (as SPADE does) gives the same values as two and runs faster; with batch norm, two
+    passes keep the reference's separate fake/real statistics."""
+    if batch_norm:
+        return D(mask, fake), D(mask, real)
+    both = D(torch.cat([mask, mask]), torch.cat([fake, real]))
+    n = mask.shape[0]
+    return [[f[:n] for f in scale] for scale in both], [[f[n:] for f in scale] for scale in both]
+
+
+def discriminator_loss(D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
+                       cfg: LossConfig, batch_norm: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Real pairs up, generated pairs down (``fake`` detached: D's step leaves G alone)."""
+    pred_fake, pred_real = discriminate(D, mask, fake.detach(), real, batch_norm)
+    terms = {"D_fake": gan_loss(pred_fake, False, cfg.gan_mode), "D_real": gan_loss(pred_real, True, cfg.gan_mode)}
+    return 0.5 * (terms["D_fake"] + terms["D_real"]), terms
+
+
+def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tensor, fake: torch.Tensor,
+                   real: torch.Tensor, cfg: LossConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Fool D (when there is one), match the real image (L1, VGG)."""
+    terms: dict[str, torch.Tensor] = {}
+    weighted: list[torch.Tensor] = []
+    if D is not None:
+        pred_fake = D(mask, fake)
+        terms["G_GAN"] = gan_loss(pred_fake, True, cfg.gan_mode, for_discriminator=False)
+        weighted.append(cfg.gan_weight * terms["G_GAN"])
+        if cfg.fm_weight > 0:
+            with torch.no_grad():
+                pred_real = D(mask, real)
+            terms["G_FM"] = feature_matching_loss(pred_fake, pred_real)
+            weighted.append(cfg.fm_weight * terms["G_FM"])
+    if cfg.l1_weight > 0:
+        terms["G_L1"] = F.l1_loss(fake, real)
+        weighted.append(cfg.l1_weight * terms["G_L1"])
+    if vgg is not None:
+        with torch.autocast(fake.device.type, enabled=False):  # VGG features overflow in fp16
+            terms["G_VGG"] = vgg(fake.float(), real.float())
+        weighted.append(cfg.vgg_weight * terms["G_VGG"])
+    total = weighted[0]  # the config guarantees at least one term
+    for w in weighted[1:]:
+        total = total + w
+    return total, terms

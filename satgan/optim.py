@@ -1,0 +1,44 @@
+"""Optimizers and learning-rate schedules of a training run."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from satgan.config import TrainConfig
+
+
+def adam(net: nn.Module | None, t: TrainConfig) -> torch.optim.Adam | None:
+    """Adam with the run's learning rate and betas (None for no network)."""
+    if net is None:
+        return None
+    return torch.optim.Adam(net.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
+
+
+def scheduler(opt: torch.optim.Optimizer | None, t: TrainConfig):
+    """The schedule ``t.scheduler`` names (None for no optimizer)."""
+    if opt is None:
+        return None
+    if t.scheduler == "linear":  # pix2pix: constant, then linearly to 0 over decay_epochs
+        keep = max(t.epochs - t.decay_epochs, 0)
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0 - max(0, e + 1 - keep) / float(t.decay_epochs + 1))
+    if t.scheduler == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=t.step_epochs, gamma=t.gamma)
+    if t.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=t.epochs, eta_min=0)
+    if t.scheduler == "plateau":  # on validation PSNR (higher is better), not on the losses
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=t.gamma,
+                                                          patience=t.plateau_patience)
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0)
+
+
+def step_schedulers(schedulers: list, val_psnr: float | None) -> None:
+    """One epoch's step; a plateau schedule steps only on a validation (its PSNR)."""
+    for sched in schedulers:
+        if sched is None:
+            continue
+        if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            if val_psnr is not None:
+                sched.step(val_psnr)
+        else:
+            sched.step()

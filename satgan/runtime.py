@@ -1,0 +1,126 @@
+"""Where and how tensors run: device choice, mixed precision, seeding and the process
+group under ``torchrun``. Used by training and by inference alike."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from satgan.errors import SatganError
+
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA when present, else CPU. A device that is not here is an error."""
+    if not isinstance(name, str) or not _DEVICE.match(name):
+        raise SatganError(f"device={name!r}: choose auto, cpu, cuda or cuda:N")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise SatganError(f"device={name} but no CUDA GPU is available here; use device=auto or cpu")
+        index = int(name.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise SatganError(f"device={name} but this machine has {torch.cuda.device_count()} GPU(s)")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise SatganError("device=mps but Apple's MPS is not available here; use device=auto or cpu")
+    return torch.device(name)
+
+
+def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for full precision (always on CPU)."""
+    if mode not in ("auto", "bf16", "fp16", "off"):
+        raise SatganError(f"unknown amp {mode!r}; choose from auto, bf16, fp16, off")
+    if device.type != "cuda" or mode == "off":
+        return None
+    if mode == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if mode == "bf16" else torch.float16
+
+
+def seed_all(seed: int) -> None:
+    """Seed Python's, numpy's and torch's global generators."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def use_deterministic_kernels() -> None:
+    """Deterministic algorithms everywhere (exact resume), at some cost in speed."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=False)
+    torch.backends.cudnn.benchmark = False
+
+
+@dataclass
+class Processes:
+    """This process's place among those ``torchrun`` started (one process: rank 0 of 1)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def start(cls, device: str) -> Processes:
+        """Join the process group torchrun describes (``WORLD_SIZE`` > 1), else a single process."""
+        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+            return cls()
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() and device != "cpu" else "gloo")
+        return cls(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+
+    def device(self, name: str) -> torch.device:
+        """The device of this process: ``name`` resolved, one GPU per local rank under torchrun."""
+        device = resolve_device(name)
+        if device.type == "cuda" and self.distributed:
+            device = torch.device("cuda", self.local_rank)
+            torch.cuda.set_device(device)
+        return device
+
+    def barrier(self) -> None:
+        if self.distributed:
+            dist.barrier()
+
+    def all_true(self, flag: bool, device: torch.device) -> bool:
+        """Whether ``flag`` holds on every process (all must take the same branch, or they hang)."""
+        if not self.distributed:
+            return flag
+        t = torch.tensor(float(flag), device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MIN)
+        return bool(t)
+
+    def average_gradients(self, net: torch.nn.Module) -> None:
+        """Average ``net``'s gradients over processes (what DDP does, for a network used twice per step)."""
+        if not self.distributed:
+            return
+        for p in net.parameters():
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+                p.grad /= self.world
+
+    def gather(self, obj: object) -> list:
+        """``obj`` of every process, in rank order (a one-item list for one process)."""
+        if not self.distributed:
+            return [obj]
+        out: list = [None] * self.world
+        dist.all_gather_object(out, obj)
+        return out
+
+    def stop(self) -> None:
+        if dist.is_initialized():
+            dist.destroy_process_group()

@@ -39,8 +39,8 @@ def measure(mask_path: str, mode: str, grid: int, preset_name: str, device: str,
     """One generation in this process: seconds and peak RSS (MiB) beyond the imports."""
     import torch
 
-    from satgan.config import preset
     from satgan.inference import generate_grid, generate_seamless, generator_from_config
+    from satgan.presets import preset
 
     torch.set_grad_enabled(False)
     gen = generator_from_config(preset(preset_name), device)

@@ -26,20 +26,21 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from satgan.config import PretransformConfig, SynthConfig, make_config
+from satgan.config import PretransformConfig, SynthConfig
 from satgan.data.dataset import PairDataset
 from satgan.data.pretransform import pretransform
 from satgan.data.synthetic import synthesize_inria
 from satgan.models.factory import build_discriminator, build_generator
 from satgan.models.losses import gan_loss
+from satgan.presets import make_config
 from satgan.train import Trainer
 
 
 def baseline_epoch(data: Path, cfg, device: torch.device, steps: int) -> float:
     """Samples/s of a plain eager fp32 loop over ``steps`` batches."""
     torch.manual_seed(cfg.train.seed)
-    G = build_generator(cfg.model, cfg.data.crop).to(device)
-    D = build_discriminator(cfg.model, cfg.loss, cfg.data.crop).to(device)
+    G = build_generator(cfg).to(device)
+    D = build_discriminator(cfg).to(device)
     opt_G = torch.optim.Adam(G.parameters(), lr=cfg.train.lr, betas=(cfg.train.beta1, cfg.train.beta2))
     opt_D = torch.optim.Adam(D.parameters(), lr=cfg.train.lr, betas=(cfg.train.beta1, cfg.train.beta2))
     ds = PairDataset(data, "train", cfg.data)
@@ -83,10 +84,10 @@ def generator_flops(cfg, device) -> float:
     """FLOPs of one training sample: forward + backward of G and D passes (counted by torch)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    G = build_generator(cfg.model, cfg.data.crop).to(device)
-    D = build_discriminator(cfg.model, cfg.loss, cfg.data.crop).to(device)
+    G = build_generator(cfg).to(device)
+    D = build_discriminator(cfg).to(device)
     c = cfg.data.crop
-    mask = torch.zeros(1, cfg.model.input_channels, c, c, device=device)
+    mask = torch.zeros(1, cfg.data.mask_channels, c, c, device=device)
     real = torch.zeros(1, 3, c, c, device=device)
     with FlopCounterMode(display=False) as counter:
         fake = G(mask)

@@ -59,7 +59,8 @@ OVERWRITE = False  # start over in a RUN_DIR that holds another run
 TENSORBOARD = True  # show TensorBoard inline (off for headless runs)
 
 # %%
-from satgan.config import make_config, to_dict
+from satgan.config import to_dict
+from satgan.presets import make_config
 
 overrides = list(OVERRIDES) + ([f"train.epochs={EPOCHS}"] if EPOCHS else [])
 config = make_config(PRESET, overrides=overrides)

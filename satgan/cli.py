@@ -17,16 +17,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import satgan
-from satgan.config import (
-    PRESETS,
-    EvaluateConfig,
-    GalleryConfig,
-    GenerateConfig,
-    PretransformConfig,
-    SynthConfig,
-    make_config,
-)
+from satgan.config import EvaluateConfig, GalleryConfig, GenerateConfig, PretransformConfig, SynthConfig
 from satgan.errors import SatganError
+from satgan.presets import PRESETS, make_config
 from satgan.settings import add_options, from_namespace
 
 

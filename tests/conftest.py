@@ -59,7 +59,8 @@ def inria_arrays(inria_root, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(inria_arrays, tmp_path_factory) -> Path:
     """A checkpoint of a tiny generator (crop 64: a U-Net of depth 6, with dropout) trained one epoch."""
-    from satgan.config import apply_overrides, preset
+    from satgan.config import apply_overrides
+    from satgan.presets import preset
     from satgan.train import train
 
     run = tmp_path_factory.mktemp("run") / "tiny"

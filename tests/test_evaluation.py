@@ -10,11 +10,9 @@ import pytest
 from PIL import Image
 
 from satgan.cli import main
-from satgan.config import EvaluateConfig
-from satgan.errors import SatganWarning
-from satgan.errors import SatganError
-from satgan.config import model_spec
+from satgan.config import EvaluateConfig, model_spec
 from satgan.data.arrays import tile_names
+from satgan.errors import SatganError, SatganWarning
 from satgan.evaluation import FlatFill, city_of, evaluate, match_key, report_rows
 
 

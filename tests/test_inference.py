@@ -16,8 +16,8 @@ from satgan.checkpoint import load_checkpoint
 from satgan.cli import main
 from satgan.config import GenerateConfig
 from satgan.data.readers import GEO_TAG_CODES
-from satgan.errors import SatganError
 from satgan.data.writers import PIXEL_SCALE_TAG
+from satgan.errors import SatganError
 from satgan.inference import (
     generate,
     generate_grid,

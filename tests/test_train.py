@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from satgan.checkpoint import load_checkpoint
-from satgan.config import PretransformConfig, apply_overrides, preset
+from satgan.config import PretransformConfig, apply_overrides
 from satgan.data.pretransform import pretransform
 from satgan.errors import SatganError
+from satgan.presets import preset
 from satgan.train import EpochSampler, psnr, train
 from tests.conftest import REPO, write_pair_folder
 

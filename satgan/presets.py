@@ -1,0 +1,67 @@
+"""Named starting points for training, and how a training config is put together:
+a preset, then a JSON file of settings, then ``section.key=value`` overrides."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from satgan.config import SECTIONS, Config, apply_overrides, config_from_dict, to_dict
+from satgan.errors import SatganError
+
+# Presets: overrides on the defaults, by section.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    # The reference pix2pix: U-Net 256, batch norm, vanilla GAN, transposed convolutions, L1 100.
+    "pix2pix": {
+        "model": {"generator": "unet", "norm": "batch", "upsample": "deconv"},
+        "loss": {"gan_mode": "vanilla", "l1_weight": 100.0},
+        "train": {"epochs": 200, "decay_epochs": 100, "batch_size": 1},
+    },
+    # Our default: instance norm (what the old project found best), resize-convolution
+    # upsampling (no checkerboard), validation-PSNR plateau scheduling. See docs/RESULTS.md.
+    "satgan": {
+        "model": {"generator": "unet", "norm": "instance", "upsample": "resize"},
+        "loss": {"gan_mode": "vanilla", "l1_weight": 100.0},
+        "train": {"epochs": 200, "batch_size": 4, "scheduler": "plateau", "plateau_patience": 5},
+    },
+    # Small and fast, for CPU demos and tests: 128 crops of 143 tiles, narrow networks.
+    "quick": {
+        "data": {"crop": 128},
+        "model": {"generator": "unet", "ngf": 16, "ndf": 16, "norm": "instance", "upsample": "resize"},
+        "train": {"epochs": 4, "batch_size": 4, "scheduler": "constant", "val_samples": 8,
+                  "checkpoint_every": 50, "keep_every": 0, "workers": 0},
+    },
+}
+
+
+def preset(name: str) -> Config:
+    """The :class:`Config` of preset ``name``."""
+    if name not in PRESETS:
+        raise SatganError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    base = to_dict(Config())
+    for section, values in PRESETS[name].items():
+        base[section].update(values)
+    return config_from_dict(base)
+
+
+def make_config(preset_name: str = "satgan", config_file: str | None = None,
+                overrides: list[str] | None = None) -> Config:
+    """A training config: a preset, then a JSON file of settings by section (full, as a
+    run's ``config.json``, or partial), then ``section.key=value`` overrides."""
+    cfg = preset(preset_name)
+    if config_file:
+        path = Path(config_file).expanduser()
+        try:
+            values = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SatganError(f"{path}: cannot read the config file ({exc})") from exc
+        if not isinstance(values, dict):
+            raise SatganError(f"{path}: expected a JSON object of sections ({', '.join(SECTIONS)})")
+        merged = to_dict(cfg)
+        for section, settings in values.items():
+            if section not in merged or not isinstance(settings, dict):
+                raise SatganError(f"{path}: unknown config section {section!r}; valid: {', '.join(merged)}")
+            merged[section].update(settings)
+        cfg = config_from_dict(merged, where=f"{path}: ")
+    return apply_overrides(cfg, list(overrides or []))

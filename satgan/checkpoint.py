@@ -147,6 +147,12 @@ def architecture_differences(a: Config, b: Config) -> list[str]:
     return diffs
 
 
+def changed_settings(a: Config, b: Config) -> list[str]:
+    """Every setting that differs between ``a`` and ``b``, as ``section.key: old -> new``."""
+    old, new = to_dict(a), to_dict(b)
+    return [f"{s}.{k}: {old[s][k]!r} -> {new[s][k]!r}" for s in new for k in new[s] if old[s].get(k) != new[s][k]]
+
+
 def _crop_shapes_network(config: Config) -> bool:
     """The crop sets a U-Net's depth unless ``unet_downs`` fixes it."""
     return config.model.generator == "unet" and not config.model.unet_downs

@@ -20,7 +20,8 @@ from satgan.errors import SatganError
 from satgan.settings import Settings, from_dict, parse_text, setting, type_hints
 
 INRIA_CITIES = ("austin", "chicago", "kitsap", "tyrol-w", "vienna")
-Device = str  # auto | cpu | cuda | cuda:N | mps; checked by satgan.runtime.resolve_device
+Device = str
+DEVICES = r"auto|cpu|mps|cuda(:\d+)?"  # whether the device is here is checked where it is used
 
 
 @dataclass
@@ -136,7 +137,7 @@ class TrainConfig(Settings):
         "auto", help="mixed precision on CUDA (auto: bf16 where supported, else fp16); always off on CPU")
     channels_last: bool = setting(False, help="channels-last memory format")
     compile: bool = setting(False, help="torch.compile the generator and discriminator")
-    device: Device = setting("auto", help="auto | cpu | cuda | cuda:N")
+    device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
     workers: int = setting(2, ge=0, help="DataLoader worker processes")
     val_every: int = setting(1, ge=1, help="epochs between validations")
     val_samples: int = setting(16, ge=1, help="the fixed validation subset (first N of the val split)")
@@ -196,7 +197,7 @@ class GenerateConfig(Settings):
                                                    "(default: the checkpoint's training scale)")
     overlap: float = setting(0.25, ge=0, lt=1, help="seamless: least overlap of neighbouring windows (fraction)")
     batch_size: int = setting(8, ge=1, help="windows or tiles per forward pass")
-    device: Device = setting("auto", help="auto | cpu | cuda | cuda:N")
+    device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
     dropout: bool = setting(False, help="keep pix2pix's dropout on as noise (otherwise deterministic)")
     seed: int = setting(0, ge=0, help="with --dropout")
     split: str = setting("val", help="pretransformed input: which split")
@@ -220,7 +221,7 @@ class EvaluateConfig(Settings):
     inception: str | None = setting(None, help="path to the FID Inception file (default_1.pt); default: found")
     kid_subsets: int = setting(100, ge=1, help="KID subsets")
     batch_size: int = setting(16, ge=1, help="tiles per forward pass")
-    device: Device = setting("auto", help="auto | cpu | cuda | cuda:N")
+    device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
 
     def check(self) -> None:
         if bool(self.generated) != bool(self.real):
@@ -249,7 +250,7 @@ class GalleryConfig(Settings):
     scenes: int = setting(1, ge=0, help="whole scenes per city, grid tiles reassembled")
     seed: int = setting(0, ge=0, help="which random samples")
     batch_size: int = setting(16, ge=1, help="tiles per forward pass")
-    device: Device = setting("auto", help="auto | cpu | cuda | cuda:N")
+    device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
 
     def check(self) -> None:
         if not self.checkpoints:

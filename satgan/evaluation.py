@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 import satgan
 from satgan import metrics
-from satgan.atomic import write_json
+from satgan.atomic import check_output_file, write_json
 from satgan.config import EvaluateConfig, model_spec
 from satgan.data.arrays import load_split, split_samples
 from satgan.data.readers import IMAGE_SUFFIXES, read_image
@@ -249,6 +249,7 @@ def evaluate_folders(cfg: EvaluateConfig) -> dict:
 
 def evaluate(cfg: EvaluateConfig) -> dict:
     """Run the evaluation ``cfg`` describes and write its JSON report to ``cfg.out``."""
+    out = check_output_file(cfg.out)  # before the scoring, not after
     if cfg.generated:
         report = evaluate_folders(cfg)
     else:
@@ -258,7 +259,6 @@ def evaluate(cfg: EvaluateConfig) -> dict:
         if "flat" in cfg.baselines:
             models["flat"] = FlatFill.from_split(cfg.data, cfg.split, cfg.limit)
         report = evaluate_models(models, cfg.data, cfg)
-    out = Path(cfg.out).expanduser()
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, report)
     return report

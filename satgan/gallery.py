@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 import satgan
+from satgan.atomic import atomic_path, check_output_folder, staged_folder
 from satgan.config import GalleryConfig
 from satgan.data.arrays import centre_crops, load_split, tile_names
 from satgan.data.writers import write_image
@@ -238,8 +239,6 @@ def write_html(gallery: Gallery, path: str | Path, title: str = "satgan gallery"
             cells = _panels(scene["mask"], scene["generated"], scene["real"])
             row = "".join(f"<td><img src='{_data_uri(img, 600)}'>{html.escape(t)}</td>" for t, img in cells)
             parts.append(f"<h3>{html.escape(scene['name'])}</h3><table class='scene'><tr>{row}</tr></table>")
-    from satgan.atomic import atomic_path
-
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(parts) + "\n", encoding="utf-8")
@@ -247,8 +246,6 @@ def write_html(gallery: Gallery, path: str | Path, title: str = "satgan gallery"
 
 
 def save_figure(fig: Figure, path: Path) -> Path:
-    from satgan.atomic import atomic_path
-
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110)
@@ -257,12 +254,17 @@ def save_figure(fig: Figure, path: Path) -> Path:
 
 
 def gallery(cfg: GalleryConfig) -> dict:
-    """``satgan gallery``: generate, then write figures/, files/ (old names) and gallery.html."""
+    """``satgan gallery``: generate, then write figures/, files/ (old names) and gallery.html.
+    Everything is written to a staging folder first and moved into ``cfg.out`` at the end,
+    so a gallery that fails leaves an earlier one there whole."""
+    out = check_output_folder(cfg.out)
     models = load_generators(cfg.checkpoints, cfg.device)
     g = build_gallery(models, cfg.data, cfg.split, cfg.indices, cfg.per_city, cfg.scenes, cfg.seed, cfg.batch_size)
-    out = Path(cfg.out).expanduser()
-    figures = [save_figure(side_by_side(g, city), out / "figures" / f"{city}.jpg") for city in sorted(set(g.cities))]
-    figures += [save_figure(scene_figure(s), out / "figures" / f"scene-{s['name']}.jpg") for s in g.scenes]
-    files = export_old_names(g, out / "files")
-    page = write_html(g, out / "gallery.html")
-    return {"gallery": g, "html": page, "figures": figures, "files": files}
+    with staged_folder(out) as stage:
+        figures = [save_figure(side_by_side(g, city), stage / "figures" / f"{city}.jpg")
+                   for city in sorted(set(g.cities))]
+        figures += [save_figure(scene_figure(s), stage / "figures" / f"scene-{s['name']}.jpg") for s in g.scenes]
+        files = export_old_names(g, stage / "files")
+        page = write_html(g, stage / "gallery.html")
+    moved = [out / p.relative_to(stage) for p in (*figures, *files, page)]
+    return {"gallery": g, "html": moved[-1], "figures": moved[: len(figures)], "files": moved[len(figures) : -1]}

@@ -28,9 +28,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from satgan.atomic import check_output_folder
 from satgan.checkpoint import load_checkpoint
 from satgan.config import Config, GenerateConfig
-from satgan.data.arrays import MANIFEST, split_samples
+from satgan.data.arrays import MANIFEST, load_split, open_arrays, split_samples
 from satgan.data.readers import IMAGE_SUFFIXES, read_geotags, read_mask
 from satgan.data.tiling import grid_shape, mask_coverage, tile_bounds
 from satgan.data.writers import scaled_geotags, write_geotiff, write_image
@@ -237,14 +238,18 @@ def generate(cfg: GenerateConfig, gen: Generator | None = None) -> dict:
     source = Path(cfg.input).expanduser()
     if not source.exists():
         raise SatganError(f"{source}: no such mask file or folder")
+    out = check_output_folder(cfg.out)
+    if source.is_dir() and (out.resolve() == source.resolve() or source.resolve() in out.resolve().parents):
+        raise SatganError(f"--out {out} is inside the input folder {source}: outputs would mix with the data; "
+                          "choose another folder")
     gen = gen or load_generator(cfg.checkpoint, cfg.device, cfg.dropout)
     if cfg.dropout:
         torch.manual_seed(cfg.seed)
     scale = cfg.scale if cfg.scale is not None else (gen.pixel_scale or 1.0)
-    out = Path(cfg.out).expanduser()
     if source.is_dir() and (source / MANIFEST).exists():
         if cfg.mode != "resize":
             raise SatganError(f"{source} holds pretransformed tiles: use --mode resize (tiles are generated as is)")
+        open_arrays(source, load_split(source, cfg.split)[1])  # damaged data is named before anything is written
         out.mkdir(parents=True, exist_ok=True)
         return {"written": [str(p) for p in _generate_split(gen, source, cfg, out)], "failed": {}, "scale": None}
     files = mask_files(source) if source.is_dir() else [source]
@@ -259,8 +264,10 @@ def generate(cfg: GenerateConfig, gen: Generator | None = None) -> dict:
         try:
             written += _generate_file(gen, path, cfg, out, scale)
         except SatganError as exc:
+            if str(path) not in str(exc):  # name the file the error is about
+                exc = SatganError(f"{path}: {exc}")
             if len(files) == 1:
-                raise
+                raise exc from None
             failed[str(path)] = str(exc)
             warnings.warn(f"skipped: {exc}", SatganWarning, stacklevel=2)
     return {"written": [str(p) for p in written], "failed": failed, "scale": scale if cfg.mode == "seamless" else None}

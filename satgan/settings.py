@@ -15,6 +15,7 @@ import argparse
 import dataclasses
 import math
 import os
+import re
 import types
 import typing
 from dataclasses import MISSING, field
@@ -29,12 +30,12 @@ _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 def setting(default: Any = MISSING, *, help: str, factory: Any = None, ge: float | None = None,
             gt: float | None = None, le: float | None = None, lt: float | None = None, arch: bool = False,
-            positional: bool = False, cli: bool = True) -> Any:
+            positional: bool = False, cli: bool = True, pattern: str | None = None) -> Any:
     """A config field. ``help`` is the one description (docs, ``--help``); ``ge``/``gt``/
     ``le``/``lt`` bound numbers; ``arch`` marks settings that change a network's shape
     (checkpoints compare them on resume); ``positional``/``cli`` shape the command line."""
     meta = {"help": help, "ge": ge, "gt": gt, "le": le, "lt": lt, "arch": arch, "positional": positional,
-            "cli": cli}
+            "cli": cli, "pattern": pattern}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -157,6 +158,8 @@ class Settings:
 
 
 def _check_range(value: Any, meta: Any, name: str) -> None:
+    if meta.get("pattern") and isinstance(value, str) and not re.fullmatch(meta["pattern"], value):
+        raise SatganError(f"{name}={value!r}: {meta['help']}")
     values = value if isinstance(value, list) else [value]
     for v in values:
         if not isinstance(v, (int, float)) or isinstance(v, bool):

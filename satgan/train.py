@@ -20,8 +20,15 @@ from tqdm.auto import tqdm
 
 from satgan import metrics
 from satgan.atomic import write_json
-from satgan.checkpoint import Checkpoint, architecture_differences, rng_state, save_checkpoint, set_rng_state
-from satgan.config import Config, to_dict
+from satgan.checkpoint import (
+    Checkpoint,
+    architecture_differences,
+    changed_settings,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from satgan.config import Config
 from satgan.data.dataset import PairDataset
 from satgan.data.sampling import EpochSampler
 from satgan.data.writers import write_image
@@ -66,7 +73,7 @@ class Trainer:
             use_deterministic_kernels()
 
         self.train_set = PairDataset(data_dir, "train", config.data, augment=True)
-        self.val_set = self._validation_set(data_dir)
+        self.val_set = validation_set(self.train_set, config, warn=self.procs.is_main)
         if t.batch_size % self.procs.world:
             raise SatganError(f"batch_size {t.batch_size} must be a multiple of the {self.procs.world} processes")
         if t.batch_size > len(self.train_set):
@@ -99,14 +106,6 @@ class Trainer:
         self.history: list[dict] = []
         self.validation_seconds = 0.0  # time spent validating, for throughput figures
         self.writer = None
-
-    def _validation_set(self, data_dir) -> PairDataset:
-        if "val" in self.train_set.manifest["splits"]:
-            return PairDataset(data_dir, "val", self.config.data, augment=False)
-        if self.procs.is_main:
-            warnings.warn(f"{self.train_set.root} has no val split: validating on the first training samples, "
-                          "whose scores flatter the model", SatganWarning, stacklevel=3)
-        return PairDataset(data_dir, "train", self.config.data, augment=False)
 
     # -- state: what a checkpoint stores, and restoring it (each mirrors the other) -------------
     def state_dict(self) -> dict:
@@ -142,9 +141,7 @@ class Trainer:
         diffs = architecture_differences(ckpt.config, self.config)
         if diffs:
             raise SatganError(f"{ckpt.path}: made with another architecture ({'; '.join(diffs)})")
-        old, new = to_dict(ckpt.config), to_dict(self.config)
-        changed = [f"{s}.{k}: {old[s][k]!r} -> {new[s][k]!r}"
-                   for s in new for k in new[s] if old[s].get(k) != new[s][k]]
+        changed = changed_settings(ckpt.config, self.config)
         if changed and self.procs.is_main:
             warnings.warn(f"resuming {ckpt.path} with changed settings: {'; '.join(changed)}", SatganWarning,
                           stacklevel=2)
@@ -156,20 +153,7 @@ class Trainer:
 
     def wrap(self) -> None:
         """DDP and torch.compile wrappers, after any restore (see :meth:`load_state_dict`)."""
-        if self.procs.distributed:
-            from torch.nn.parallel import DistributedDataParallel as DDP
-
-            if self.config.model.norm == "batch" and self.device.type == "cuda":
-                self.G = nn.SyncBatchNorm.convert_sync_batchnorm(self.G)
-                if self.D is not None:
-                    self.D = nn.SyncBatchNorm.convert_sync_batchnorm(self.D)
-            elif self.config.model.norm == "batch" and self.procs.is_main:
-                warnings.warn("batch norm statistics are per process on CPU (SyncBatchNorm needs GPUs)",
-                              SatganWarning, stacklevel=2)
-            self.G = DDP(self.G, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        if self.config.train.compile:
-            self.G = torch.compile(self.G)
-            self.D = torch.compile(self.D) if self.D is not None else None
+        self.G, self.D = wrapped(self.G, self.D, self.config, self.procs, self.device)
 
     # -- the loop ---------------------------------------------------------------------------
     def fit(self, on_epoch_end=None) -> dict:
@@ -268,22 +252,13 @@ class Trainer:
         """PSNR and SSIM of the generator (eval mode) on the fixed validation subset;
         logs them and writes the control image grid."""
         started = time.perf_counter()
-        G = bare(self.G)
-        G.eval()
-        masks, fakes, reals = [], [], []
-        for i in range(min(self.config.train.val_samples, len(self.val_set))):
-            item = self.val_set[i]
-            with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
-                fakes.append(G(item["mask"][None].to(self.device)).float().cpu())
-            masks.append(item["mask"][None])
-            reals.append(item["image"][None])
-        G.train()
-        fake, real = torch.cat(fakes), torch.cat(reals)
+        n = min(self.config.train.val_samples, len(self.val_set))
+        masks, fake, real = generate_samples(bare(self.G), self.val_set, n, self.device, self.amp)
         scores = {"psnr": float(psnr(fake, real).mean()),
                   "ssim": float(metrics.ssim(model_to_unit_range(fake), model_to_unit_range(real)))}
         if self.procs.is_main:
             shown = self.config.train.control_images
-            grid = control_grid(torch.cat(masks)[:shown], fake[:shown], real[:shown])
+            grid = control_grid(masks[:shown], fake[:shown], real[:shown])
             self.writer.add_scalar("val/psnr", scores["psnr"], self.epoch)
             self.writer.add_scalar("val/ssim", scores["ssim"], self.epoch)
             self.writer.add_image("val/mask_generated_real", grid, self.epoch, dataformats="HWC")
@@ -309,6 +284,50 @@ class Trainer:
             ckpt = Checkpoint.from_training_state(self.config, state, pixel_scale=self.train_set.pixel_scale,
                                                   manifest_hash=self.train_set.manifest.get("content_hash", ""))
             save_checkpoint(self.run.checkpoints / name, ckpt)
+
+
+def validation_set(train_set: PairDataset, config: Config, warn: bool = True) -> PairDataset:
+    """The split validation scores: ``val``, else (with a warning) the training split itself."""
+    if "val" in train_set.manifest["splits"]:
+        return PairDataset(train_set.root, "val", config.data, augment=False)
+    if warn:
+        warnings.warn(f"{train_set.root} has no val split: validating on the first training samples, "
+                      "whose scores flatter the model", SatganWarning, stacklevel=3)
+    return PairDataset(train_set.root, "train", config.data, augment=False)
+
+
+@torch.no_grad()
+def generate_samples(G: nn.Module, dataset: PairDataset, n: int, device: torch.device, amp: torch.dtype | None):
+    """Masks, generated images (G in eval mode) and real images of ``dataset``'s first ``n``
+    samples, as model tensors on the CPU."""
+    G.eval()
+    masks, fakes, reals = [], [], []
+    for i in range(n):
+        item = dataset[i]
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            fakes.append(G(item["mask"][None].to(device)).float().cpu())
+        masks.append(item["mask"][None])
+        reals.append(item["image"][None])
+    G.train()
+    return torch.cat(masks), torch.cat(fakes), torch.cat(reals)
+
+
+def wrapped(G: nn.Module, D: nn.Module | None, config: Config, procs: Processes, device: torch.device):
+    """G under DDP (with synchronized batch norm on GPUs) and both compiled, as the config asks."""
+    if procs.distributed:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        if config.model.norm == "batch" and device.type == "cuda":
+            G = nn.SyncBatchNorm.convert_sync_batchnorm(G)
+            D = nn.SyncBatchNorm.convert_sync_batchnorm(D) if D is not None else None
+        elif config.model.norm == "batch" and procs.is_main:
+            warnings.warn("batch norm statistics are per process on CPU (SyncBatchNorm needs GPUs)",
+                          SatganWarning, stacklevel=3)
+        G = DDP(G, device_ids=[device.index] if device.type == "cuda" else None)
+    if config.train.compile:
+        G = torch.compile(G)
+        D = torch.compile(D) if D is not None else None
+    return G, D
 
 
 def train(data_dir: str | os.PathLike, run_dir: str | os.PathLike, config: Config, resume: str = "never",

@@ -33,9 +33,10 @@ def load_manifest(root: str | Path) -> dict:
         hint = ""
         if (root / PARTS).exists():
             hint = " (an interrupted run: rerun the same satgan pretransform command to finish it)"
-        what = "is not a file" if path.exists() else f"no {MANIFEST}"
+        if path.exists():
+            raise SatganError(f"{path}: is not a file; {_remake(root)}")
         raise SatganError(
-            f"{root}: not a pretransformed folder, {what}{hint}; "
+            f"{root}: not a pretransformed folder, no {MANIFEST}{hint}; "
             "make one with: satgan pretransform SOURCE OUT --grid N --size S"
         )
     try:

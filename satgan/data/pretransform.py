@@ -35,7 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 import satgan
-from satgan.atomic import atomic_path, write_json
+from satgan.atomic import atomic_path, check_output_folder, write_json
 from satgan.config import PretransformConfig
 from satgan.data.arrays import MANIFEST, PARTS, load_manifest
 from satgan.data.readers import image_size, read_image, read_mask
@@ -237,6 +237,7 @@ def pretransform(cfg: PretransformConfig) -> dict:
     complete, returns at once. Other settings are refused unless ``cfg.overwrite``.
     """
     _check_config(cfg)
+    check_output_folder(cfg.out, "OUT")
     source = open_source(cfg.source, val=cfg.val, skip_unpaired=cfg.skip_unpaired)
     _check_pairs(source, cfg)
     settings = _settings(source, cfg)

@@ -9,8 +9,11 @@ cannot be converted raises :class:`SatganError` naming the file.
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -43,20 +46,51 @@ def _unreadable(path: Path, exc: Exception) -> SatganError:
     )
 
 
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 16 << 30
+
+
+def _check_fits(path: Path, shape: tuple[int, ...], itemsize: int) -> None:
+    """Refuse, before allocating, an image whose header claims more bytes than a quarter of this
+    machine's memory holds (a corrupt header, or a mosaic to cut up first)."""
+    need = int(np.prod(shape, dtype=np.float64)) * itemsize
+    if need > _memory_bytes() // 4:
+        size = "x".join(str(s) for s in shape[:2])
+        raise SatganError(f"{path}: too large to hold in memory ({size} pixels, {need / 2**30:.1f} GiB by its "
+                          "header); cut it into smaller files, or check that the file is not corrupt")
+
+
+@contextmanager
+def _quiet_tifffile() -> Iterator[None]:
+    """tifffile logs what it finds wrong with a file; satgan reports it once, itself."""
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _read_array(path: Path) -> tuple[np.ndarray, bool]:
     """Decode ``path`` to an array; also say whether its values are palette indices."""
     if not path.is_file():
         raise SatganError(f"{path}: no such file")
     try:
         if path.suffix.lower() in TIFF_SUFFIXES:
-            with tifffile.TiffFile(path) as tif:
+            with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
                 page = tif.pages[0]
                 palette = page.photometric == tifffile.PHOTOMETRIC.PALETTE
+                _check_fits(path, page.shape, page.dtype.itemsize if page.dtype is not None else 1)
                 arr = page.asarray()
                 if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and arr.ndim == 3:
                     arr = np.moveaxis(arr, 0, -1)
             return arr, palette
         with Image.open(path) as img:
+            _check_fits(path, (img.size[1], img.size[0], len(img.getbands())), 1)
             palette = img.mode in ("P", "PA")
             if palette:
                 return np.asarray(img.getchannel(0) if img.mode == "PA" else img), True
@@ -67,6 +101,9 @@ def _read_array(path: Path) -> tuple[np.ndarray, bool]:
             return np.asarray(img), False
     except SatganError:
         raise
+    except (MemoryError, Image.DecompressionBombError) as exc:
+        raise SatganError(f"{path}: too large to hold in memory ({type(exc).__name__}); cut it into smaller files, "
+                          "or check that the file is not corrupt") from None
     except Exception as exc:  # decoders raise many types; the user needs the file name
         raise _unreadable(path, exc) from exc
 

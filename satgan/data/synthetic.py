@@ -25,7 +25,7 @@ import tifffile
 from PIL import Image, ImageDraw
 from tqdm.auto import tqdm
 
-from satgan.atomic import atomic_path
+from satgan.atomic import atomic_path, check_output_folder
 from satgan.config import INRIA_CITIES, SynthConfig
 from satgan.data.city_styles import CITY_STYLES, METRES_PER_PIXEL, TEST_CITY_STYLES, CityStyle, geotags
 from satgan.data.sources import INRIA_DIR, INRIA_TEST_CITIES
@@ -327,8 +327,8 @@ def synthesize_inria(cfg: SynthConfig) -> Path:
     test cities whose look is among ``cfg.cities``, all ``cfg.size`` pixels square at
     0.3 m/pixel. Existing files of the same names are replaced (same seed, same bytes).
     """
-    cities = cfg.cities.split(",") if isinstance(cfg.cities, str) else list(cfg.cities)
-    cities = [c.strip() for c in cities if c.strip()]
+    check_output_folder(cfg.out)
+    cities = [c.strip() for c in cfg.cities if c.strip()]
     unknown = [c for c in cities if c not in INRIA_CITIES]
     if unknown or not cities:
         raise SatganError(f"unknown cities {unknown or cities}; choose from {', '.join(INRIA_CITIES)}")

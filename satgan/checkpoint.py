@@ -40,7 +40,7 @@ class Checkpoint:
     """What a checkpoint file holds, typed."""
 
     config: Config
-    generator: dict[str, torch.Tensor]  # the weights generation uses
+    generator: dict[str, torch.Tensor]  # the weights generation uses (the moving average, where kept)
     epoch: int = 0  # finished epochs
     step: int = 0  # optimisation steps taken
     pixel_scale: float | None = None  # source pixels per training pixel, for seamless generation
@@ -53,15 +53,16 @@ class Checkpoint:
     def from_training_state(cls, config: Config, state: dict[str, Any], **data: Any) -> Checkpoint:
         """A checkpoint of a Trainer's ``state_dict()``: its generator, epoch and step are
         what generation reads; the rest is kept whole for resuming."""
-        training = {k: v for k, v in state.items() if k not in ("generator", "epoch", "step")}
-        return cls(config=config, generator=state["generator"], epoch=state["epoch"], step=state["step"],
-                   training=training, **data)
+        ema = state.get("generator_ema")
+        training = {k: v for k, v in state.items() if k not in ("epoch", "step")}
+        return cls(config=config, generator=ema["weights"] if ema else state["generator"], epoch=state["epoch"],
+                   step=state["step"], training=training, **data)
 
     def training_state(self) -> dict[str, Any]:
         """The Trainer's ``state_dict()`` this checkpoint was made from."""
         if self.training is None:
             raise SatganError(f"{self.path}: holds a generator only, nothing to resume training from")
-        return {**self.training, "generator": self.generator, "epoch": self.epoch, "step": self.step}
+        return {"generator": self.generator, **self.training, "epoch": self.epoch, "step": self.step}
 
     def to_file(self) -> dict[str, Any]:
         return {"format": FORMAT, "satgan_version": self.satgan_version, "config": to_dict(self.config),

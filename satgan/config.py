@@ -110,6 +110,10 @@ class LossConfig(Settings):
                                     help="VGG19 layers the perceptual loss compares")
     vgg_weights: str = setting("", help="path to vgg19-dcbb9e9d.pth; empty: the torch hub cache")
     fm_weight: float = setting(0.0, ge=0, help="discriminator feature matching (pix2pixHD)")
+    d_augment: list[Literal["translation", "cutout", "color"]] = setting(
+        factory=list, help="differentiable augmentations of the discriminator's inputs (DiffAugment), "
+                           "the same for a sample's real and generated pair")
+    r1_weight: float = setting(0.0, ge=0, help="R1 penalty: squared gradient of D on real pairs")
 
     def check(self) -> None:
         if self.l1_weight == 0 and self.vgg_weight == 0 and self.gan_weight == 0:
@@ -124,7 +128,10 @@ class TrainConfig(Settings):
 
     epochs: int = setting(200, ge=1, help="epochs to train in all")
     batch_size: int = setting(1, ge=1, help="samples per step, over all processes")
-    lr: float = setting(2e-4, gt=0, le=1, help="learning rate of the generator and discriminator")
+    lr: float = setting(2e-4, gt=0, le=1, help="learning rate of the generator (and the discriminator)")
+    lr_d: float | None = setting(None, gt=0, le=1, help="learning rate of the discriminator (default: lr)")
+    ema: float = setting(0.0, ge=0, lt=1, help="decay of an exponential moving average of the generator's "
+                                               "weights (0: none); the average is what generates")
     beta1: float = setting(0.5, ge=0, lt=1, help="Adam beta1")
     beta2: float = setting(0.999, ge=0, lt=1, help="Adam beta2")
     scheduler: Literal["linear", "step", "cosine", "plateau", "constant"] = setting(
@@ -141,6 +148,8 @@ class TrainConfig(Settings):
     workers: int = setting(2, ge=0, help="DataLoader worker processes")
     val_every: int = setting(1, ge=1, help="epochs between validations")
     val_samples: int = setting(16, ge=1, help="the fixed validation subset (first N of the val split)")
+    val_kid: bool = setting(True, help="KID of the validation subset each validation, where the FID "
+                                       "Inception file is installed")
     control_images: int = setting(8, ge=1, help="validation samples shown in the control image grid")
     checkpoint_every: int = setting(500, ge=1, help="steps between last.pt refreshes (and at every epoch end)")
     keep_every: int = setting(10, ge=0, help="epochs between kept epoch_NNNN.pt checkpoints (0: none)")

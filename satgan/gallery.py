@@ -86,7 +86,7 @@ def _whole_tiles(model: Model, masks: np.ndarray, batch_size: int) -> np.ndarray
     """Whole tiles generated one by one, as grid mode does: a generator slides its
     training-size window over each tile (Hann-blended), a baseline paints it."""
     if hasattr(model, "window"):
-        return np.stack([generate_seamless(model, m, 1.0, 0.25, batch_size) for m in masks])
+        return np.stack([generate_seamless(model, m, 1.0, batch_size=batch_size) for m in masks])
     return model(masks)
 
 

@@ -38,6 +38,9 @@ from satgan.data.writers import scaled_geotags, write_geotiff, write_image
 from satgan.errors import SatganError, SatganWarning
 from satgan.models.factory import build_generator, input_multiple
 from satgan.runtime import resolve_device
+from satgan.settings import defaults
+
+OVERLAP = defaults(GenerateConfig)["overlap"]
 
 
 # -- the generator ----------------------------------------------------------------------------
@@ -143,7 +146,7 @@ def hann_weights(window: int) -> np.ndarray:
     return np.outer(w, w).astype(np.float32)
 
 
-def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, overlap: float = 0.25,
+def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, overlap: float = OVERLAP,
                       batch_size: int = 8, window: int | None = None) -> np.ndarray:
     """An image of the whole mask at ``1/scale`` of its size (``scale`` = mask pixels per
     output pixel; the checkpoint's ``pixel_scale`` reproduces the training scale).

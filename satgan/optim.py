@@ -8,11 +8,11 @@ from torch import nn
 from satgan.config import TrainConfig
 
 
-def adam(net: nn.Module | None, t: TrainConfig) -> torch.optim.Adam | None:
-    """Adam with the run's learning rate and betas (None for no network)."""
+def adam(net: nn.Module | None, t: TrainConfig, lr: float | None = None) -> torch.optim.Adam | None:
+    """Adam with ``lr`` (default: the run's) and the run's betas (None for no network)."""
     if net is None:
         return None
-    return torch.optim.Adam(net.parameters(), lr=t.lr, betas=(t.beta1, t.beta2))
+    return torch.optim.Adam(net.parameters(), lr=lr or t.lr, betas=(t.beta1, t.beta2))
 
 
 def scheduler(opt: torch.optim.Optimizer | None, t: TrainConfig):

@@ -136,8 +136,12 @@ def plot_array_samples(root: str | os.PathLike, split: str = "train", n: int = 8
 
 
 def plot_training(history: list[dict]) -> Figure:
-    """Per-epoch mean losses (left) and validation PSNR/SSIM (right) from a run's history."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.6), layout="constrained")
+    """Per-epoch mean losses (left), validation PSNR/SSIM (middle) and, where measured,
+    validation KID (right: realism, lower is better) from a run's history."""
+    val = [h for h in history if "psnr" in h]
+    with_kid = [h for h in val if "kid" in h]
+    fig, axes = plt.subplots(1, 3 if with_kid else 2, figsize=(16 if with_kid else 12, 3.6), layout="constrained")
+    left, right = axes[0], axes[1]
     epochs = [h["epoch"] for h in history]
     for name in LOSS_TERMS:
         if any(name in h for h in history):
@@ -145,7 +149,6 @@ def plot_training(history: list[dict]) -> Figure:
     left.set_xlabel("epoch")
     left.set_title("training losses (epoch means)")
     left.legend(fontsize=8)
-    val = [h for h in history if "psnr" in h]
     if val:
         right.plot([h["epoch"] for h in val], [h["psnr"] for h in val], "o-", color="C0", label="PSNR (dB)")
         right.set_ylabel("PSNR (dB) on [0, 1] images")
@@ -154,6 +157,10 @@ def plot_training(history: list[dict]) -> Figure:
         twin.set_ylabel("SSIM")
     right.set_xlabel("epoch")
     right.set_title("validation")
+    if with_kid:
+        axes[2].plot([h["epoch"] for h in with_kid], [h["kid"] for h in with_kid], "o-", color="C3")
+        axes[2].set_xlabel("epoch")
+        axes[2].set_title("validation KID (lower is more realistic)")
     return fig
 
 

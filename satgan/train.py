@@ -34,6 +34,7 @@ from satgan.data.sampling import EpochSampler
 from satgan.data.writers import write_image
 from satgan.errors import SatganError, SatganWarning
 from satgan.images import control_grid, model_to_unit_range
+from satgan.models.ema import EMA
 from satgan.models.factory import build_discriminator, build_generator, build_vgg_loss
 from satgan.models.objective import discriminator_loss, generator_loss
 from satgan.optim import adam, scheduler, step_schedulers
@@ -96,7 +97,8 @@ class Trainer:
         if t.channels_last:
             self.G, self.D = (n.to(memory_format=torch.channels_last) if n is not None else None
                               for n in (self.G, self.D))
-        self.opt_G, self.opt_D = adam(self.G, t), adam(self.D, t)
+        self.ema = EMA(self.G, t.ema) if t.ema else None
+        self.opt_G, self.opt_D = adam(self.G, t), adam(self.D, t, t.lr_d)
         self.sched_G, self.sched_D = scheduler(self.opt_G, t), scheduler(self.opt_D, t)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
         seed_all(t.seed + self.procs.rank)  # training randomness (dropout) differs per rank
@@ -106,13 +108,15 @@ class Trainer:
         self.history: list[dict] = []
         self.validation_seconds = 0.0  # time spent validating, for throughput figures
         self.writer = None
+        self.realism = ValidationKID(t.val_kid, self.device)
 
     # -- state: what a checkpoint stores, and restoring it (each mirrors the other) -------------
     def state_dict(self) -> dict:
         rng = self.procs.gather(rng_state())  # every rank's, so each resumes its own stream
         D = bare(self.D)
         return {
-            "generator": bare(self.G).state_dict(), "discriminator": D.state_dict() if D is not None else None,
+            "generator": bare(self.G).state_dict(), "generator_ema": self.ema.state_dict() if self.ema else None,
+            "discriminator": D.state_dict() if D is not None else None,
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict() if self.opt_D else None,
             "sched_G": self.sched_G.state_dict(), "sched_D": self.sched_D.state_dict() if self.sched_D else None,
             "scaler": self.scaler.state_dict(), "rng": rng, "epoch": self.epoch, "step": self.step,
@@ -123,6 +127,10 @@ class Trainer:
         """Restore :meth:`state_dict`. Call it before :meth:`wrap`: the bare networks'
         parameter names are those saved."""
         bare(self.G).load_state_dict(state["generator"])
+        if self.ema is not None:
+            if state.get("generator_ema") is None:
+                raise SatganError("the checkpoint keeps no moving average of the generator; resume with train.ema=0")
+            self.ema.load_state_dict(state["generator_ema"])
         self.opt_G.load_state_dict(state["opt_G"])
         self.sched_G.load_state_dict(state["sched_G"])
         if self.D is not None:
@@ -235,6 +243,8 @@ class Trainer:
         self.scaler.scale(loss_g).backward()
         self.scaler.step(self.opt_G)
         self.scaler.update()
+        if self.ema is not None:
+            self.ema.update(bare(self.G))
         terms.update(terms_g)
         return {k: float(v.detach()) for k, v in terms.items()}
 
@@ -253,18 +263,23 @@ class Trainer:
         logs them and writes the control image grid."""
         started = time.perf_counter()
         n = min(self.config.train.val_samples, len(self.val_set))
-        masks, fake, real = generate_samples(bare(self.G), self.val_set, n, self.device, self.amp)
+        G = self.ema.net if self.ema is not None else bare(self.G)  # what checkpoints will generate with
+        masks, fake, real = generate_samples(G, self.val_set, n, self.device, self.amp)
         scores = {"psnr": float(psnr(fake, real).mean()),
-                  "ssim": float(metrics.ssim(model_to_unit_range(fake), model_to_unit_range(real)))}
+                  "ssim": float(metrics.ssim(model_to_unit_range(fake), model_to_unit_range(real))),
+                  **self.realism(fake, real)}
         if self.procs.is_main:
             shown = self.config.train.control_images
             grid = control_grid(masks[:shown], fake[:shown], real[:shown])
             self.writer.add_scalar("val/psnr", scores["psnr"], self.epoch)
             self.writer.add_scalar("val/ssim", scores["ssim"], self.epoch)
+            if "kid" in scores:
+                self.writer.add_scalar("val/kid", scores["kid"], self.epoch)
             self.writer.add_image("val/mask_generated_real", grid, self.epoch, dataformats="HWC")
             self.run.samples.mkdir(parents=True, exist_ok=True)
             write_image(self.run.samples / f"epoch_{self.epoch:04d}.png", grid)
-            print(f"epoch {self.epoch}: val PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.3f}")
+            kid = f", KID {scores['kid']:.3f}" if "kid" in scores else ""
+            print(f"epoch {self.epoch}: val PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.3f}{kid}")
         self.validation_seconds += time.perf_counter() - started
         return scores
 
@@ -300,6 +315,7 @@ def validation_set(train_set: PairDataset, config: Config, warn: bool = True) ->
 def generate_samples(G: nn.Module, dataset: PairDataset, n: int, device: torch.device, amp: torch.dtype | None):
     """Masks, generated images (G in eval mode) and real images of ``dataset``'s first ``n``
     samples, as model tensors on the CPU."""
+    was_training = G.training
     G.eval()
     masks, fakes, reals = [], [], []
     for i in range(n):
@@ -308,8 +324,30 @@ def generate_samples(G: nn.Module, dataset: PairDataset, n: int, device: torch.d
             fakes.append(G(item["mask"][None].to(device)).float().cpu())
         masks.append(item["mask"][None])
         reals.append(item["image"][None])
-    G.train()
+    G.train(was_training)
     return torch.cat(masks), torch.cat(fakes), torch.cat(reals)
+
+
+class ValidationKID:
+    """KID between the validation subset's generated and real images, on the FID Inception,
+    where that file is installed: realism per epoch beside PSNR and SSIM. With a dozen
+    images it is noisy; watch its trend, and score finished models with satgan evaluate."""
+
+    def __init__(self, enabled: bool, device: torch.device):
+        self.extractor, self.real = None, None
+        if enabled:
+            try:
+                self.extractor = metrics.InceptionFeatures(device=device)
+            except SatganError:
+                pass  # no Inception file: validation reports PSNR and SSIM only
+
+    def __call__(self, fake: torch.Tensor, real: torch.Tensor) -> dict:
+        if self.extractor is None or len(fake) < 2:
+            return {}
+        if self.real is None:  # the real subset does not change
+            self.real = metrics.features(self.extractor, model_to_unit_range(real))
+        fake_features = metrics.features(self.extractor, model_to_unit_range(fake))
+        return {"kid": metrics.kid(fake_features, self.real, subsets=50)[0]}
 
 
 def wrapped(G: nn.Module, D: nn.Module | None, config: Config, procs: Processes, device: torch.device):

@@ -67,7 +67,8 @@ def test_generator_alone_builds_no_discriminator(tiny_data, tmp_path):
 def _script(data: Path, run: Path, resume: str, slow: float) -> str:
     args = ["train", str(data), str(run), "--preset", "quick", "--resume", resume]
     for item in TINY + ["train.epochs=4", "train.deterministic=true", "train.checkpoint_every=1",
-                        "train.scheduler=linear", "train.decay_epochs=2"]:
+                        "train.scheduler=linear", "train.decay_epochs=2", "train.ema=0.9",
+                        "loss.d_augment=translation,cutout,color", "loss.r1_weight=1"]:
         args += ["--set", item]
     return (
         "import time, satgan.train as t\n"
@@ -112,6 +113,8 @@ def test_resume_after_kill_is_bitwise_exact(tiny_data, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     da = load_checkpoint(tmp_path / "a" / "checkpoints" / "last.pt")
     db = load_checkpoint(run / "checkpoints" / "last.pt")
+    ea, eb = da.training["generator_ema"], db.training["generator_ema"]
+    assert ea["updates"] == eb["updates"] and all(torch.equal(ea["weights"][k], eb["weights"][k]) for k in a)
     dd, ddb = da.training["discriminator"], db.training["discriminator"]
     assert all(torch.equal(dd[k], ddb[k]) for k in dd)
     assert da.training["history"][-1]["G_L1"] == db.training["history"][-1]["G_L1"]

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from satgan.config import LossConfig
+from satgan.models.augment import augment_pairs
 from satgan.models.losses import feature_matching_loss, gan_loss
 
 # Every loss term by name: who minimises it, and what it is. Plots and logs read this.
@@ -22,6 +23,7 @@ LOSS_TERMS = {
     "G_FM": ("generator", "discriminator feature matching"),
     "G_L1": ("generator", "L1 to the real image"),
     "G_VGG": ("generator", "VGG19 perceptual distance"),
+    "D_R1": ("discriminator", "R1: squared gradient of D on real pairs"),
 }
 
 
@@ -43,10 +45,21 @@ def discriminate(D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, real: tor
 
 def discriminator_loss(D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
                        cfg: LossConfig, batch_norm: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Real pairs up, generated pairs down (``fake`` detached: D's step leaves G alone)."""
-    pred_fake, pred_real = discriminate(D, mask, fake.detach(), real, batch_norm)
+    """Real pairs up, generated pairs down (``fake`` detached: D's step leaves G alone);
+    D sees both pairs of a sample through the same augmentation; R1 penalises its
+    gradient on the real pairs it sees."""
+    mask, (fake, real) = augment_pairs(mask, [fake.detach(), real], cfg.d_augment)
+    if cfg.r1_weight > 0:
+        real = real.detach().requires_grad_(True)
+    pred_fake, pred_real = discriminate(D, mask, fake, real, batch_norm)
     terms = {"D_fake": gan_loss(pred_fake, False, cfg.gan_mode), "D_real": gan_loss(pred_real, True, cfg.gan_mode)}
-    return 0.5 * (terms["D_fake"] + terms["D_real"]), terms
+    total = 0.5 * (terms["D_fake"] + terms["D_real"])
+    if cfg.r1_weight > 0:
+        logits = sum(scale[-1].float().sum() for scale in pred_real)
+        (grad,) = torch.autograd.grad(logits, real, create_graph=True)
+        terms["D_R1"] = grad.float().pow(2).flatten(1).sum(1).mean()
+        total = total + 0.5 * cfg.r1_weight * terms["D_R1"]
+    return total, terms
 
 
 def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tensor, fake: torch.Tensor,
@@ -55,12 +68,13 @@ def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tenso
     terms: dict[str, torch.Tensor] = {}
     weighted: list[torch.Tensor] = []
     if D is not None:
-        pred_fake = D(mask, fake)
+        seen_mask, (seen_fake, seen_real) = augment_pairs(mask, [fake, real], cfg.d_augment)
+        pred_fake = D(seen_mask, seen_fake)
         terms["G_GAN"] = gan_loss(pred_fake, True, cfg.gan_mode, for_discriminator=False)
         weighted.append(cfg.gan_weight * terms["G_GAN"])
         if cfg.fm_weight > 0:
             with torch.no_grad():
-                pred_real = D(mask, real)
+                pred_real = D(seen_mask, seen_real)
             terms["G_FM"] = feature_matching_loss(pred_fake, pred_real)
             weighted.append(cfg.fm_weight * terms["G_FM"])
     if cfg.l1_weight > 0:

@@ -1,0 +1,77 @@
+"""The small-data GAN mechanisms: EMA generator, DiffAugment, R1, two learning rates."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from satgan.checkpoint import load_checkpoint
+from satgan.config import LossConfig
+from satgan.models.augment import augment_pairs
+from satgan.models.discriminator import MultiscaleDiscriminator
+from satgan.models.ema import EMA
+from satgan.models.objective import discriminator_loss
+from satgan.train import Trainer, train
+from tests.test_train import tiny, tiny_data  # noqa: F401  (fixture)
+
+
+def test_ema_follows_with_warmup_and_restores():
+    net = nn.Linear(2, 2)
+    ema = EMA(net, decay=0.99)
+    start = ema.net.weight.clone()
+    with torch.no_grad():
+        net.weight.add_(1.0)
+    ema.update(net)  # decay warms up: min(0.99, 2 / 11)
+    d = 2 / 11
+    assert torch.allclose(ema.net.weight, d * start + (1 - d) * net.weight)
+    assert not ema.net.weight.requires_grad
+    other = EMA(nn.Linear(2, 2), decay=0.99)
+    other.load_state_dict(ema.state_dict())
+    assert torch.equal(other.net.weight, ema.net.weight) and other.updates == 1
+
+
+def test_augmentation_is_shared_by_the_pair_and_the_mask():
+    torch.manual_seed(0)
+    mask = (torch.rand(4, 1, 32, 32) > 0.5).float() * 2 - 1
+    image = mask.expand(-1, 3, -1, -1).clone()
+    out_mask, (a, b) = augment_pairs(mask, [image, image.clone()], ["translation", "cutout"])
+    assert torch.equal(a, b), "the real and the generated pair of a sample must see the same transform"
+    assert torch.equal(out_mask[:, 0], a[:, 0]), "mask and image move together"
+    assert not torch.equal(out_mask, mask), "something was transformed"
+    per_sample = [(out_mask[i] != mask[i]).any() for i in range(4)]
+    assert all(per_sample)
+    _, (c, d) = augment_pairs(mask, [image, image.clone()], ["color"])
+    assert torch.equal(c, d) and not torch.equal(c, image)
+    x = torch.zeros(2, 3, 8, 8, requires_grad=True)
+    _, (y,) = augment_pairs(torch.zeros(2, 1, 8, 8), [x], ["translation", "cutout", "color"])
+    y.sum().backward()
+    assert x.grad is not None, "augmentations are differentiable"
+    same_mask, same = augment_pairs(mask, [image], [])
+    assert same_mask is mask and same[0] is image
+
+
+def test_r1_is_the_squared_gradient_on_real_pairs():
+    torch.manual_seed(0)
+    D = MultiscaleDiscriminator(4, 1, ndf=4, n_layers=2, norm="none")
+    mask, fake, real = torch.rand(2, 1, 32, 32), torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    total, terms = discriminator_loss(D, mask, fake, real, LossConfig(r1_weight=10.0), batch_norm=False)
+    x = real.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(mask, x)[0][-1].sum(), x)
+    assert torch.allclose(terms["D_R1"], grad.pow(2).flatten(1).sum(1).mean(), rtol=1e-4)
+    plain = 0.5 * (terms["D_fake"] + terms["D_real"])
+    assert torch.allclose(total, plain + 5.0 * terms["D_R1"])
+    total.backward()  # the penalty's own gradient reaches D's weights
+    assert all(p.grad is not None for p in D.parameters())
+
+
+def test_ema_generator_is_what_checkpoints_generate_with(tiny_data, tmp_path):  # noqa: F811
+    cfg = tiny("train.epochs=1", "train.ema=0.9", "train.lr_d=1e-3", "loss.d_augment=translation,color",
+               "loss.r1_weight=1")
+    trainer = Trainer(tiny_data, tmp_path / "x", cfg)
+    assert trainer.opt_D.param_groups[0]["lr"] == 1e-3 and trainer.opt_G.param_groups[0]["lr"] == cfg.train.lr
+    metrics = train(tiny_data, tmp_path / "run", cfg)
+    assert "D_R1" in metrics
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    ema, raw = ckpt.training["generator_ema"]["weights"], ckpt.training["generator"]
+    assert all(torch.equal(ckpt.generator[k], ema[k]) for k in ema)
+    assert any(not torch.equal(raw[k], ema[k]) for k in raw if raw[k].is_floating_point())

@@ -88,6 +88,9 @@ class ModelConfig(Settings):
     upsample: Literal["deconv", "resize"] = setting(
         "deconv", arch=True, help="deconv: transposed conv; resize: upsample + conv (no checkerboard)")
     dropout: bool = setting(True, help="pix2pix's dropout in the U-Net's inner decoder stages")
+    padding: Literal["zeros", "reflect", "replicate"] = setting(
+        "zeros", arch=True, help="how the generator's convolutions pad their input (zeros can draw a frame at "
+                                 "window borders; transposed convolutions always crop)")
     ndf: int = setting(64, ge=1, arch=True, help="discriminator width")
     d_layers: int = setting(3, ge=1, le=8, arch=True, help="PatchGAN stride-2 stages: 3 gives 70x70 patches")
     num_d: int = setting(1, ge=1, le=4, arch=True, help="discriminator scales (pix2pixHD uses 2-3)")

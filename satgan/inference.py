@@ -36,6 +36,7 @@ from satgan.data.readers import IMAGE_SUFFIXES, read_geotags, read_mask
 from satgan.data.tiling import grid_shape, mask_coverage, tile_bounds
 from satgan.data.writers import scaled_geotags, write_geotiff, write_image
 from satgan.errors import SatganError, SatganWarning
+from satgan.metrics import shifted_psnr
 from satgan.models.factory import build_generator, input_multiple
 from satgan.runtime import resolve_device
 from satgan.settings import defaults
@@ -186,6 +187,24 @@ def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, over
         acc[: win - done], wsum[: win - done] = acc[done:], wsum[done:]  # numpy copies overlapping slices safely
         acc[win - done :], wsum[win - done :] = 0, 0
     return out
+
+
+def shift_consistency(gen: Generator, mask: np.ndarray, scale: float = 1.0, overlap: float = OVERLAP,
+                      batch_size: int = 8, shift: int | None = None) -> float:
+    """Whether a seamless scene depends on where its windows fall: the scene generated
+    twice, the second time from the mask cropped so that the windows move by ``shift``
+    output pixels (default: half a window stride, the worst case for a lattice), compared
+    in PSNR dB on the common area away from the borders. A generator whose output does
+    not depend on the windows gives a high figure; one that decides per window, a low one."""
+    win = gen.window
+    stride = max(1, round(win * (1 - overlap)))
+    shift = shift or max(1, stride // 2)
+    while shift > 1 and abs(shift * scale - round(shift * scale)) > 1e-6:
+        shift -= 1  # a whole number of mask pixels, so both scenes sample the same grid
+    crop = round(shift * scale)
+    first = generate_seamless(gen, mask, scale, overlap, batch_size)
+    second = generate_seamless(gen, mask[crop:, crop:], scale, overlap, batch_size)
+    return shifted_psnr(first, second, shift, shift, margin=win // 2)
 
 
 # -- files ----------------------------------------------------------------------------------

@@ -165,3 +165,36 @@ def summarize(psnrs: torch.Tensor, ssims: torch.Tensor, fake_features: torch.Ten
         out["fid"] = fid(fake_features, real_features)
         out["kid"], out["kid_std"] = kid(fake_features, real_features, subsets=kid_subsets)
     return {k: round(v, 6) if isinstance(v, float) else v for k, v in out.items()}
+
+
+# -- whole scenes: does the image show how it was made? ------------------------------------------
+def edge_sharpness(image, border: int = 1) -> float:
+    """How much sharper the outermost ``border`` rows and columns of ``image`` ``(H, W, 3)``
+    are than the image inside: the mean absolute step between neighbouring columns (rows)
+    there, over the median of all such steps. 1 means no frame; a generator that draws a
+    dark line inside every window border gives several times that."""
+    import numpy as np
+
+    x = np.asarray(image, dtype=np.float32)
+    cols = np.abs(np.diff(x, axis=1)).mean(axis=(0, 2))  # W - 1 steps between columns
+    rows = np.abs(np.diff(x, axis=0)).mean(axis=(1, 2))  # H - 1 steps between rows
+    edge = np.concatenate([cols[:border], cols[-border:], rows[:border], rows[-border:]]).mean()
+    inside = float(np.median(np.concatenate([cols, rows])))
+    return float(edge / max(inside, 1e-6))
+
+
+def shifted_psnr(a, b, dy: int, dx: int, margin: int = 0) -> float:
+    """PSNR in dB (images in [0, 255]) between ``a`` and ``b`` where ``b`` is the same scene
+    as ``a`` starting ``dy`` rows and ``dx`` columns further in, on their common area less a
+    ``margin`` at every side (where each image's own edge effects are)."""
+    import numpy as np
+
+    h = min(a.shape[0] - dy, b.shape[0])
+    w = min(a.shape[1] - dx, b.shape[1])
+    if h <= 2 * margin or w <= 2 * margin:
+        raise SatganError(f"no common area left: images {a.shape[:2]} and {b.shape[:2]}, shift ({dy}, {dx}), "
+                          f"margin {margin}")
+    pa = a[dy + margin : dy + h - margin, dx + margin : dx + w - margin].astype(np.float64)
+    pb = b[margin : h - margin, margin : w - margin].astype(np.float64)
+    mse = float(np.mean((pa - pb) ** 2))
+    return float("inf") if mse == 0 else 10 * math.log10(255**2 / mse)

@@ -25,9 +25,10 @@ def build_generator(config: Config) -> nn.Module:
     m, channels = config.model, config.data.mask_channels
     if m.generator == "unet":
         net = UNetGenerator(channels, OUTPUT_CHANNELS, unet_depth(m, config.data.crop), m.ngf, m.norm,
-                            m.upsample, m.dropout)
+                            m.upsample, m.dropout, padding=m.padding)
     else:
-        net = ResNetGenerator(channels, OUTPUT_CHANNELS, m.resnet_blocks, m.ngf, m.norm, m.upsample, dropout=False)
+        net = ResNetGenerator(channels, OUTPUT_CHANNELS, m.resnet_blocks, m.ngf, m.norm, m.upsample, dropout=False,
+                              padding=m.padding)
     return init_weights(net, m.init, m.init_gain)
 
 

@@ -22,7 +22,7 @@ class UNetGenerator(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, downs: int = 8, ngf: int = 64,
-                 norm: str = "batch", upsample: str = "deconv", dropout: bool = True):
+                 norm: str = "batch", upsample: str = "deconv", dropout: bool = True, padding: str = "zeros"):
         super().__init__()
         if downs < 5:
             raise ValueError(f"a U-Net needs at least 5 downsamplings (got {downs})")
@@ -34,7 +34,8 @@ class UNetGenerator(nn.Module):
             if i > 0:
                 layers.append(nn.LeakyReLU(0.2, inplace=True))
             in_ch = in_channels if i == 0 else widths[i - 1]
-            layers.append(nn.Conv2d(in_ch, width, kernel_size=4, stride=2, padding=1, bias=bias))
+            layers.append(nn.Conv2d(in_ch, width, kernel_size=4, stride=2, padding=1, bias=bias,
+                                    padding_mode=padding))
             if 0 < i < downs - 1:  # neither the first nor the innermost stage is normalized
                 layers.append(make_norm(width))
             self.down.append(nn.Sequential(*layers))
@@ -43,9 +44,10 @@ class UNetGenerator(nn.Module):
             in_ch = widths[i] if i == downs - 1 else widths[i] * 2  # skip concatenated
             layers = [nn.ReLU(inplace=True)]
             if i == 0:
-                layers += [upsample_conv(in_ch, out_channels, upsample, bias=True), nn.Tanh()]
+                layers += [upsample_conv(in_ch, out_channels, upsample, bias=True, padding=padding), nn.Tanh()]
             else:
-                layers += [upsample_conv(in_ch, widths[i - 1], upsample, bias), make_norm(widths[i - 1])]
+                layers += [upsample_conv(in_ch, widths[i - 1], upsample, bias, padding=padding),
+                           make_norm(widths[i - 1])]
                 # pix2pix: dropout in the downs - 5 stages between the innermost and the
                 # first widening one (3 for 256 inputs, 2 for 128)
                 if dropout and 4 <= i < downs - 1:
@@ -82,19 +84,20 @@ class ResNetGenerator(nn.Module):
     """7x7 stem, two stride-2 downsamplings, residual blocks, two upsamplings, 7x7 head."""
 
     def __init__(self, in_channels: int, out_channels: int, blocks: int = 9, ngf: int = 64,
-                 norm: str = "batch", upsample: str = "deconv", dropout: bool = False):
+                 norm: str = "batch", upsample: str = "deconv", dropout: bool = False, padding: str = "zeros"):
         super().__init__()
         make_norm, bias = norm_layer(norm), conv_bias(norm)
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=bias),
                                    make_norm(ngf), nn.ReLU(inplace=True)]
         width = ngf
         for _ in range(2):
-            layers += [nn.Conv2d(width, width * 2, 3, stride=2, padding=1, bias=bias),
+            layers += [nn.Conv2d(width, width * 2, 3, stride=2, padding=1, bias=bias, padding_mode=padding),
                        make_norm(width * 2), nn.ReLU(inplace=True)]
             width *= 2
         layers += [ResidualBlock(width, norm, dropout) for _ in range(blocks)]
         for _ in range(2):
-            layers += [upsample_conv(width, width // 2, upsample, bias, kernel=3), make_norm(width // 2),
+            layers += [upsample_conv(width, width // 2, upsample, bias, kernel=3, padding=padding),
+                       make_norm(width // 2),
                        nn.ReLU(inplace=True)]
             width //= 2
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(width, out_channels, 7), nn.Tanh()]

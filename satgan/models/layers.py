@@ -36,7 +36,8 @@ def conv_bias(norm: str) -> bool:
     return norm != "batch"
 
 
-def upsample_conv(in_ch: int, out_ch: int, kind: str, bias: bool, kernel: int = 4) -> nn.Module:
+def upsample_conv(in_ch: int, out_ch: int, kind: str, bias: bool, kernel: int = 4,
+                  padding: str = "zeros") -> nn.Module:
     """Double the spatial size: a transposed convolution (``deconv``; 4x4, or 3x3 as in the
     ResNet generator) or bilinear upsampling then a 3x3 convolution (``resize``, which
     avoids the checkerboard artefacts of transposed convolutions)."""
@@ -46,7 +47,7 @@ def upsample_conv(in_ch: int, out_ch: int, kind: str, bias: bool, kernel: int = 
     if kind == "resize":
         return nn.Sequential(
             nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-            nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=1, padding=1, bias=bias),
+            nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=1, padding=1, bias=bias, padding_mode=padding),
         )
     raise SatganError(f"unknown upsample {kind!r}; choose from {', '.join(UPSAMPLES)}")
 

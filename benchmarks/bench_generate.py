@@ -8,6 +8,12 @@ memory (VmHWM: the whole process, torch and the model included) is its own; roun
 alternate the two modes, and the reported overhead is the median of per-round ratios.
 
     python benchmarks/bench_generate.py [--preset satgan] [--grids 5,10] [--rounds 3] [--device cpu]
+        [--checkpoint CKPT] [--overlap 0.25]
+
+Beside the time, what the output looks like: edge sharpness (the outermost rows and
+columns' gradient over the median: a frame) of both outputs, and the seamless scene's
+shift consistency (PSNR between two generations with the windows offset by half a
+stride: a lattice). These mean something only for a trained ``--checkpoint``.
 """
 
 from __future__ import annotations
@@ -35,15 +41,24 @@ def _memory_mib(field: str) -> float:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def measure(mask_path: str, mode: str, grid: int, preset_name: str, device: str, overlap: float) -> dict:
-    """One generation in this process: seconds and peak RSS (MiB) beyond the imports."""
+def measure(mask_path: str, mode: str, grid: int, preset_name: str, device: str, overlap: float,
+            checkpoint: str) -> dict:
+    """One generation in this process: seconds and peak RSS (MiB) beyond the imports; the
+    output's edge sharpness; in mode ``shift``, the seamless scene's shift consistency."""
     import torch
 
-    from satgan.inference import generate_grid, generate_seamless, generator_from_config
+    from satgan.inference import generate_grid, generate_seamless, generator_from_config, load_generator
+    from satgan.metrics import edge_sharpness
     from satgan.presets import preset
 
     torch.set_grad_enabled(False)
-    gen = generator_from_config(preset(preset_name), device)
+    gen = load_generator(checkpoint, device) if checkpoint else generator_from_config(preset(preset_name), device)
+    if mode == "shift":
+        from satgan.inference import shift_consistency
+
+        mask = np.load(mask_path)
+        scale = SIZE / (grid * gen.window)
+        return {"shift_consistency_db": shift_consistency(gen, mask, scale, overlap, batch_size=8)}
     mask = np.load(mask_path)
     gen(np.zeros((1, gen.window, gen.window), np.uint8))  # warm-up outside the timing
     before = _memory_mib("VmRSS")
@@ -56,7 +71,8 @@ def measure(mask_path: str, mode: str, grid: int, preset_name: str, device: str,
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     peak = _memory_mib("VmHWM")
-    return {"seconds": seconds, "peak_rss_mib": peak, "before_mib": before, "output": list(image.shape)}
+    return {"seconds": seconds, "peak_rss_mib": peak, "before_mib": before, "output": list(image.shape),
+            "edge_sharpness": edge_sharpness(image)}
 
 
 def main() -> None:
@@ -66,11 +82,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--overlap", type=float, default=0.25)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--checkpoint", default="", help="a trained checkpoint (default: the preset, untrained)")
     parser.add_argument("--child", nargs=3, metavar=("MASK", "MODE", "GRID"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         mask, mode, grid = args.child
-        print(json.dumps(measure(mask, mode, int(grid), args.preset, args.device, args.overlap)))
+        print(json.dumps(measure(mask, mode, int(grid), args.preset, args.device, args.overlap, args.checkpoint)))
         return
 
     from satgan.data.synthetic import render_scene
@@ -86,7 +103,8 @@ def main() -> None:
                 order = ("grid", "seamless") if r % 2 == 0 else ("seamless", "grid")
                 for mode in order:
                     cmd = [sys.executable, __file__, "--preset", args.preset, "--device", args.device,
-                           "--overlap", str(args.overlap), "--child", mask_path, mode, str(grid)]
+                           "--overlap", str(args.overlap), "--checkpoint", args.checkpoint,
+                           "--child", mask_path, mode, str(grid)]
                     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
                     runs[mode].append(json.loads(out.strip().splitlines()[-1]))
             ratios = [s["seconds"] / g["seconds"] for g, s in zip(runs["grid"], runs["seamless"])]
@@ -100,6 +118,12 @@ def main() -> None:
                       f"(imports and model {max(r['before_mib'] for r in results):.0f} MiB)")
             print(f"  seamless / grid time: median {statistics.median(ratios):.2f}x "
                   f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
+            cmd = [sys.executable, __file__, "--preset", args.preset, "--device", args.device, "--overlap",
+                   str(args.overlap), "--checkpoint", args.checkpoint, "--child", mask_path, "shift", str(grid)]
+            shift = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split("\n")[-2])
+            print(f"  edge sharpness: grid {runs['grid'][0]['edge_sharpness']:.2f}x, seamless "
+                  f"{runs['seamless'][0]['edge_sharpness']:.2f}x the median; seamless shift consistency "
+                  f"{shift['shift_consistency_db']:.1f} dB")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def run_candidate(data: Path, out: Path, name: str, overrides: list[str], preset
     rows = []
     for budget in budgets:
         models = {name: load_generator(run / "checkpoints" / f"epoch_{budget:04d}.pt", "cpu")}
-        report = evaluate_models(models, data, EvaluateConfig(out=str(out / "unused.json"), data=str(data)))
+        report = evaluate_models(models, data, EvaluateConfig(out=str(out / "unused.json"), data=str(data), baselines=["flat"]))
         minutes = sum(h["seconds"] for h in history[:budget]) / 60
         rows.append({"candidate": name, "overrides": overrides, "epochs": budget, "minutes": round(minutes, 2),
                      **{k: report["models"][name]["overall"].get(k) for k in ("psnr", "ssim", "fid", "kid")}})
@@ -47,7 +47,7 @@ def run_candidate(data: Path, out: Path, name: str, overrides: list[str], preset
 def baselines(data: Path, out: Path, preset: str) -> list[dict]:
     cfg = make_config(preset)
     models = {"flat": FlatFill.from_split(data, "val"), "untrained": generator_from_config(cfg, "cpu")}
-    report = evaluate_models(models, data, EvaluateConfig(out=str(out / "unused.json"), data=str(data)))
+    report = evaluate_models(models, data, EvaluateConfig(out=str(out / "unused.json"), data=str(data), baselines=["flat"]))
     return [{"candidate": n, "overrides": [], "epochs": 0, "minutes": 0.0,
              **{k: m["overall"].get(k) for k in ("psnr", "ssim", "fid", "kid")}} for n, m in report["models"].items()]
 

@@ -80,8 +80,11 @@ if TENSORBOARD:
 
 # %% [markdown]
 # ## Train
-# The plot below updates after every epoch: mean losses, and validation PSNR (on [0, 1]
-# images) and SSIM on a fixed validation subset.
+# The plot below updates after every epoch: mean losses, validation PSNR (on [0, 1]
+# images) and SSIM on a fixed validation subset, and, where the FID Inception file is
+# installed, the subset's KID: realism, which pixel errors do not show (a blurry image
+# can score a good PSNR). With a dozen images KID is noisy: watch its trend, and score
+# finished models with notebook 04.
 
 # %%
 from satgan.plots import LiveTrainingPlot

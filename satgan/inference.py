@@ -189,13 +189,12 @@ def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, over
     return out
 
 
-def shift_consistency(gen: Generator, mask: np.ndarray, scale: float = 1.0, overlap: float = OVERLAP,
-                      batch_size: int = 8, shift: int | None = None) -> float:
-    """Whether a seamless scene depends on where its windows fall: the scene generated
-    twice, the second time from the mask cropped so that the windows move by ``shift``
-    output pixels (default: half a window stride, the worst case for a lattice), compared
-    in PSNR dB on the common area away from the borders. A generator whose output does
-    not depend on the windows gives a high figure; one that decides per window, a low one."""
+def shifted_scenes(gen: Generator, mask: np.ndarray, scale: float = 1.0, overlap: float = OVERLAP,
+                   batch_size: int = 8, shift: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """The seamless scene of ``mask`` generated twice, the second time from the mask cropped
+    so that the windows fall ``shift`` output pixels further on (default: half a window
+    stride, the worst case for a lattice). Returns both scenes and the shift: pixel
+    (y + shift, x + shift) of the first shows what pixel (y, x) of the second does."""
     win = gen.window
     stride = max(1, round(win * (1 - overlap)))
     shift = shift or max(1, stride // 2)
@@ -204,7 +203,17 @@ def shift_consistency(gen: Generator, mask: np.ndarray, scale: float = 1.0, over
     crop = round(shift * scale)
     first = generate_seamless(gen, mask, scale, overlap, batch_size)
     second = generate_seamless(gen, mask[crop:, crop:], scale, overlap, batch_size)
-    return shifted_psnr(first, second, shift, shift, margin=win // 2)
+    return first, second, shift
+
+
+def shift_consistency(gen: Generator, mask: np.ndarray, scale: float = 1.0, overlap: float = OVERLAP,
+                      batch_size: int = 8, shift: int | None = None) -> float:
+    """Whether a seamless scene depends on where its windows fall: PSNR in dB between the
+    two :func:`shifted_scenes` on their common area, away from the borders. A generator
+    whose output does not depend on the windows gives a high figure; one that decides per
+    window shows a lattice and a low one."""
+    first, second, shift = shifted_scenes(gen, mask, scale, overlap, batch_size, shift)
+    return shifted_psnr(first, second, shift, shift, margin=gen.window // 2)
 
 
 # -- files ----------------------------------------------------------------------------------

@@ -198,3 +198,27 @@ def plot_report(report: dict, metrics: Sequence[str] = ("psnr", "ssim", "fid", "
         ax.set_title(f"{key.upper()} ({better.get(key, '')})", fontsize=10)
     axes[0][0].legend(fontsize=8)
     return fig
+
+
+def plot_lattice(gen, mask: np.ndarray, scale: float, overlap: float, side: int | None = None) -> Figure:
+    """The same area of a seamless scene generated with the windows at two offsets (half a
+    stride apart), and their difference: a generator that decides per window shows the
+    window lattice in the difference; a seamless one shows noise at most."""
+    from satgan.inference import shifted_scenes
+    from satgan.metrics import shifted_psnr
+
+    first, second, shift = shifted_scenes(gen, mask, scale, overlap)
+    side = side or min(3 * gen.window, second.shape[0], second.shape[1])
+    y0 = max(0, (second.shape[0] - side) // 2)
+    x0 = max(0, (second.shape[1] - side) // 2)
+    a = first[y0 + shift : y0 + shift + side, x0 + shift : x0 + shift + side]
+    b = second[y0 : y0 + side, x0 : x0 + side]
+    diff = np.abs(a.astype(np.int16) - b.astype(np.int16)).mean(axis=2)
+    psnr = shifted_psnr(first, second, shift, shift, margin=gen.window // 2)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5.2), layout="constrained")
+    for ax, image, title in ((axes[0], a, "windows at offset 0"), (axes[1], b, f"windows moved by {shift} px"),
+                             (axes[2], diff, f"difference (shift consistency {psnr:.1f} dB over the scene)")):
+        ax.imshow(image, cmap="magma" if image.ndim == 2 else None, vmin=0, vmax=64 if image.ndim == 2 else 255)
+        ax.set_title(title)
+        ax.set_axis_off()
+    return fig

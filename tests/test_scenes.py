@@ -1,0 +1,80 @@
+"""Whole-scene measurements: edge sharpness (a frame at window borders) and shift
+consistency (a lattice of per-window decisions). Each must fail on a deliberately
+latticed or framed output and pass on a smooth one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from satgan.config import Config
+from satgan.inference import Generator, shift_consistency
+from satgan.metrics import edge_sharpness, shifted_psnr
+
+
+def smooth_scene(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    coarse = rng.random((h // 16 + 2, w // 16 + 2, 3))
+    ys, xs = np.linspace(0, coarse.shape[0] - 1.001, h), np.linspace(0, coarse.shape[1] - 1.001, w)
+    y0, x0 = ys.astype(int), xs.astype(int)
+    fy, fx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
+    c = coarse
+    img = (c[y0][:, x0] * (1 - fy) * (1 - fx) + c[y0 + 1][:, x0] * fy * (1 - fx)
+           + c[y0][:, x0 + 1] * (1 - fy) * fx + c[y0 + 1][:, x0 + 1] * fy * fx)
+    return (img * 255).astype(np.uint8)
+
+
+def test_edge_sharpness_sees_a_frame():
+    scene = smooth_scene(128, 160)
+    assert edge_sharpness(scene) < 1.5
+    framed = scene.copy()
+    framed[1, :] = framed[-2, :] = framed[:, 1] = framed[:, -2] = 0  # a dark line just inside the border
+    assert edge_sharpness(framed) > 3
+
+
+def test_shifted_psnr_separates_a_lattice_from_a_smooth_scene():
+    scene = smooth_scene(200, 200)
+    assert shifted_psnr(scene[:180, :180], scene[10:190, 10:190], 10, 10) == float("inf")
+
+    def latticed(offset: int) -> np.ndarray:  # each 40 px tile tinted on its own, tiles aligned to `offset`
+        out = scene[offset:].astype(np.int16).copy()
+        rng = np.random.default_rng(offset)
+        for y in range(0, out.shape[0], 40):
+            for x in range(0, out.shape[1], 40):
+                out[y : y + 40, x : x + 40] += rng.integers(-40, 40)
+        return np.clip(out, 0, 255).astype(np.uint8)
+
+    assert shifted_psnr(latticed(0), latticed(20), 20, 0) < 25
+    with pytest.raises(Exception, match="no common area"):
+        shifted_psnr(scene[:20, :20], scene[:20, :20], 15, 15, margin=5)
+
+
+class PerPixel(nn.Module):
+    """Output depends on each pixel alone: windows cannot show."""
+
+    def forward(self, x):
+        return torch.tanh(x).expand(-1, 3, -1, -1)
+
+
+class PerWindow(nn.Module):
+    """Output depends on the window's mean: every window decides on its own."""
+
+    def forward(self, x):
+        decision = torch.tanh(10 * (x.mean(dim=(2, 3), keepdim=True) + 0.8))  # forest or grass, per window
+        return (0.1 * x + decision).expand(-1, 3, -1, -1).clamp(-1, 1)
+
+
+def generator(net: nn.Module) -> Generator:
+    return Generator(net, Config(), torch.device("cpu"), window=32, multiple=1, pixel_scale=None)
+
+
+def test_shift_consistency_fails_per_window_decisions_and_passes_local_ones():
+    rng = np.random.default_rng(0)
+    mask = np.zeros((200, 200), bool)
+    for _ in range(40):
+        y, x = rng.integers(0, 190, 2)
+        mask[y : y + rng.integers(4, 14), x : x + rng.integers(4, 14)] = True
+    assert shift_consistency(generator(PerPixel()), mask) > 50
+    assert shift_consistency(generator(PerWindow()), mask) < 30

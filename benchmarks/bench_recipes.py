@@ -24,6 +24,10 @@ from satgan.presets import make_config
 from satgan.train import train
 
 
+def _scoring(out: Path, data: Path) -> EvaluateConfig:
+    return EvaluateConfig(out=str(out / "unused.json"), data=str(data), baselines=["flat"])
+
+
 def run_candidate(data: Path, out: Path, name: str, overrides: list[str], preset: str, epochs: int,
                   budgets: list[int], extra: list[str]) -> list[dict]:
     run = out / "runs" / name
@@ -36,7 +40,7 @@ def run_candidate(data: Path, out: Path, name: str, overrides: list[str], preset
     rows = []
     for budget in budgets:
         models = {name: load_generator(run / "checkpoints" / f"epoch_{budget:04d}.pt", "cpu")}
-        report = evaluate_models(models, data, EvaluateConfig(out=str(out / "unused.json"), data=str(data), baselines=["flat"]))
+        report = evaluate_models(models, data, _scoring(out, data))
         minutes = sum(h["seconds"] for h in history[:budget]) / 60
         rows.append({"candidate": name, "overrides": overrides, "epochs": budget, "minutes": round(minutes, 2),
                      **{k: report["models"][name]["overall"].get(k) for k in ("psnr", "ssim", "fid", "kid")}})
@@ -47,7 +51,7 @@ def run_candidate(data: Path, out: Path, name: str, overrides: list[str], preset
 def baselines(data: Path, out: Path, preset: str) -> list[dict]:
     cfg = make_config(preset)
     models = {"flat": FlatFill.from_split(data, "val"), "untrained": generator_from_config(cfg, "cpu")}
-    report = evaluate_models(models, data, EvaluateConfig(out=str(out / "unused.json"), data=str(data), baselines=["flat"]))
+    report = evaluate_models(models, data, _scoring(out, data))
     return [{"candidate": n, "overrides": [], "epochs": 0, "minutes": 0.0,
              **{k: m["overall"].get(k) for k in ("psnr", "ssim", "fid", "kid")}} for n, m in report["models"].items()]
 

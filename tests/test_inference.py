@@ -165,7 +165,7 @@ def test_outputs_never_replace_inputs(tiny_checkpoint, tmp_path):
     folder = tmp_path / "masks"
     folder.mkdir()
     _save(folder / "a.png", np.zeros((80, 80), np.uint8))
-    with pytest.raises(SatganError, match="is where the masks are"):
+    with pytest.raises(SatganError, match="inside the input folder"):
         generate(GenerateConfig(checkpoint=str(tiny_checkpoint), input=str(folder), out=str(folder), mode="resize"))
     _save(folder / "a.bmp", np.zeros((80, 80), np.uint8))
     with pytest.raises(SatganError, match=r"\['a'\] share a name"):

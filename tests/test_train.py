@@ -194,7 +194,7 @@ def test_ddp_step_equals_single_process_double_batch(tiny_data, tmp_path):
     No normalization: a conv bias before instance norm has a gradient of zero up to
     rounding, whose sign Adam's first step would turn into a full +-lr update."""
     common = TINY[1:] + ["data.crop=32", "train.epochs=1", "train.batch_size=4", "model.dropout=false",
-                         "model.norm=none", "train.scheduler=constant"]
+                         "model.norm=none", "train.scheduler=constant", "loss.d_augment="]
     single = tmp_path / "single"
     data4 = tmp_path / "four"
     write_pair_folder(data4 / "src" / "train", [0.2, 0.4, 0.6, 0.8], size=(40, 40))

@@ -40,6 +40,7 @@ from satgan.models.objective import discriminator_loss, generator_loss
 from satgan.optim import adam, scheduler, step_schedulers
 from satgan.runs import RunDir
 from satgan.runtime import Processes, amp_dtype, seed_all, use_deterministic_kernels
+from satgan.validation import ValidationKID, generate_samples, validation_set
 
 
 def bare(net: nn.Module | None) -> nn.Module | None:
@@ -299,55 +300,6 @@ class Trainer:
             ckpt = Checkpoint.from_training_state(self.config, state, pixel_scale=self.train_set.pixel_scale,
                                                   manifest_hash=self.train_set.manifest.get("content_hash", ""))
             save_checkpoint(self.run.checkpoints / name, ckpt)
-
-
-def validation_set(train_set: PairDataset, config: Config, warn: bool = True) -> PairDataset:
-    """The split validation scores: ``val``, else (with a warning) the training split itself."""
-    if "val" in train_set.manifest["splits"]:
-        return PairDataset(train_set.root, "val", config.data, augment=False)
-    if warn:
-        warnings.warn(f"{train_set.root} has no val split: validating on the first training samples, "
-                      "whose scores flatter the model", SatganWarning, stacklevel=3)
-    return PairDataset(train_set.root, "train", config.data, augment=False)
-
-
-@torch.no_grad()
-def generate_samples(G: nn.Module, dataset: PairDataset, n: int, device: torch.device, amp: torch.dtype | None):
-    """Masks, generated images (G in eval mode) and real images of ``dataset``'s first ``n``
-    samples, as model tensors on the CPU."""
-    was_training = G.training
-    G.eval()
-    masks, fakes, reals = [], [], []
-    for i in range(n):
-        item = dataset[i]
-        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-            fakes.append(G(item["mask"][None].to(device)).float().cpu())
-        masks.append(item["mask"][None])
-        reals.append(item["image"][None])
-    G.train(was_training)
-    return torch.cat(masks), torch.cat(fakes), torch.cat(reals)
-
-
-class ValidationKID:
-    """KID between the validation subset's generated and real images, on the FID Inception,
-    where that file is installed: realism per epoch beside PSNR and SSIM. With a dozen
-    images it is noisy; watch its trend, and score finished models with satgan evaluate."""
-
-    def __init__(self, enabled: bool, device: torch.device):
-        self.extractor, self.real = None, None
-        if enabled:
-            try:
-                self.extractor = metrics.InceptionFeatures(device=device)
-            except SatganError:
-                pass  # no Inception file: validation reports PSNR and SSIM only
-
-    def __call__(self, fake: torch.Tensor, real: torch.Tensor) -> dict:
-        if self.extractor is None or len(fake) < 2:
-            return {}
-        if self.real is None:  # the real subset does not change
-            self.real = metrics.features(self.extractor, model_to_unit_range(real))
-        fake_features = metrics.features(self.extractor, model_to_unit_range(fake))
-        return {"kid": metrics.kid(fake_features, self.real, subsets=50)[0]}
 
 
 def wrapped(G: nn.Module, D: nn.Module | None, config: Config, procs: Processes, device: torch.device):

@@ -24,7 +24,7 @@ LAYERS = [
     ["satgan.models.generator", "satgan.models.discriminator", "satgan.models.losses", "satgan.models.augment"],
     ["satgan.models.objective", "satgan.models.factory"],
     ["satgan.checkpoint"],
-    ["satgan.runs", "satgan.optim"],
+    ["satgan.runs", "satgan.optim", "satgan.validation"],
     ["satgan.train", "satgan.inference"],
     ["satgan.evaluation"],
     ["satgan.gallery", "satgan.explore", "satgan.plots"],

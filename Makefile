@@ -23,6 +23,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	touch $(STAMP)
 
 # Absolute paths, so $SATGAN_WORKSPACE (where notebooks resolve relative paths) cannot split the demo.
+# satgan synth rewrites the data (same bytes, new times), so the demo rebuilds its own arrays (OVERWRITE).
 # The demo lowers the GAN weight to 0.1: in a few CPU minutes the adversarial term costs more
 # fidelity than it buys realism (docs/RESULTS.md, "The demo's evaluation").
 DEMO_ARRAYS := $(CURDIR)/$(DEMO)/pretransformed/grid2-286
@@ -33,7 +34,7 @@ demo: $(STAMP)
 	$(NB_RUN) notebooks/01_explore_dataset.ipynb $(DEMO)/notebooks/01_explore_dataset.ipynb \
 		-p DATA_DIR $(CURDIR)/$(DEMO)/data -p MAX_PAIRS_PER_CITY 6
 	$(NB_RUN) notebooks/02_pretransform.ipynb $(DEMO)/notebooks/02_pretransform.ipynb \
-		-p DATA_DIR $(CURDIR)/$(DEMO)/data -p OUT_DIR $(DEMO_ARRAYS) -p GRID 2
+		-p DATA_DIR $(CURDIR)/$(DEMO)/data -p OUT_DIR $(DEMO_ARRAYS) -p GRID 2 -p OVERWRITE True
 	$(NB_RUN) notebooks/03_train.ipynb $(DEMO)/notebooks/03_train.ipynb \
 		-p DATA_DIR $(DEMO_ARRAYS) -p RUN_DIR $(CURDIR)/$(DEMO)/training/quick \
 		-p PRESET quick -p EPOCHS $(DEMO_EPOCHS) -y 'OVERRIDES: ["loss.gan_weight=0.1"]' -p TENSORBOARD False

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from satgan.errors import SatganError
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -44,8 +46,6 @@ def _nearest_existing(path: Path) -> Path:
 def check_output_folder(path: str | os.PathLike, what: str = "--out") -> Path:
     """``path`` as a folder outputs can be written into, checked before any work: not a
     file, no file on the way to it, and writable. One :class:`SatganError` naming it."""
-    from satgan.errors import SatganError
-
     path = Path(path).expanduser()
     found = _nearest_existing(path)
     if not found.is_dir():
@@ -58,8 +58,6 @@ def check_output_folder(path: str | os.PathLike, what: str = "--out") -> Path:
 
 def check_output_file(path: str | os.PathLike, what: str = "--out") -> Path:
     """``path`` as a file to be written: not an existing folder, in a folder that can be made."""
-    from satgan.errors import SatganError
-
     path = Path(path).expanduser()
     if path.is_dir():
         raise SatganError(f"{what} {path}: is a folder; give a file name, e.g. {path / 'report.json'}")

@@ -16,7 +16,7 @@ import os
 import shutil
 from pathlib import Path
 
-from satgan.atomic import write_json
+from satgan.atomic import check_output_folder, write_json
 from satgan.checkpoint import LAST, Checkpoint, load_checkpoint, newest_intact
 from satgan.config import Config, to_dict
 from satgan.errors import SatganError
@@ -41,13 +41,7 @@ class RunDir:
 
     def check_writable(self) -> None:
         """A clear error now for a RUN_DIR that cannot be a folder, before any training."""
-        for parent in [self.root, *self.root.parents]:
-            if parent.exists():
-                if not parent.is_dir():
-                    raise SatganError(f"{parent}: exists and is not a folder; choose another RUN_DIR")
-                if not os.access(parent, os.W_OK | os.X_OK):
-                    raise SatganError(f"{parent}: not writable; choose another RUN_DIR")
-                break
+        check_output_folder(self.root, "RUN_DIR")
         for path in (self.checkpoints, self.samples, self.tb):
             if path.exists() and not path.is_dir():
                 raise SatganError(f"{path}: exists and is not a folder; remove it or choose another RUN_DIR")

@@ -27,11 +27,6 @@ LOSS_TERMS = {
 }
 
 
-def terms_of(player: str) -> list[str]:
-    """The names of the terms ``player`` (``generator`` or ``discriminator``) minimises."""
-    return [name for name, (who, _) in LOSS_TERMS.items() if who == player]
-
-
 def discriminate(D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, real: torch.Tensor, batch_norm: bool):
     """D's outputs for the fake and the real pairs. Without batch norm one pass over both
     (as SPADE does) gives the same values as two and runs faster; with batch norm, two

@@ -1,19 +1,23 @@
-"""Whole-mask generation: seamless mode (25% overlap, Hann blending) against grid mode.
+"""Whole-mask generation: seamless mode at one or more overlaps against grid mode.
 
-A 5000x5000 synthetic Inria mask. Grid mode cuts it into NxN tiles of 5000/N pixels and
-generates each resized to the window (the old project's way); seamless mode generates
-the same area at the same pixel scale (5000 / (N * window) mask pixels per output pixel)
-with a sliding window. Each measurement runs in a fresh process, so its peak resident
-memory (VmHWM: the whole process, torch and the model included) is its own; rounds
-alternate the two modes, and the reported overhead is the median of per-round ratios.
+A 5000x5000 mask: by default a synthetic Inria one; with ``--masks DIR``, real masks
+from DIR (e.g. geocompass's 256 px tiles) mosaicked into one scene, as a user's own
+region would look. Grid mode cuts it into NxN tiles of 5000/N pixels and generates each
+resized to the window (the old project's way); seamless mode generates the same area at
+the same pixel scale (5000 / (N * window) mask pixels per output pixel) with a sliding
+window. Each measurement runs in a fresh process, so its peak resident memory (VmHWM:
+the whole process, torch and the model included) is its own; rounds alternate the
+modes, and each overhead is the median of per-round ratios against grid mode.
 
-    python benchmarks/bench_generate.py [--preset satgan] [--grids 5,10] [--rounds 3] [--device cpu]
-        [--checkpoint CKPT] [--overlap 0.25]
+    python benchmarks/bench_generate.py [--preset satgan | --checkpoint CKPT] [--grids 5,10]
+        [--overlaps 0.25,0.5] [--rounds 5] [--masks DIR] [--json OUT.json] [--device cpu]
 
 Beside the time, what the output looks like: edge sharpness (the outermost rows and
-columns' gradient over the median: a frame) of both outputs, and the seamless scene's
-shift consistency (PSNR between two generations with the windows offset by half a
-stride: a lattice). These mean something only for a trained ``--checkpoint``.
+columns' gradient over the median: a frame) of every output, the seamless scene's shift
+consistency (PSNR between two generations with the windows offset by half a stride: a
+lattice), and the steps at the edge of a constant (empty) mask's scene in grey levels (a
+frame with nothing else to hide behind). These mean something only for a trained
+``--checkpoint``.
 """
 
 from __future__ import annotations
@@ -41,89 +45,136 @@ def _memory_mib(field: str) -> float:
     raise RuntimeError(f"no {field} in /proc/self/status")
 
 
-def measure(mask_path: str, mode: str, grid: int, preset_name: str, device: str, overlap: float,
-            checkpoint: str) -> dict:
-    """One generation in this process: seconds and peak RSS (MiB) beyond the imports; the
-    output's edge sharpness; in mode ``shift``, the seamless scene's shift consistency."""
-    import torch
-
-    from satgan.inference import generate_grid, generate_seamless, generator_from_config, load_generator
-    from satgan.metrics import edge_sharpness
+def _generator(args):
+    from satgan.inference import generator_from_config, load_generator
     from satgan.presets import preset
 
-    torch.set_grad_enabled(False)
-    gen = load_generator(checkpoint, device) if checkpoint else generator_from_config(preset(preset_name), device)
-    if mode == "shift":
-        from satgan.inference import shift_consistency
+    if args.checkpoint:
+        return load_generator(args.checkpoint, args.device)
+    return generator_from_config(preset(args.preset), args.device)
 
-        mask = np.load(mask_path)
-        scale = SIZE / (grid * gen.window)
-        return {"shift_consistency_db": shift_consistency(gen, mask, scale, overlap, batch_size=8)}
+
+def measure(args, mask_path: str, mode: str, grid: int, overlap: float) -> dict:
+    """One generation in this process (mode ``grid`` or ``seamless``): seconds, peak RSS
+    (MiB) and the output's edge sharpness; mode ``looks``: the seamless scene's shift
+    consistency and a constant mask's edge steps, untimed."""
+    import torch
+
+    from satgan.inference import generate_grid, generate_seamless, shift_consistency
+    from satgan.metrics import edge_sharpness
+
+    torch.set_grad_enabled(False)
+    gen = _generator(args)
     mask = np.load(mask_path)
+    scale = SIZE / (grid * gen.window)
+    if mode == "looks":
+        blank = generate_seamless(gen, np.zeros((SIZE // 4, SIZE // 4), bool), scale, overlap).astype(np.float32)
+        steps = np.abs(np.diff(blank, axis=1)).mean(axis=(0, 2))
+        return {"shift_consistency_db": shift_consistency(gen, mask, scale, overlap, batch_size=8),
+                "blank_edge_step": float(steps[[0, -1]].mean()), "blank_inside_step": float(np.median(steps)),
+                "blank_border_offset": float(np.abs(blank[:, :2].mean() - blank[:, 10:-10].mean()))}
     gen(np.zeros((1, gen.window, gen.window), np.uint8))  # warm-up outside the timing
     before = _memory_mib("VmRSS")
     start = time.perf_counter()
     if mode == "grid":
         _, image = generate_grid(gen, mask, grid, batch_size=8)
     else:
-        image = generate_seamless(gen, mask, scale=SIZE / (grid * gen.window), overlap=overlap, batch_size=8)
-    if device.startswith("cuda"):
+        image = generate_seamless(gen, mask, scale=scale, overlap=overlap, batch_size=8)
+    if args.device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
-    peak = _memory_mib("VmHWM")
-    return {"seconds": seconds, "peak_rss_mib": peak, "before_mib": before, "output": list(image.shape),
-            "edge_sharpness": edge_sharpness(image)}
+    return {"seconds": seconds, "peak_rss_mib": _memory_mib("VmHWM"), "before_mib": before,
+            "output": list(image.shape), "edge_sharpness": edge_sharpness(image)}
+
+
+def scene_mask(masks: str) -> np.ndarray:
+    """The 5000x5000 benchmark mask: real masks from ``masks`` mosaicked, or a synthetic one."""
+    if masks:
+        from satgan.data.readers import read_mask
+        from satgan.data.tiling import mosaic
+
+        files = sorted(p for p in Path(masks).iterdir() if p.is_file())
+        first = read_mask(files[0])
+        need = -(-SIZE // first.shape[0]) * -(-SIZE // first.shape[1])
+        return mosaic([read_mask(f) for f in files[:need]], SIZE)
+    from satgan.data.synthetic import render_scene
+
+    return render_scene("chicago", SIZE, seed=0, index=1)[1] > 0
+
+
+def _child(args, mask_path: str, mode: str, grid: int, overlap: float) -> dict:
+    cmd = [sys.executable, __file__, "--preset", args.preset, "--device", args.device, "--checkpoint",
+           args.checkpoint, "--child", mask_path, mode, str(grid), str(overlap)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="satgan")
-    parser.add_argument("--grids", default="5,10", help="comma-separated N of the NxN grids to compare at")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--overlap", type=float, default=0.25)
-    parser.add_argument("--device", default="cpu")
     parser.add_argument("--checkpoint", default="", help="a trained checkpoint (default: the preset, untrained)")
-    parser.add_argument("--child", nargs=3, metavar=("MASK", "MODE", "GRID"), help=argparse.SUPPRESS)
+    parser.add_argument("--grids", default="5,10", help="comma-separated N of the NxN grids to compare at")
+    parser.add_argument("--overlaps", default="0.25", help="comma-separated seamless overlaps to compare")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--masks", default="", help="a folder of mask files to mosaic (default: a synthetic mask)")
+    parser.add_argument("--json", default="", help="also write the results here")
+    parser.add_argument("--looks-only", action="store_true", help="only the untimed measurements of the output")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--child", nargs=4, metavar=("MASK", "MODE", "GRID", "OVERLAP"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        mask, mode, grid = args.child
-        print(json.dumps(measure(mask, mode, int(grid), args.preset, args.device, args.overlap, args.checkpoint)))
+        mask, mode, grid, overlap = args.child
+        print(json.dumps(measure(args, mask, mode, int(grid), float(overlap))))
         return
 
-    from satgan.data.synthetic import render_scene
-    from satgan.inference import window_starts
-
+    overlaps = [float(o) for o in args.overlaps.split(",")]
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
         mask_path = str(Path(tmp) / "mask.npy")
-        np.save(mask_path, render_scene("chicago", SIZE, seed=0, index=1)[1] > 0)
-        print(f"{SIZE}x{SIZE} mask, preset {args.preset}, device {args.device}, overlap {args.overlap:.0%}")
+        mask = scene_mask(args.masks)
+        np.save(mask_path, mask)
+        print(f"{SIZE}x{SIZE} mask ({args.masks or 'synthetic'}, building fraction {mask.mean():.3f}), "
+              f"{args.checkpoint or 'preset ' + args.preset}, device {args.device}, {args.rounds} rounds")
         for grid in (int(g) for g in args.grids.split(",")):
-            runs: dict[str, list[dict]] = {"grid": [], "seamless": []}
+            modes = [("grid", 0.0)] + [("seamless", o) for o in overlaps]
+            runs: dict[tuple, list[dict]] = {m: [] for m in modes}
+            if args.looks_only:
+                for o in overlaps:
+                    row = {"grid": grid, "overlap": o, **_child(args, mask_path, "looks", grid, o)}
+                    print(json.dumps(row))
+                    results.append(row)
+                continue
             for r in range(args.rounds):
-                order = ("grid", "seamless") if r % 2 == 0 else ("seamless", "grid")
-                for mode in order:
-                    cmd = [sys.executable, __file__, "--preset", args.preset, "--device", args.device,
-                           "--overlap", str(args.overlap), "--checkpoint", args.checkpoint,
-                           "--child", mask_path, mode, str(grid)]
-                    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-                    runs[mode].append(json.loads(out.strip().splitlines()[-1]))
-            ratios = [s["seconds"] / g["seconds"] for g, s in zip(runs["grid"], runs["seamless"])]
-            side = runs["seamless"][0]["output"][0]
-            windows = len(window_starts(side, 256 if args.preset != "quick" else 128, args.overlap)) ** 2
-            print(f"grid {grid}x{grid} ({grid * grid} windows) vs seamless ({windows} windows), "
-                  f"output {runs['seamless'][0]['output'][:2]}:")
-            for mode, results in runs.items():
-                print(f"  {mode:8s} median {statistics.median(r['seconds'] for r in results):7.2f} s, "
-                      f"peak RSS {max(r['peak_rss_mib'] for r in results):6.0f} MiB "
-                      f"(imports and model {max(r['before_mib'] for r in results):.0f} MiB)")
-            print(f"  seamless / grid time: median {statistics.median(ratios):.2f}x "
-                  f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})")
-            cmd = [sys.executable, __file__, "--preset", args.preset, "--device", args.device, "--overlap",
-                   str(args.overlap), "--checkpoint", args.checkpoint, "--child", mask_path, "shift", str(grid)]
-            shift = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.split("\n")[-2])
-            print(f"  edge sharpness: grid {runs['grid'][0]['edge_sharpness']:.2f}x, seamless "
-                  f"{runs['seamless'][0]['edge_sharpness']:.2f}x the median; seamless shift consistency "
-                  f"{shift['shift_consistency_db']:.1f} dB")
+                for mode in modes if r % 2 == 0 else modes[::-1]:
+                    runs[mode].append(_child(args, mask_path, *mode[:1], grid, mode[1]))
+            grid_runs = runs[("grid", 0.0)]
+            for mode, measured in runs.items():
+                row = {"grid": grid, "mode": mode[0], "overlap": mode[1], "output": measured[0]["output"][:2],
+                       "seconds": statistics.median(m["seconds"] for m in measured),
+                       "ratio_to_grid": statistics.median(m["seconds"] / g["seconds"]
+                                                          for m, g in zip(measured, grid_runs)),
+                       "ratios": [m["seconds"] / g["seconds"] for m, g in zip(measured, grid_runs)],
+                       "peak_rss_mib": max(m["peak_rss_mib"] for m in measured),
+                       "edge_sharpness": measured[0]["edge_sharpness"]}
+                if mode[0] == "seamless":
+                    row.update(_child(args, mask_path, "looks", grid, mode[1]))
+                results.append(row)
+    if args.looks_only:
+        return
+    print("| grid N (scale) | mode | output | time s | / grid | peak MiB | edge sharpness | shift consistency "
+          "| blank: edge / inside step |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for row in results:
+        scale = SIZE / row["output"][0]
+        mode = "grid" if row["mode"] == "grid" else f"seamless, overlap {row['overlap']:g}"
+        shift = f"{row['shift_consistency_db']:.1f} dB" if "shift_consistency_db" in row else "-"
+        blank = (f"{row['blank_edge_step']:.2f} / {row['blank_inside_step']:.2f}"
+                 if "blank_edge_step" in row else "-")
+        print(f"| {row['grid']} ({scale:.2f}) | {mode} | {row['output'][0]}x{row['output'][1]} | "
+              f"{row['seconds']:.2f} | {row['ratio_to_grid']:.2f}x ({', '.join(f'{x:.2f}' for x in row['ratios'])}) "
+              f"| {row['peak_rss_mib']:.0f} | {row['edge_sharpness']:.2f}x | {shift} | {blank} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -64,6 +64,7 @@ MASK_FILE = ""  # a real-size mask for seamless generation; "": the first mask o
 OUT_DIR = "evaluation/generated"
 SCALE = None  # mask pixels per output pixel; None: the checkpoint's training scale
 OVERLAP = None  # least overlap of neighbouring windows
+WINDOW = None  # window side in output pixels; None: 768 where the scene allows
 
 # %%
 from satgan.config import EvaluateConfig
@@ -98,19 +99,22 @@ plt.show()
 # %% [markdown]
 # ## A whole mask, seamlessly
 # A sliding window at the training pixel scale, overlapping windows blended with Hann
-# weights. Below the whole image, then a zoom across window borders (dashed): seamless on
-# the left, the old grid of separate tiles at the same scale on the right, where every
-# tile border shows.
+# weights; the windows are larger than the training crop (768 px where the scene allows)
+# so that each pixel is generated with plenty of context and neighbouring windows agree.
+# Below the whole image, then a zoom across window borders (dashed): seamless on the left,
+# the old grid of separate tiles of the training crop at the same scale on the right,
+# where every tile border shows.
 
 # %%
 from satgan.config import GenerateConfig, model_spec
 from satgan.data.arrays import source_mask
 from satgan.data.readers import read_mask
-from satgan.inference import generate, generate_seamless, load_generator, window_starts
+from satgan.inference import generate, generate_seamless, load_generator, seamless_window, window_starts
 
 mask_file = resolve(MASK_FILE, WORKSPACE) if MASK_FILE else source_mask(data_dir, SPLIT)
 generate_config = build(GenerateConfig, checkpoint=model_spec(checkpoints[0])[1], input=str(mask_file),
-                        out=str(out_dir), mode="seamless", scale=SCALE, overlap=OVERLAP)
+                        out=str(out_dir), mode="seamless", scale=SCALE, overlap=OVERLAP,
+                        window=WINDOW)
 generator = load_generator(generate_config.checkpoint)
 result = generate(generate_config, generator)
 print(f"{mask_file} at scale {result['scale']:.3g} ->", *result["written"], sep="\n  ")
@@ -120,9 +124,9 @@ import tifffile
 
 seamless = tifffile.imread(result["written"][0])
 mask = read_mask(mask_file, strict=True)
-# windows side by side (overlap 0), as separate tiles; where the size is not a multiple of
-# the window they overlap by a few pixels
-tiled = generate_seamless(generator, mask, result["scale"], overlap=0.0)
+# training-crop windows side by side (overlap 0), as separate tiles; where the size is not
+# a multiple of the window they overlap by a few pixels
+tiled = generate_seamless(generator, mask, result["scale"], overlap=0.0, window=generator.window)
 fig, axes = plt.subplots(1, 2, figsize=(12, 6), layout="constrained")
 axes[0].imshow(mask, cmap="gray")
 axes[0].set_title(f"mask {mask.shape[1]}x{mask.shape[0]}")
@@ -133,17 +137,20 @@ for ax in axes:
 plt.show()
 
 # %%
-win = generator.window
-xs = window_starts(seamless.shape[1], win, generate_config.overlap)
-ys = window_starts(seamless.shape[0], win, generate_config.overlap)
-x0 = max(0, xs[min(1, len(xs) - 1)] - win // 2)  # centred on the second window's left edge
-y0 = max(0, ys[min(1, len(ys) - 1)] - win // 2)
+win = generator.window  # the zoom: one training crop wide
+big = seamless_window(generator, *seamless.shape[:2], generate_config.window)
+xs = window_starts(seamless.shape[1], big, generate_config.overlap)
+ys = window_starts(seamless.shape[0], big, generate_config.overlap)
+x0 = max(0, min(xs[min(1, len(xs) - 1)] - win // 2, seamless.shape[1] - win))  # on the second window's left edge
+y0 = max(0, min(ys[min(1, len(ys) - 1)] - win // 2, seamless.shape[0] - win))
 zoom = (slice(y0, y0 + win), slice(x0, x0 + win))
 fig, axes = plt.subplots(1, 2, figsize=(12, 6), layout="constrained")
-for ax, image, title in ((axes[0], seamless, "seamless (Hann-blended windows)"), (axes[1], tiled, "separate tiles")):
+for ax, image, title, side, overlap in (
+        (axes[0], seamless, f"seamless ({big} px windows, Hann-blended)", big, generate_config.overlap),
+        (axes[1], tiled, f"separate {win} px tiles", win, 0.0)):
     ax.imshow(image[zoom], extent=(x0, x0 + win, y0 + win, y0))
-    for b in window_starts(seamless.shape[1], win, generate_config.overlap if image is seamless else 0.0):
-        for edge in (b, b + win):
+    for b in window_starts(seamless.shape[1], side, overlap):
+        for edge in (b, b + side):
             if x0 < edge < x0 + win:
                 ax.axvline(edge, color="white", ls="--", lw=0.8)
     ax.set_title(title)
@@ -160,5 +167,5 @@ plt.show()
 # %%
 from satgan.plots import plot_lattice
 
-plot_lattice(generator, mask, result["scale"], generate_config.overlap)
+plot_lattice(generator, mask, result["scale"], generate_config.overlap, window=generate_config.window)
 plt.show()

@@ -208,7 +208,9 @@ class GenerateConfig(Settings):
     scale: float | None = setting(None, gt=0, help="seamless: mask pixels per output pixel "
                                                    "(default: the checkpoint's training scale)")
     overlap: float = setting(0.25, ge=0, lt=1, help="seamless: least overlap of neighbouring windows (fraction)")
-    batch_size: int = setting(8, ge=1, help="windows or tiles per forward pass")
+    window: int | None = setting(None, ge=1, help="seamless: window side in output pixels, a multiple of the "
+                                                  "generator's input multiple (default: 768 where the scene allows)")
+    batch_size: int = setting(8, ge=1, help="tiles, or training-crop-sized windows, per forward pass")
     device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
     dropout: bool = setting(False, help="keep pix2pix's dropout on as noise (otherwise deterministic)")
     seed: int = setting(0, ge=0, help="with --dropout")

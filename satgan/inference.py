@@ -42,6 +42,7 @@ from satgan.runtime import resolve_device
 from satgan.settings import defaults
 
 OVERLAP = defaults(GenerateConfig)["overlap"]
+CONTEXT = 768  # seamless windows' side by default, when the scene allows: see seamless_window
 
 
 # -- the generator ----------------------------------------------------------------------------
@@ -56,7 +57,7 @@ class Generator:
     multiple: int  # input sides must be multiples of this (2^depth for a U-Net)
     pixel_scale: float | None  # source pixels per training pixel, when the checkpoint knows
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def __call__(self, masks: np.ndarray) -> np.ndarray:
         """``(N, H, W)`` masks (bool, or uint8 coverage 0-255) to ``(N, H, W, 3) uint8`` images."""
         if masks.dtype == bool:
@@ -147,30 +148,50 @@ def hann_weights(window: int) -> np.ndarray:
     return np.outer(w, w).astype(np.float32)
 
 
+def seamless_window(gen: Generator, height: int, width: int, window: int | None = None) -> int:
+    """The window side for a seamless scene of ``height`` x ``width`` output pixels:
+    ``window`` if given (checked), else the largest multiple of the generator's input
+    multiple up to ``max(CONTEXT, gen.window)`` that fits the scene. Windows larger than
+    the training crop see more context around every pixel, so neighbouring windows agree
+    (no lattice; docs/BENCHMARKS.md), at about the same cost per output pixel."""
+    if window is not None:
+        if window < 1 or window % gen.multiple:
+            raise SatganError(f"window {window} must be a positive multiple of {gen.multiple} for this generator")
+        win = window
+    else:
+        win = min(max(CONTEXT, gen.window), height, width) // gen.multiple * gen.multiple
+        win = max(win, gen.window)
+    if height < win or width < win:
+        raise SatganError(
+            f"the scene is {height}x{width} output pixels: smaller than the {win}-pixel window; "
+            f"use a smaller scale or the resize mode"
+        )
+    return win
+
+
 def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, overlap: float = OVERLAP,
                       batch_size: int = 8, window: int | None = None) -> np.ndarray:
     """An image of the whole mask at ``1/scale`` of its size (``scale`` = mask pixels per
     output pixel; the checkpoint's ``pixel_scale`` reproduces the training scale).
 
-    Windows of ``window`` pixels (the training crop by default) overlap by at least
+    Windows of ``window`` pixels (default: :func:`seamless_window`) overlap by at least
     ``overlap`` and are blended with Hann weights. Rows of windows are generated one at
     a time; finished output rows are written to the uint8 result as soon as no later
-    window touches them, so float memory is one band of ``window`` rows.
+    window touches them, so float memory is one band of ``window`` rows. ``batch_size``
+    counts training-crop-sized windows per forward pass (fewer larger windows go at once,
+    so memory does not grow with the window).
     """
     if not 0 <= overlap < 1:
         raise SatganError(f"overlap must be in [0, 1) (got {overlap})")
     if scale <= 0:
         raise SatganError(f"scale must be positive (got {scale})")
-    win = window or gen.window
-    if win % gen.multiple:
-        raise SatganError(f"window {win} must be a multiple of {gen.multiple} for this generator")
     h, w = max(1, round(mask.shape[0] / scale)), max(1, round(mask.shape[1] / scale))
+    try:
+        win = seamless_window(gen, h, w, window)
+    except SatganError as exc:
+        raise SatganError(f"the mask is {mask.shape[0]}x{mask.shape[1]} pixels at scale {scale:g}: {exc}") from None
     small = mask_coverage(mask, (h, w))  # at scale 1, the mask as 0/255
-    if h < win or w < win:
-        raise SatganError(
-            f"the mask is {mask.shape[0]}x{mask.shape[1]} pixels, {h}x{w} at scale {scale:g}: smaller than "
-            f"the {win}-pixel window; use a smaller scale or the resize mode"
-        )
+    per_pass = max(1, batch_size * gen.window**2 // win**2)
     ys, xs = window_starts(h, win, overlap), window_starts(w, win, overlap)
     weight = hann_weights(win)
     out = np.empty((h, w, 3), np.uint8)
@@ -178,7 +199,7 @@ def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, over
     wsum = np.zeros((win, w), np.float32)
     for k, y in enumerate(ys):
         tiles = [small[y : y + win, x : x + win] for x in xs]
-        images = in_batches(gen, tiles, batch_size)
+        images = in_batches(gen, tiles, per_pass)
         for x, image in zip(xs, images):
             acc[:, x : x + win] += image.astype(np.float32) * weight[:, :, None]
             wsum[:, x : x + win] += weight
@@ -190,29 +211,36 @@ def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, over
 
 
 def shifted_scenes(gen: Generator, mask: np.ndarray, scale: float = 1.0, overlap: float = OVERLAP,
-                   batch_size: int = 8, shift: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
-    """The seamless scene of ``mask`` generated twice, the second time from the mask cropped
-    so that the windows fall ``shift`` output pixels further on (default: half a window
-    stride, the worst case for a lattice). Returns both scenes and the shift: pixel
-    (y + shift, x + shift) of the first shows what pixel (y, x) of the second does."""
-    win = gen.window
-    stride = max(1, round(win * (1 - overlap)))
-    shift = shift or max(1, stride // 2)
-    while shift > 1 and abs(shift * scale - round(shift * scale)) > 1e-6:
-        shift -= 1  # a whole number of mask pixels, so both scenes sample the same grid
-    crop = round(shift * scale)
-    first = generate_seamless(gen, mask, scale, overlap, batch_size)
-    second = generate_seamless(gen, mask[crop:, crop:], scale, overlap, batch_size)
+                   batch_size: int = 8, shift: int | None = None,
+                   window: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+    """The seamless scene of ``mask`` generated twice, the second time with every window
+    ``shift`` output pixels further on (default: half a window stride, the worst case for
+    a lattice). Returns both scenes and the shift: pixel (y + shift, x + shift) of the
+    first shows what pixel (y, x) of the second does.
+
+    The mask is brought to the output scale once and the second scene cut from that, so
+    both see exactly the same input pixels at any ``scale`` (cropping the full-size mask
+    would need a shift that is a whole number of mask pixels too).
+    """
+    if scale <= 0:
+        raise SatganError(f"scale must be positive (got {scale})")
+    small = mask_coverage(mask, (max(1, round(mask.shape[0] / scale)), max(1, round(mask.shape[1] / scale))))
+    win = seamless_window(gen, *small.shape, window)
+    shift = shift or max(1, round(win * (1 - overlap)) // 2)
+    if window is None and min(small.shape) - shift < win:  # one window for both: one the shifted scene holds
+        win = seamless_window(gen, small.shape[0] - shift, small.shape[1] - shift)
+    first = generate_seamless(gen, small, 1.0, overlap, batch_size, win)
+    second = generate_seamless(gen, small[shift:, shift:], 1.0, overlap, batch_size, win)
     return first, second, shift
 
 
 def shift_consistency(gen: Generator, mask: np.ndarray, scale: float = 1.0, overlap: float = OVERLAP,
-                      batch_size: int = 8, shift: int | None = None) -> float:
+                      batch_size: int = 8, shift: int | None = None, window: int | None = None) -> float:
     """Whether a seamless scene depends on where its windows fall: PSNR in dB between the
     two :func:`shifted_scenes` on their common area, away from the borders. A generator
     whose output does not depend on the windows gives a high figure; one that decides per
     window shows a lattice and a low one."""
-    first, second, shift = shifted_scenes(gen, mask, scale, overlap, batch_size, shift)
+    first, second, shift = shifted_scenes(gen, mask, scale, overlap, batch_size, shift, window)
     return shifted_psnr(first, second, shift, shift, margin=gen.window // 2)
 
 
@@ -244,7 +272,7 @@ def _generate_file(gen: Generator, path: Path, cfg: GenerateConfig, out: Path, s
         written.append(out / f"{stem}-grid.png")
         write_image(written[-1], assembled)
         return written
-    image = generate_seamless(gen, mask, scale, cfg.overlap, cfg.batch_size)
+    image = generate_seamless(gen, mask, scale, cfg.overlap, cfg.batch_size, cfg.window)
     tif, preview = out / f"{stem}.tif", out / f"{stem}.preview.jpg"
     ratio = (mask.shape[0] / image.shape[0], mask.shape[1] / image.shape[1])  # exact, after rounding
     write_geotiff(tif, image, scaled_geotags(read_geotags(path), ratio))

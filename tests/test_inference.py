@@ -99,9 +99,9 @@ def test_generation_is_deterministic_and_dropout_is_optional_noise(tiny_checkpoi
 
 def test_seamless_output_has_no_seams(gen):
     mask = structured_mask(320, 448)  # 5 x 7 windows of 64 exactly when they do not overlap
-    image = generate_seamless(gen, mask, scale=1, overlap=0.25)
+    image = generate_seamless(gen, mask, scale=1, overlap=0.25, window=64)
     assert image.shape == (320, 448, 3)
-    tiled = generate_seamless(gen, mask, scale=1, overlap=0.0)  # plain tiling: windows side by side
+    tiled = generate_seamless(gen, mask, scale=1, overlap=0.0, window=64)  # plain tiling: windows side by side
     assert window_starts(448, 64, 0.0) == list(range(0, 448, 64))
     for axis, length in ((1, 448), (0, 320)):  # across columns, then across rows (the streamed bands)
         view, plain_view = (image, tiled) if axis == 1 else (image.transpose(1, 0, 2), tiled.transpose(1, 0, 2))
@@ -117,7 +117,7 @@ def test_seamless_output_has_no_seams(gen):
 def test_seamless_streams_by_rows_of_windows(gen):
     mask = structured_mask(1024, 1024)
     tracemalloc.start()
-    generate_seamless(gen, mask, scale=1, overlap=0.25, batch_size=4)
+    generate_seamless(gen, mask, scale=1, overlap=0.25, batch_size=4, window=64)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     pixels, band = 1024 * 1024, 64 * 1024  # a band: one window's height of rows

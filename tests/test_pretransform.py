@@ -12,7 +12,7 @@ from PIL import Image
 
 from satgan.config import PretransformConfig
 from satgan.data.pretransform import pretransform
-from satgan.data.tiling import grid_shape, mask_coverage, tile_fractions
+from satgan.data.tiling import grid_shape, mask_coverage, mosaic, tile_fractions
 from satgan.errors import SatganError
 from tests.conftest import REPO, write_pair_folder
 
@@ -105,6 +105,15 @@ def test_interrupted_commit_is_finished_by_a_rerun(inria_root, tmp_path, monkeyp
     assert not (out / ".parts").exists()
     assert sorted(p.name for p in out.rglob("*") if p.is_file()) == sorted(
         p.name for p in (tmp_path / "ref").rglob("*") if p.is_file())
+
+
+def test_mosaic_lays_tiles_in_row_order_and_crops():
+    tiles = [np.full((4, 4), i, np.uint8) for i in range(9)]
+    scene = mosaic(tiles, 10)
+    assert scene.shape == (10, 10)
+    assert scene[0, 0] == 0 and scene[0, 5] == 1 and scene[5, 0] == 3 and scene[9, 9] == 8
+    with pytest.raises(SatganError, match="needs 9, got 4"):
+        mosaic(tiles[:4], 10)
 
 
 def test_tile_fractions():

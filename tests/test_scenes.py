@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from satgan.config import Config
-from satgan.inference import Generator, shift_consistency
+from satgan.errors import SatganError
+from satgan.inference import Generator, seamless_window, shift_consistency, shifted_scenes
 from satgan.metrics import edge_sharpness, shifted_psnr
 
 
@@ -66,6 +67,13 @@ class PerWindow(nn.Module):
         return (0.1 * x + decision).expand(-1, 3, -1, -1).clamp(-1, 1)
 
 
+class WindowMean(nn.Module):
+    """Output shifted by the window's mean, as a normalization over the window does."""
+
+    def forward(self, x):
+        return (0.5 * x - 0.5 * x.mean(dim=(2, 3), keepdim=True)).expand(-1, 3, -1, -1)
+
+
 def generator(net: nn.Module) -> Generator:
     return Generator(net, Config(), torch.device("cpu"), window=32, multiple=1, pixel_scale=None)
 
@@ -78,3 +86,44 @@ def test_shift_consistency_fails_per_window_decisions_and_passes_local_ones():
         mask[y : y + rng.integers(4, 14), x : x + rng.integers(4, 14)] = True
     assert shift_consistency(generator(PerPixel()), mask) > 50
     assert shift_consistency(generator(PerWindow()), mask) < 30
+
+
+def test_shift_is_half_a_stride_at_any_scale():
+    """At a scale that is not a whole number the windows still move by half a stride and
+    both scenes see the same input pixels (a per-pixel generator agrees exactly)."""
+    rng = np.random.default_rng(1)
+    mask = np.zeros((350, 350), bool)
+    for _ in range(70):
+        y, x = rng.integers(0, 330, 2)
+        mask[y : y + rng.integers(6, 24), x : x + rng.integers(6, 24)] = True
+    first, second, shift = shifted_scenes(generator(PerPixel()), mask, scale=1.7483, window=32)
+    assert shift == 12  # 32-pixel windows, 25 % overlap: a stride of 24
+    assert first.shape == (200, 200, 3) and second.shape == (188, 188, 3)
+    assert np.array_equal(first[shift:, shift:], second)
+    assert shift_consistency(generator(PerWindow()), mask, scale=1.7483, window=32) < 30
+
+
+def test_seamless_window_takes_more_context_where_the_scene_allows():
+    gen = Generator(PerPixel(), Config(), torch.device("cpu"), window=128, multiple=128, pixel_scale=None)
+    assert seamless_window(gen, 3000, 2000) == 768
+    assert seamless_window(gen, 3000, 700) == 640  # the largest multiple of 128 that fits
+    assert seamless_window(gen, 200, 200) == 128  # never below the training crop
+    assert seamless_window(gen, 3000, 3000, window=256) == 256
+    with pytest.raises(SatganError, match="multiple of 128"):
+        seamless_window(gen, 3000, 3000, window=200)
+    with pytest.raises(SatganError, match="smaller than the 128-pixel window"):
+        seamless_window(gen, 100, 300)
+
+
+def test_larger_windows_remove_a_lattice_that_training_crop_windows_leave():
+    """A generator whose output depends on the window's mean (as instance norm makes it)
+    agrees with itself across window offsets once the windows are large: the default."""
+    rng = np.random.default_rng(2)
+    mask = np.zeros((600, 600), bool)
+    for _ in range(300):
+        y, x = rng.integers(0, 590, 2)
+        mask[y : y + rng.integers(4, 14), x : x + rng.integers(4, 14)] = True
+    gen = Generator(WindowMean(), Config(), torch.device("cpu"), window=32, multiple=32, pixel_scale=None)
+    small_windows = shift_consistency(gen, mask, window=32)
+    default = shift_consistency(gen, mask)
+    assert default > small_windows + 6

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from satgan.errors import SatganError
+
 
 def resize_image(image: np.ndarray, size: int) -> np.ndarray:
     """Resize ``(H, W, 3) uint8`` to ``(size, size, 3)``, antialiased bicubic.
@@ -57,3 +59,18 @@ def tile_fractions(mask: np.ndarray, grid: int) -> np.ndarray:
     for r, c, y0, y1, x0, x1 in tile_bounds(*mask.shape, grid):
         out[r, c] = np.count_nonzero(mask[y0:y1, x0:x1]) / ((y1 - y0) * (x1 - x0))
     return out
+
+
+def mosaic(tiles: list[np.ndarray], size: int) -> np.ndarray:
+    """A ``size`` x ``size`` scene of equal-sized 2-D ``tiles`` laid side by side in row
+    order and cropped to ``size``: a whole-scene stand-in built from small real masks
+    (geocompass's 256 px tiles make a 5000 px mask from 400 of them)."""
+    th, tw = tiles[0].shape
+    rows, cols = -(-size // th), -(-size // tw)
+    if len(tiles) < rows * cols:
+        raise SatganError(f"a {size}x{size} mosaic of {th}x{tw} tiles needs {rows * cols}, got {len(tiles)}")
+    out = np.empty((rows * th, cols * tw), tiles[0].dtype)
+    for i in range(rows * cols):
+        r, c = divmod(i, cols)
+        out[r * th : (r + 1) * th, c * tw : (c + 1) * tw] = tiles[i]
+    return out[:size, :size]

@@ -208,14 +208,14 @@ def plot_lattice(gen, mask: np.ndarray, scale: float, overlap: float, side: int 
     from satgan.inference import shifted_scenes
     from satgan.metrics import shifted_psnr
 
-    first, second, shift = shifted_scenes(gen, mask, scale, overlap, window=window)
+    first, second, shift, win = shifted_scenes(gen, mask, scale, overlap, window=window)
     side = side or min(3 * gen.window, second.shape[0], second.shape[1])
     y0 = max(0, (second.shape[0] - side) // 2)
     x0 = max(0, (second.shape[1] - side) // 2)
     a = first[y0 + shift : y0 + shift + side, x0 + shift : x0 + shift + side]
     b = second[y0 : y0 + side, x0 : x0 + side]
     diff = np.abs(a.astype(np.int16) - b.astype(np.int16)).mean(axis=2)
-    psnr = shifted_psnr(first, second, shift, shift, margin=gen.window // 2)
+    psnr = shifted_psnr(first, second, shift, shift, margin=win // 2)
     fig, axes = plt.subplots(1, 3, figsize=(15, 5.2), layout="constrained")
     for ax, image, title in ((axes[0], a, "windows at offset 0"), (axes[1], b, f"windows moved by {shift} px"),
                              (axes[2], diff, f"difference (shift consistency {psnr:.1f} dB over the scene)")):

@@ -84,8 +84,8 @@ def test_shift_consistency_fails_per_window_decisions_and_passes_local_ones():
     for _ in range(40):
         y, x = rng.integers(0, 190, 2)
         mask[y : y + rng.integers(4, 14), x : x + rng.integers(4, 14)] = True
-    assert shift_consistency(generator(PerPixel()), mask) > 50
-    assert shift_consistency(generator(PerWindow()), mask) < 30
+    assert shift_consistency(generator(PerPixel()), mask, window=32) > 50
+    assert shift_consistency(generator(PerWindow()), mask, window=32) < 30
 
 
 def test_shift_is_half_a_stride_at_any_scale():
@@ -96,7 +96,8 @@ def test_shift_is_half_a_stride_at_any_scale():
     for _ in range(70):
         y, x = rng.integers(0, 330, 2)
         mask[y : y + rng.integers(6, 24), x : x + rng.integers(6, 24)] = True
-    first, second, shift = shifted_scenes(generator(PerPixel()), mask, scale=1.7483, window=32)
+    first, second, shift, window = shifted_scenes(generator(PerPixel()), mask, scale=1.7483, window=32)
+    assert window == 32
     assert shift == 12  # 32-pixel windows, 25 % overlap: a stride of 24
     assert first.shape == (200, 200, 3) and second.shape == (188, 188, 3)
     assert np.array_equal(first[shift:, shift:], second)
@@ -119,9 +120,9 @@ def test_larger_windows_remove_a_lattice_that_training_crop_windows_leave():
     """A generator whose output depends on the window's mean (as instance norm makes it)
     agrees with itself across window offsets once the windows are large: the default."""
     rng = np.random.default_rng(2)
-    mask = np.zeros((600, 600), bool)
-    for _ in range(300):
-        y, x = rng.integers(0, 590, 2)
+    mask = np.zeros((1600, 1600), bool)
+    for _ in range(2000):
+        y, x = rng.integers(0, 1590, 2)
         mask[y : y + rng.integers(4, 14), x : x + rng.integers(4, 14)] = True
     gen = Generator(WindowMean(), Config(), torch.device("cpu"), window=32, multiple=32, pixel_scale=None)
     small_windows = shift_consistency(gen, mask, window=32)

@@ -319,6 +319,9 @@ def generate(cfg: GenerateConfig, gen: Generator | None = None) -> dict:
     twins = sorted(stem for stem, n in Counter(f.stem for f in files).items() if n > 1)
     if twins:
         raise SatganError(f"{source}: masks {twins} share a name with different suffixes; their outputs would collide")
+    if cfg.mode == "seamless" and cfg.window is not None and cfg.window % gen.multiple:
+        raise SatganError(f"--window {cfg.window} must be a multiple of {gen.multiple} for this generator")
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     written, failed = [], {}
     for path in files:
@@ -328,6 +331,8 @@ def generate(cfg: GenerateConfig, gen: Generator | None = None) -> dict:
             if str(path) not in str(exc):  # name the file the error is about
                 exc = SatganError(f"{path}: {exc}")
             if len(files) == 1:
+                if made and not any(out.iterdir()):  # leave nothing behind that this call made
+                    out.rmdir()
                 raise exc from None
             failed[str(path)] = str(exc)
             warnings.warn(f"skipped: {exc}", SatganWarning, stacklevel=2)

@@ -350,7 +350,9 @@ def test_masks_that_generation_cannot_take_are_named(place, capsys, tmp_path):
           r"small.png: .*smaller than the 64-pixel window")
     fails(capsys, ["generate", place["ckpt"], tmp_path / "small.png", "--out", tmp_path / "g", "--mode", "grid",
                    "--grid", "60"], r"small.png: .*empty tiles")
-    assert not [p for p in (tmp_path / "g").rglob("*") if p.is_file()]
+    fails(capsys, ["generate", place["ckpt"], tmp_path / "small.png", "--out", tmp_path / "g", "--window", "100"],
+          r"--window 100 must be a multiple of 64")
+    assert not (tmp_path / "g").exists()  # nothing left behind, not even an empty folder
 
 
 def test_a_tiff_claiming_a_huge_size_is_refused_before_reading(place, capsys, tmp_path):

@@ -67,34 +67,35 @@ def training_run(run_dir: Path, name: str) -> None:
     both.save(OUT / f"{name}_first_last.jpg", quality=85)
 
 
-def whole_scene(checkpoint: str, masks: Path, size: int = 5000) -> None:
+def whole_scene(checkpoint: str, masks: Path) -> None:
     """A seamless scene at the checkpoint's training scale from real masks mosaicked into
-    one ``size`` px mask, with a zoom at full resolution where four windows meet (window
+    one 5000 px mask, with a zoom at full resolution where four windows meet (window
     borders dotted), and the lattice view (the same area with the windows moved)."""
     import numpy as np
 
-    from satgan.data.readers import read_mask
-    from satgan.data.tiling import mosaic
-    from satgan.inference import OVERLAP, generate_seamless, load_generator, window_starts
+    sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+    from bench_generate import scene_mask  # the benchmark's mosaic: the same scene it measures
+
+    from satgan.inference import OVERLAP, generate_seamless, load_generator, seamless_window, window_starts
     from satgan.plots import plot_lattice
 
     gen = load_generator(checkpoint, "cpu")
-    files = sorted(p for p in masks.iterdir() if p.is_file())
-    first = read_mask(files[0])
-    mask = mosaic([read_mask(f) for f in files[: (-(-size // first.shape[0])) ** 2]], size)
+    mask = scene_mask(str(masks))
     scale = gen.pixel_scale or 1.0
     scene = generate_seamless(gen, mask, scale, OVERLAP)
-    starts = window_starts(scene.shape[0], gen.window, OVERLAP)
-    k = len(starts) // 2  # a zoom centred where windows k-1, k meet in both directions
-    centre = (starts[k] + starts[k - 1] + gen.window) // 2
+    win = seamless_window(gen, *scene.shape[:2])
+    starts = window_starts(scene.shape[0], win, OVERLAP)
+    k = len(starts) // 2  # a zoom centred where windows k-1, k overlap in both directions
+    centre = (starts[k] + starts[k - 1] + win) // 2
     half = int(1.5 * gen.window)
     y0 = x0 = max(0, centre - half)
     fig, axes = plt.subplots(1, 3, figsize=(18, 6.4), layout="constrained")
     axes[0].imshow(mask[:: 4, :: 4], cmap="gray")
-    axes[0].set_title(f"mask: {size}x{size} px of real masks ({masks.parent.parent.name})")
+    axes[0].set_title(f"mask: {mask.shape[1]}x{mask.shape[0]} px of real masks ({masks.parent.parent.name})")
     axes[1].imshow(scene)
     axes[1].add_patch(plt.Rectangle((x0, y0), 2 * half, 2 * half, fill=False, edgecolor="yellow", linewidth=1.5))
-    axes[1].set_title(f"seamless scene, {scene.shape[0]}x{scene.shape[1]} px (scale {scale:.2f}, overlap {OVERLAP:g})")
+    axes[1].set_title(f"seamless scene, {scene.shape[0]}x{scene.shape[1]} px (scale {scale:.2f}, {win} px windows, "
+                      f"overlap {OVERLAP:g})")
     axes[2].imshow(scene[y0 : y0 + 2 * half, x0 : x0 + 2 * half])
     for s in starts:  # where each window begins, inside the zoom
         if 0 < s - y0 < 2 * half:
@@ -104,7 +105,7 @@ def whole_scene(checkpoint: str, masks: Path, size: int = 5000) -> None:
     for ax in axes:
         ax.set_axis_off()
     fig.savefig(OUT / "whole_scene.jpg", dpi=80, pil_kwargs={"quality": 85})
-    small = mask[: size // 2, : size // 2]
+    small = mask[: mask.shape[0] // 2, : mask.shape[1] // 2]
     plot_lattice(gen, small, scale, OVERLAP).savefig(OUT / "whole_scene_lattice.jpg", dpi=70,
                                                      pil_kwargs={"quality": 85})
     print(f"scene {scene.shape}, building fraction {mask.mean():.3f}, {np.mean(scene):.1f} mean grey")

@@ -148,6 +148,13 @@ def hann_weights(window: int) -> np.ndarray:
     return np.outer(w, w).astype(np.float32)
 
 
+def check_window(gen: Generator, window: int) -> int:
+    """``window`` if this generator can take it (a positive multiple of its input multiple)."""
+    if window < 1 or window % gen.multiple:
+        raise SatganError(f"window {window} must be a positive multiple of {gen.multiple} for this generator")
+    return window
+
+
 def seamless_window(gen: Generator, height: int, width: int, window: int | None = None) -> int:
     """The window side for a seamless scene of ``height`` x ``width`` output pixels:
     ``window`` if given (checked), else the largest multiple of the generator's input
@@ -155,9 +162,7 @@ def seamless_window(gen: Generator, height: int, width: int, window: int | None 
     the training crop see more context around every pixel, so neighbouring windows agree
     (no lattice; docs/BENCHMARKS.md), at about the same cost per output pixel."""
     if window is not None:
-        if window < 1 or window % gen.multiple:
-            raise SatganError(f"window {window} must be a positive multiple of {gen.multiple} for this generator")
-        win = window
+        win = check_window(gen, window)
     else:
         win = min(max(CONTEXT, gen.window), height, width) // gen.multiple * gen.multiple
         win = max(win, gen.window)
@@ -319,8 +324,8 @@ def generate(cfg: GenerateConfig, gen: Generator | None = None) -> dict:
     twins = sorted(stem for stem, n in Counter(f.stem for f in files).items() if n > 1)
     if twins:
         raise SatganError(f"{source}: masks {twins} share a name with different suffixes; their outputs would collide")
-    if cfg.mode == "seamless" and cfg.window is not None and cfg.window % gen.multiple:
-        raise SatganError(f"--window {cfg.window} must be a multiple of {gen.multiple} for this generator")
+    if cfg.mode == "seamless" and cfg.window is not None:
+        check_window(gen, cfg.window)  # before anything is written
     made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     written, failed = [], {}

@@ -351,7 +351,7 @@ def test_masks_that_generation_cannot_take_are_named(place, capsys, tmp_path):
     fails(capsys, ["generate", place["ckpt"], tmp_path / "small.png", "--out", tmp_path / "g", "--mode", "grid",
                    "--grid", "60"], r"small.png: .*empty tiles")
     fails(capsys, ["generate", place["ckpt"], tmp_path / "small.png", "--out", tmp_path / "g", "--window", "100"],
-          r"--window 100 must be a multiple of 64")
+          r"window 100 must be a positive multiple of 64")
     assert not (tmp_path / "g").exists()  # nothing left behind, not even an empty folder
 
 

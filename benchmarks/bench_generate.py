@@ -10,7 +10,8 @@ the whole process, torch and the model included) is its own; rounds alternate th
 modes, and each overhead is the median of per-round ratios against grid mode.
 
     python benchmarks/bench_generate.py [--preset satgan | --checkpoint CKPT] [--grids 5,10]
-        [--overlaps 0.25,0.5] [--windows 0,128] [--rounds 5] [--masks DIR] [--json OUT.json] [--device cpu]
+        [--overlaps 0.25,0.5] [--windows 0,128] [--norms shared,window] [--rounds 5] [--masks DIR]
+        [--json OUT.json] [--device cpu]
 
 Beside the time, what the output looks like: edge sharpness (the outermost rows and
 columns' gradient over the median: a frame) of every output, the seamless scene's shift
@@ -54,7 +55,8 @@ def _generator(args):
     return generator_from_config(preset(args.preset), args.device)
 
 
-def measure(args, mask_path: str, mode: str, grid: int, overlap: float, window: int | None) -> dict:
+def measure(args, mask_path: str, mode: str, grid: int, overlap: float, window: int | None,
+            shared_norm: bool = True) -> dict:
     """One generation in this process (mode ``grid`` or ``seamless``): seconds, peak RSS
     (MiB) and the output's edge sharpness; mode ``looks``: the seamless scene's shift
     consistency and a constant mask's edge steps, untimed."""
@@ -69,9 +71,11 @@ def measure(args, mask_path: str, mode: str, grid: int, overlap: float, window: 
     scale = SIZE / (grid * gen.window)
     if mode == "looks":
         blank = generate_seamless(gen, np.zeros((SIZE // 2, SIZE // 2), bool), scale, overlap,
-                                  window=window).astype(np.float32)
+                                  window=window, shared_norm=shared_norm).astype(np.float32)
         steps = np.abs(np.diff(blank, axis=1)).mean(axis=(0, 2))
-        return {"shift_consistency_db": shift_consistency(gen, mask, scale, overlap, batch_size=8, window=window),
+        consistency = shift_consistency(gen, mask, scale, overlap, batch_size=8, window=window,
+                                        shared_norm=shared_norm)
+        return {"shift_consistency_db": consistency,
                 "blank_edge_step": float(steps[[0, -1]].mean()), "blank_inside_step": float(np.median(steps))}
     gen(np.zeros((1, gen.window, gen.window), np.uint8))  # warm-up outside the timing
     before = _memory_mib("VmRSS")
@@ -79,7 +83,8 @@ def measure(args, mask_path: str, mode: str, grid: int, overlap: float, window: 
     if mode == "grid":
         _, image = generate_grid(gen, mask, grid, batch_size=8)
     else:
-        image = generate_seamless(gen, mask, scale=scale, overlap=overlap, batch_size=8, window=window)
+        image = generate_seamless(gen, mask, scale=scale, overlap=overlap, batch_size=8, window=window,
+                                  shared_norm=shared_norm)
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - start
@@ -102,9 +107,9 @@ def scene_mask(masks: str) -> np.ndarray:
     return render_scene("chicago", SIZE, seed=0, index=1)[1] > 0
 
 
-def _child(args, mask_path: str, mode: str, grid: int, overlap: float, window: int) -> dict:
+def _child(args, mask_path: str, mode: str, grid: int, overlap: float, window: int, norm: str = "shared") -> dict:
     cmd = [sys.executable, __file__, "--preset", args.preset, "--device", args.device, "--checkpoint",
-           args.checkpoint, "--child", mask_path, mode, str(grid), str(overlap), str(window)]
+           args.checkpoint, "--child", mask_path, mode, str(grid), str(overlap), str(window), norm]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -116,20 +121,23 @@ def main() -> None:
     parser.add_argument("--grids", default="5,10", help="comma-separated N of the NxN grids to compare at")
     parser.add_argument("--overlaps", default="0.25", help="comma-separated seamless overlaps to compare")
     parser.add_argument("--windows", default="0", help="comma-separated seamless window sides (0: the default)")
+    parser.add_argument("--norms", default="shared", help="comma-separated seamless normalisation statistics: "
+                                                           "shared (the default: one set per scene), window")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--masks", default="", help="a folder of mask files to mosaic (default: a synthetic mask)")
     parser.add_argument("--json", default="", help="also write the results here")
     parser.add_argument("--looks-only", action="store_true", help="only the untimed measurements of the output")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--child", nargs=5, metavar=("MASK", "MODE", "GRID", "OVERLAP", "WINDOW"),
+    parser.add_argument("--child", nargs=6, metavar=("MASK", "MODE", "GRID", "OVERLAP", "WINDOW", "NORM"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        mask, mode, grid, overlap, window = args.child
-        print(json.dumps(measure(args, mask, mode, int(grid), float(overlap), int(window) or None)))
+        mask, mode, grid, overlap, window, norm = args.child
+        print(json.dumps(measure(args, mask, mode, int(grid), float(overlap), int(window) or None, norm == "shared")))
         return
 
-    settings = [(float(o), int(w)) for w in args.windows.split(",") for o in args.overlaps.split(",")]
+    settings = [(float(o), int(w), n) for n in args.norms.split(",") for w in args.windows.split(",")
+                for o in args.overlaps.split(",")]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         mask_path = str(Path(tmp) / "mask.npy")
@@ -138,20 +146,22 @@ def main() -> None:
         print(f"{SIZE}x{SIZE} mask ({args.masks or 'synthetic'}, building fraction {mask.mean():.3f}), "
               f"{args.checkpoint or 'preset ' + args.preset}, device {args.device}, {args.rounds} rounds")
         for grid in (int(g) for g in args.grids.split(",")):
-            modes = [("grid", 0.0, 0)] + [("seamless", o, w) for o, w in settings]
+            modes = [("grid", 0.0, 0, "shared")] + [("seamless", o, w, n) for o, w, n in settings]
             runs: dict[tuple, list[dict]] = {m: [] for m in modes}
             if args.looks_only:
-                for o, w in settings:
-                    row = {"grid": grid, "overlap": o, "window": w, **_child(args, mask_path, "looks", grid, o, w)}
+                for o, w, n in settings:
+                    row = {"grid": grid, "overlap": o, "window": w, "norm": n,
+                           **_child(args, mask_path, "looks", grid, o, w, n)}
                     print(json.dumps(row))
                     results.append(row)
                 continue
             for r in range(args.rounds):
                 for mode in modes if r % 2 == 0 else modes[::-1]:
-                    runs[mode].append(_child(args, mask_path, mode[0], grid, mode[1], mode[2]))
-            grid_runs = runs[("grid", 0.0, 0)]
+                    runs[mode].append(_child(args, mask_path, *mode[:1], grid, *mode[1:]))
+            grid_runs = runs[modes[0]]
             for mode, measured in runs.items():
                 row = {"grid": grid, "mode": mode[0], "overlap": mode[1], "window": mode[2] or "default",
+                       "norm": mode[3],
                        "output": measured[0]["output"][:2],
                        "seconds": statistics.median(m["seconds"] for m in measured),
                        "ratio_to_grid": statistics.median(m["seconds"] / g["seconds"]
@@ -160,7 +170,7 @@ def main() -> None:
                        "peak_rss_mib": max(m["peak_rss_mib"] for m in measured),
                        "edge_sharpness": measured[0]["edge_sharpness"]}
                 if mode[0] == "seamless":
-                    row.update(_child(args, mask_path, "looks", grid, mode[1], mode[2]))
+                    row.update(_child(args, mask_path, "looks", grid, *mode[1:]))
                 results.append(row)
     if args.looks_only:
         return
@@ -169,7 +179,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for row in results:
         scale = SIZE / row["output"][0]
-        mode = "grid" if row["mode"] == "grid" else f"seamless, window {row['window']}, overlap {row['overlap']:g}"
+        mode = ("grid" if row["mode"] == "grid" else
+                f"seamless, window {row['window']}, overlap {row['overlap']:g}, {row['norm']} statistics")
         shift = f"{row['shift_consistency_db']:.1f} dB" if "shift_consistency_db" in row else "-"
         blank = (f"{row['blank_edge_step']:.2f} / {row['blank_inside_step']:.2f}"
                  if "blank_edge_step" in row else "-")

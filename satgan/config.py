@@ -91,6 +91,9 @@ class ModelConfig(Settings):
     padding: Literal["zeros", "reflect", "replicate"] = setting(
         "zeros", arch=True, help="how the generator's convolutions pad their input (zeros can draw a frame at "
                                  "window borders; transposed convolutions always crop)")
+    antialias: Literal[0, 3, 5] = setting(
+        0, arch=True, help="U-Net: blur (3 or 5 taps) before each stride-2 convolution, so the output follows a "
+                           "shifted input and seamless windows agree (0: off)")
     ndf: int = setting(64, ge=1, arch=True, help="discriminator width")
     d_layers: int = setting(3, ge=1, le=8, arch=True, help="PatchGAN stride-2 stages: 3 gives 70x70 patches")
     num_d: int = setting(1, ge=1, le=4, arch=True, help="discriminator scales (pix2pixHD uses 2-3)")
@@ -210,6 +213,8 @@ class GenerateConfig(Settings):
     overlap: float = setting(0.25, ge=0, lt=1, help="seamless: least overlap of neighbouring windows (fraction)")
     window: int | None = setting(None, ge=1, help="seamless: window side in output pixels, a multiple of the "
                                                   "generator's input multiple (default: 768 where the scene allows)")
+    shared_norm: bool = setting(True, help="seamless: one set of instance-norm statistics for the whole scene, "
+                                           "so windows agree (otherwise each window normalises itself)")
     batch_size: int = setting(8, ge=1, help="tiles, or training-crop-sized windows, per forward pass")
     device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
     dropout: bool = setting(False, help="keep pix2pix's dropout on as noise (otherwise deterministic)")

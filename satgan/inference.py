@@ -38,11 +38,15 @@ from satgan.data.writers import scaled_geotags, write_geotiff, write_image
 from satgan.errors import SatganError, SatganWarning
 from satgan.metrics import shifted_psnr
 from satgan.models.factory import build_generator, input_multiple
+from satgan.models.shared_norm import SharedStatistics
 from satgan.runtime import resolve_device
 from satgan.settings import defaults
 
 OVERLAP = defaults(GenerateConfig)["overlap"]
 CONTEXT = 768  # seamless windows' side by default, when the scene allows: see seamless_window
+# A scene's shared normalisation statistics come from a quarter of its windows, at most 8
+# (enough for stable statistics; the extra cost stays under a quarter): see generate_seamless
+STAT_SHARE, STAT_WINDOWS = 0.25, 8
 
 
 # -- the generator ----------------------------------------------------------------------------
@@ -174,8 +178,19 @@ def seamless_window(gen: Generator, height: int, width: int, window: int | None 
     return win
 
 
+def sample_windows(ys: list[int], xs: list[int], count: int) -> list[tuple[int, int]]:
+    """``count`` window positions spread evenly over the row-major grid ``ys`` x ``xs``
+    (all of them when there are no more; the middle one when ``count`` is 1)."""
+    every = [(y, x) for y in ys for x in xs]
+    if len(every) <= count:
+        return every
+    if count == 1:
+        return [every[len(every) // 2]]
+    return [every[round(i * (len(every) - 1) / (count - 1))] for i in range(count)]
+
+
 def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, overlap: float = OVERLAP,
-                      batch_size: int = 8, window: int | None = None) -> np.ndarray:
+                      batch_size: int = 8, window: int | None = None, shared_norm: bool = True) -> np.ndarray:
     """An image of the whole mask at ``1/scale`` of its size (``scale`` = mask pixels per
     output pixel; the checkpoint's ``pixel_scale`` reproduces the training scale).
 
@@ -185,6 +200,12 @@ def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, over
     window touches them, so float memory is one band of ``window`` rows. ``batch_size``
     counts training-crop-sized windows per forward pass (fewer larger windows go at once,
     so memory does not grow with the window).
+
+    ``shared_norm``: a generator with instance norm first records its normalisation
+    statistics over a quarter of the windows (at most 8) spread over the scene, then generates
+    every window with those (:class:`~satgan.models.shared_norm.SharedStatistics`), so
+    no window rescales its features by its own content and the windows agree (no
+    lattice; docs/BENCHMARKS.md). Off: each window normalises itself, as in training.
     """
     if not 0 <= overlap < 1:
         raise SatganError(f"overlap must be in [0, 1) (got {overlap})")
@@ -198,6 +219,18 @@ def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, over
     small = mask_coverage(mask, (h, w))  # at scale 1, the mask as 0/255
     per_pass = max(1, batch_size * gen.window**2 // win**2)
     ys, xs = window_starts(h, win, overlap), window_starts(w, win, overlap)
+    stats = SharedStatistics(gen.net)
+    if shared_norm and stats.layers:
+        with stats.recording():
+            count = min(STAT_WINDOWS, math.ceil(len(ys) * len(xs) * STAT_SHARE))
+            in_batches(gen, [small[y : y + win, x : x + win] for y, x in sample_windows(ys, xs, count)], per_pass)
+    with stats.applied():
+        return _blend_windows(gen, small, win, ys, xs, per_pass)
+
+
+def _blend_windows(gen: Generator, small: np.ndarray, win: int, ys: list[int], xs: list[int],
+                   per_pass: int) -> np.ndarray:
+    h, w = small.shape
     weight = hann_weights(win)
     out = np.empty((h, w, 3), np.uint8)
     acc = np.zeros((win, w, 3), np.float32)  # the band of rows [ys[k], ys[k] + win)
@@ -216,8 +249,8 @@ def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, over
 
 
 def shifted_scenes(gen: Generator, mask: np.ndarray, scale: float = 1.0, overlap: float = OVERLAP,
-                   batch_size: int = 8, shift: int | None = None,
-                   window: int | None = None) -> tuple[np.ndarray, np.ndarray, int, int]:
+                   batch_size: int = 8, shift: int | None = None, window: int | None = None,
+                   shared_norm: bool = True) -> tuple[np.ndarray, np.ndarray, int, int]:
     """The seamless scene of ``mask`` generated twice, the second time with every window
     ``shift`` output pixels further on (default: half a window stride, the worst case for
     a lattice). Returns both scenes, the shift (pixel (y + shift, x + shift) of the first
@@ -234,20 +267,21 @@ def shifted_scenes(gen: Generator, mask: np.ndarray, scale: float = 1.0, overlap
     shift = shift or max(1, round(win * (1 - overlap)) // 2)
     if window is None and min(small.shape) - shift < win:  # one window for both: one the shifted scene holds
         win = seamless_window(gen, small.shape[0] - shift, small.shape[1] - shift)
-    first = generate_seamless(gen, small, 1.0, overlap, batch_size, win)
-    second = generate_seamless(gen, small[shift:, shift:], 1.0, overlap, batch_size, win)
+    first = generate_seamless(gen, small, 1.0, overlap, batch_size, win, shared_norm)
+    second = generate_seamless(gen, small[shift:, shift:], 1.0, overlap, batch_size, win, shared_norm)
     return first, second, shift, win
 
 
 def shift_consistency(gen: Generator, mask: np.ndarray, scale: float = 1.0, overlap: float = OVERLAP,
-                      batch_size: int = 8, shift: int | None = None, window: int | None = None) -> float:
+                      batch_size: int = 8, shift: int | None = None, window: int | None = None,
+                      shared_norm: bool = True) -> float:
     """Whether a seamless scene depends on where its windows fall: PSNR in dB between the
     two :func:`shifted_scenes` on their common area, away from the borders (half a window:
     a pixel nearer the scene's edge is generated by windows that reach the edge, with
     less context in one scene than in the other). A generator whose output does not
     depend on the windows gives a high figure; one that decides per window shows a
     lattice and a low one."""
-    first, second, shift, win = shifted_scenes(gen, mask, scale, overlap, batch_size, shift, window)
+    first, second, shift, win = shifted_scenes(gen, mask, scale, overlap, batch_size, shift, window, shared_norm)
     return shifted_psnr(first, second, shift, shift, margin=win // 2)
 
 
@@ -279,7 +313,7 @@ def _generate_file(gen: Generator, path: Path, cfg: GenerateConfig, out: Path, s
         written.append(out / f"{stem}-grid.png")
         write_image(written[-1], assembled)
         return written
-    image = generate_seamless(gen, mask, scale, cfg.overlap, cfg.batch_size, cfg.window)
+    image = generate_seamless(gen, mask, scale, cfg.overlap, cfg.batch_size, cfg.window, cfg.shared_norm)
     tif, preview = out / f"{stem}.tif", out / f"{stem}.preview.jpg"
     ratio = (mask.shape[0] / image.shape[0], mask.shape[1] / image.shape[1])  # exact, after rounding
     write_geotiff(tif, image, scaled_geotags(read_geotags(path), ratio))

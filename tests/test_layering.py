@@ -20,7 +20,7 @@ LAYERS = [
     ["satgan.data.sources"],
     ["satgan.data.city_styles"],
     ["satgan.data.synthetic", "satgan.data.pretransform", "satgan.data.dataset"],
-    ["satgan.models", "satgan.models.layers", "satgan.models.ema"],
+    ["satgan.models", "satgan.models.layers", "satgan.models.ema", "satgan.models.shared_norm"],
     ["satgan.models.generator", "satgan.models.discriminator", "satgan.models.losses", "satgan.models.augment"],
     ["satgan.models.objective", "satgan.models.factory"],
     ["satgan.checkpoint"],

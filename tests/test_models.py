@@ -141,3 +141,34 @@ def test_bad_model_settings():
         ModelConfig(ngf=0)
     with pytest.raises(SatganError, match=r"model.init_gain=nan: expected a number"):
         ModelConfig(init_gain=float("nan"))
+
+
+def _shift_error(antialias: int) -> float:
+    """How much an untrained U-Net's output changes beyond a shift when its input shifts
+    by a few pixels (mean absolute difference on the common interior)."""
+    torch.manual_seed(0)  # the blur has no weights: every variant gets the same convolutions
+    net = build_generator(cfg(ModelConfig(ngf=8, norm="instance", upsample="resize", padding="reflect",
+                                          antialias=antialias), 64)).eval()
+    x = (torch.rand(1, 1, 264, 264, generator=torch.Generator().manual_seed(1)) > 0.7).float() * 2 - 1
+    errors = []
+    with torch.no_grad():
+        first = net(x[..., :256, :256])
+        for s in (1, 2, 3, 5):
+            second = net(x[..., s:256 + s, s:256 + s])
+            errors.append((first[..., 64 + s:192, 64 + s:192] - second[..., 64:192 - s, 64:192 - s]).abs().mean())
+    return float(torch.stack(errors).mean())
+
+
+def test_antialiased_unet_follows_a_shifted_input():
+    plain, blurred = _shift_error(0), _shift_error(3)
+    assert blurred < 0.75 * plain  # about half at init, for any seed tried
+    net = build_generator(cfg(ModelConfig(ngf=4, antialias=5, padding="reflect"), 64))
+    assert params(net) == params(build_generator(cfg(ModelConfig(ngf=4), 64)))  # a fixed filter: no weights
+    assert not any("kernel" in k for k in net.state_dict())  # old checkpoints load; the filter is rebuilt
+    blur = next(m for m in net.modules() if type(m).__name__ == "Blur")
+    assert torch.allclose(blur(torch.full((1, blur.channels, 9, 9), 0.3)), torch.tensor(0.3))  # keeps a constant
+
+
+def test_antialias_accepts_only_known_filter_sizes():
+    with pytest.raises((SatganError, ValueError)):
+        Config(model=ModelConfig(antialias=4))

@@ -11,8 +11,9 @@ from torch import nn
 
 from satgan.config import Config
 from satgan.errors import SatganError
-from satgan.inference import Generator, seamless_window, shift_consistency, shifted_scenes
+from satgan.inference import Generator, sample_windows, seamless_window, shift_consistency, shifted_scenes
 from satgan.metrics import edge_sharpness, shifted_psnr
+from satgan.models.shared_norm import SharedStatistics
 
 
 def smooth_scene(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -128,3 +129,57 @@ def test_larger_windows_remove_a_lattice_that_training_crop_windows_leave():
     small_windows = shift_consistency(gen, mask, window=32)
     default = shift_consistency(gen, mask)
     assert default > small_windows + 6
+
+
+class NormalisedPerPixel(nn.Module):
+    """Instance norm, then a per-pixel function: with each window's own statistics the
+    output depends on the window's content; with shared statistics it cannot."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm = nn.InstanceNorm2d(1)
+
+    def forward(self, x):
+        return torch.tanh(0.5 * self.norm(x)).expand(-1, 3, -1, -1)
+
+
+def test_shared_statistics_remove_the_lattice_instance_norm_draws():
+    rng = np.random.default_rng(3)
+    mask = np.zeros((600, 600), bool)
+    for _ in range(300):
+        y, x = rng.integers(0, 590, 2)
+        mask[y : y + rng.integers(4, 20), x : x + rng.integers(4, 20)] = True
+    gen = generator(NormalisedPerPixel())
+    # at a fractional scale the output has many grey levels, so statistics sampled from other
+    # windows in the shifted scene show as a (small) difference: 31.4 -> 37.5 dB
+    per_window = shift_consistency(gen, mask, scale=1.5, window=32, shared_norm=False)
+    shared = shift_consistency(gen, mask, scale=1.5, window=32)
+    assert per_window < 34 and shared > per_window + 4
+    assert type(gen.net.norm).forward is gen.net.norm.forward.__func__  # the layer is itself again afterwards
+
+
+def test_shared_statistics_of_one_window_are_its_own():
+    """Recorded over one window and applied to it, shared statistics give instance norm's
+    own result; recorded over several, the pooled moments of all of them."""
+    norm = nn.InstanceNorm2d(4)
+    a, b = torch.randn(1, 4, 16, 16) * 3 + 1, torch.randn(2, 4, 16, 16)
+    stats = SharedStatistics(norm)
+    with stats.recording():
+        norm(a)
+    with stats.applied():
+        assert torch.allclose(norm(a), nn.functional.instance_norm(a), atol=1e-4)
+    with stats.recording():
+        norm(b)
+    mean, var = stats.statistics(0)
+    pooled = torch.cat([a, b])
+    assert torch.allclose(mean.flatten(), pooled.mean((0, 2, 3)), atol=1e-5)
+    assert torch.allclose(var.flatten(), pooled.var((0, 2, 3), unbiased=False), atol=1e-4)
+    assert SharedStatistics(nn.BatchNorm2d(4)).layers == []  # batch norm in eval mode is shared already
+
+
+def test_sample_windows_spreads_over_the_scene():
+    ys, xs = [0, 10, 20, 30, 40], [0, 10, 20, 30, 40]
+    picked = sample_windows(ys, xs, 7)
+    assert len(set(picked)) == 7 and picked[0] == (0, 0) and picked[-1] == (40, 40)
+    assert sample_windows([0], [0, 5], 8) == [(0, 0), (0, 5)]
+    assert sample_windows(ys, xs, 1) == [(20, 20)]

@@ -25,7 +25,7 @@ def build_generator(config: Config) -> nn.Module:
     m, channels = config.model, config.data.mask_channels
     if m.generator == "unet":
         net = UNetGenerator(channels, OUTPUT_CHANNELS, unet_depth(m, config.data.crop), m.ngf, m.norm,
-                            m.upsample, m.dropout, padding=m.padding)
+                            m.upsample, m.dropout, padding=m.padding, antialias=m.antialias)
     else:
         net = ResNetGenerator(channels, OUTPUT_CHANNELS, m.resnet_blocks, m.ngf, m.norm, m.upsample, dropout=False,
                               padding=m.padding)

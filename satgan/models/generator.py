@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from satgan.models.layers import conv_bias, norm_layer, upsample_conv
+from satgan.models.layers import Blur, conv_bias, norm_layer, upsample_conv
 
 
 class UNetGenerator(nn.Module):
@@ -18,11 +18,13 @@ class UNetGenerator(nn.Module):
 
     Dropout (p=0.5) sits in the decoder stages of the ``downs - 5`` 8ngf levels between
     the innermost and the first widening one (3 for 256 inputs), as in pix2pix, where it
-    is the generator's only source of noise.
+    is the generator's only source of noise. ``antialias`` (3 or 5; 0: off) blurs each
+    stage's input with a binomial filter of that size before the stride-2 convolution.
     """
 
     def __init__(self, in_channels: int, out_channels: int, downs: int = 8, ngf: int = 64,
-                 norm: str = "batch", upsample: str = "deconv", dropout: bool = True, padding: str = "zeros"):
+                 norm: str = "batch", upsample: str = "deconv", dropout: bool = True, padding: str = "zeros",
+                 antialias: int = 0):
         super().__init__()
         if downs < 5:
             raise ValueError(f"a U-Net needs at least 5 downsamplings (got {downs})")
@@ -34,6 +36,8 @@ class UNetGenerator(nn.Module):
             if i > 0:
                 layers.append(nn.LeakyReLU(0.2, inplace=True))
             in_ch = in_channels if i == 0 else widths[i - 1]
+            if antialias:  # low-pass before subsampling: the output follows a shifted input
+                layers.append(Blur(in_ch, antialias, padding))
             layers.append(nn.Conv2d(in_ch, width, kernel_size=4, stride=2, padding=1, bias=bias,
                                     padding_mode=padding))
             if 0 < i < downs - 1:  # neither the first nor the innermost stage is normalized

@@ -14,6 +14,7 @@ from satgan.errors import SatganError
 NORMS = ("batch", "instance", "none")
 UPSAMPLES = ("deconv", "resize")
 INITS = ("normal", "xavier", "kaiming", "orthogonal")
+BLUR_TAPS = (3, 5)
 
 
 def norm_layer(kind: str):
@@ -50,6 +51,30 @@ def upsample_conv(in_ch: int, out_ch: int, kind: str, bias: bool, kernel: int = 
             nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=1, padding=1, bias=bias, padding_mode=padding),
         )
     raise SatganError(f"unknown upsample {kind!r}; choose from {', '.join(UPSAMPLES)}")
+
+
+class Blur(nn.Module):
+    """A fixed binomial low-pass filter (``taps`` 3 or 5 per side), per channel, stride 1.
+
+    Put before a stride-2 convolution it removes what the subsampling would alias, so a
+    shift of the input by a few pixels shifts the output instead of changing it (Zhang,
+    "Making convolutional networks shift-invariant again", 2019): the windows of a
+    seamless scene then agree wherever they fall.
+    """
+
+    def __init__(self, channels: int, taps: int = 3, padding: str = "zeros"):
+        super().__init__()
+        if taps not in BLUR_TAPS:
+            raise SatganError(f"unknown blur size {taps}; choose from {', '.join(map(str, BLUR_TAPS))}")
+        row = torch.tensor([1.0, 2.0, 1.0] if taps == 3 else [1.0, 4.0, 6.0, 4.0, 1.0])
+        kernel = torch.outer(row, row) / row.sum() ** 2
+        self.register_buffer("kernel", kernel.expand(channels, 1, taps, taps).clone(), persistent=False)
+        self.channels, self.pad = channels, taps // 2
+        self.mode = "constant" if padding == "zeros" else padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.pad(x, (self.pad,) * 4, mode=self.mode)
+        return nn.functional.conv2d(x, self.kernel.to(x.dtype), groups=self.channels)
 
 
 def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn.Module:

@@ -65,6 +65,7 @@ OUT_DIR = "evaluation/generated"
 SCALE = None  # mask pixels per output pixel; None: the checkpoint's training scale
 OVERLAP = None  # least overlap of neighbouring windows
 WINDOW = None  # window side in output pixels; None: 768 where the scene allows
+SHARED_NORM = None  # one set of instance-norm statistics for the whole scene; None: the default (True)
 
 # %%
 from satgan.config import EvaluateConfig
@@ -100,7 +101,8 @@ plt.show()
 # ## A whole mask, seamlessly
 # A sliding window at the training pixel scale, overlapping windows blended with Hann
 # weights; the windows are larger than the training crop (768 px where the scene allows)
-# so that each pixel is generated with plenty of context and neighbouring windows agree.
+# so that each pixel is generated with plenty of context, and all windows normalise their
+# features with one set of statistics taken from the scene, so neighbouring windows agree.
 # Below the whole image, then a zoom across window borders (dashed): seamless on the left,
 # the old grid of separate tiles of the training crop at the same scale on the right,
 # where every tile border shows.
@@ -114,7 +116,7 @@ from satgan.inference import generate, generate_seamless, load_generator, seamle
 mask_file = resolve(MASK_FILE, WORKSPACE) if MASK_FILE else source_mask(data_dir, SPLIT)
 generate_config = build(GenerateConfig, checkpoint=model_spec(checkpoints[0])[1], input=str(mask_file),
                         out=str(out_dir), mode="seamless", scale=SCALE, overlap=OVERLAP,
-                        window=WINDOW)
+                        window=WINDOW, shared_norm=SHARED_NORM)
 generator = load_generator(generate_config.checkpoint)
 result = generate(generate_config, generator)
 print(f"{mask_file} at scale {result['scale']:.3g} ->", *result["written"], sep="\n  ")
@@ -124,9 +126,9 @@ import tifffile
 
 seamless = tifffile.imread(result["written"][0])
 mask = read_mask(mask_file, strict=True)
-# training-crop windows side by side (overlap 0), as separate tiles; where the size is not
-# a multiple of the window they overlap by a few pixels
-tiled = generate_seamless(generator, mask, result["scale"], overlap=0.0, window=generator.window)
+# training-crop windows side by side (overlap 0), as separate tiles each normalised by itself;
+# where the size is not a multiple of the window they overlap by a few pixels
+tiled = generate_seamless(generator, mask, result["scale"], overlap=0.0, window=generator.window, shared_norm=False)
 fig, axes = plt.subplots(1, 2, figsize=(12, 6), layout="constrained")
 axes[0].imshow(mask, cmap="gray")
 axes[0].set_title(f"mask {mask.shape[1]}x{mask.shape[0]}")
@@ -167,5 +169,6 @@ plt.show()
 # %%
 from satgan.plots import plot_lattice
 
-plot_lattice(generator, mask, result["scale"], generate_config.overlap, window=generate_config.window)
+plot_lattice(generator, mask, result["scale"], generate_config.overlap, window=generate_config.window,
+             shared_norm=generate_config.shared_norm)
 plt.show()

@@ -201,14 +201,14 @@ def plot_report(report: dict, metrics: Sequence[str] = ("psnr", "ssim", "fid", "
 
 
 def plot_lattice(gen, mask: np.ndarray, scale: float, overlap: float, side: int | None = None,
-                 window: int | None = None) -> Figure:
+                 window: int | None = None, shared_norm: bool = True) -> Figure:
     """The same area of a seamless scene generated with the windows at two offsets (half a
     stride apart), and their difference: a generator that decides per window shows the
     window lattice in the difference; a seamless one shows noise at most."""
     from satgan.inference import shifted_scenes
     from satgan.metrics import shifted_psnr
 
-    first, second, shift, win = shifted_scenes(gen, mask, scale, overlap, window=window)
+    first, second, shift, win = shifted_scenes(gen, mask, scale, overlap, window=window, shared_norm=shared_norm)
     side = side or min(3 * gen.window, second.shape[0], second.shape[1])
     y0 = max(0, (second.shape[0] - side) // 2)
     x0 = max(0, (second.shape[1] - side) // 2)

@@ -19,22 +19,25 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         "train": {"epochs": 200, "decay_epochs": 100, "batch_size": 1},
     },
     # Our default: instance norm (what the old project found best), resize-convolution
-    # upsampling (no checkerboard), reflect padding (no frame at window borders) and
-    # DiffAugment for the discriminator (small datasets), validation-PSNR plateau
-    # scheduling. See docs/RESULTS.md.
+    # upsampling (no checkerboard), reflect padding (no frame at window borders), a blur
+    # before each subsampling (seamless windows agree), DiffAugment and R1 for the
+    # discriminator at a quarter of G's learning rate (small datasets; it stays near
+    # chance instead of winning), validation-PSNR plateau scheduling. See docs/RESULTS.md.
     "satgan": {
-        "model": {"generator": "unet", "norm": "instance", "upsample": "resize", "padding": "reflect"},
-        "loss": {"gan_mode": "vanilla", "l1_weight": 100.0, "d_augment": ["translation", "cutout", "color"]},
-        "train": {"epochs": 200, "batch_size": 4, "scheduler": "plateau", "plateau_patience": 5},
+        "model": {"generator": "unet", "norm": "instance", "upsample": "resize", "padding": "reflect",
+                  "antialias": 3},
+        "loss": {"gan_mode": "vanilla", "l1_weight": 100.0, "d_augment": ["translation", "cutout", "color"],
+                 "r1_weight": 1.0},
+        "train": {"epochs": 200, "batch_size": 4, "scheduler": "plateau", "plateau_patience": 5, "lr_d": 5e-5},
     },
     # Small and fast, for CPU demos and tests: 128 crops of 143 tiles, narrow networks;
-    # reflect padding and DiffAugment won the CPU recipe search (docs/RESULTS.md).
+    # the same choices, each of which won a CPU recipe search (docs/RESULTS.md).
     "quick": {
         "data": {"crop": 128},
         "model": {"generator": "unet", "ngf": 16, "ndf": 16, "norm": "instance", "upsample": "resize",
-                  "padding": "reflect"},
-        "loss": {"d_augment": ["translation", "cutout", "color"]},
-        "train": {"epochs": 4, "batch_size": 4, "scheduler": "constant", "val_samples": 8,
+                  "padding": "reflect", "antialias": 3},
+        "loss": {"d_augment": ["translation", "cutout", "color"], "r1_weight": 1.0},
+        "train": {"epochs": 4, "batch_size": 4, "scheduler": "constant", "val_samples": 8, "lr_d": 5e-5,
                   "checkpoint_every": 50, "keep_every": 0, "workers": 0},
     },
 }

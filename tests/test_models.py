@@ -163,6 +163,7 @@ def test_antialiased_unet_follows_a_shifted_input():
     plain, blurred = _shift_error(0), _shift_error(3)
     assert blurred < 0.75 * plain  # about half at init, for any seed tried
     net = build_generator(cfg(ModelConfig(ngf=4, antialias=5, padding="reflect"), 64))
+    assert net(torch.zeros(1, 1, 64, 64)).shape == (1, 3, 64, 64)  # a 5-tap blur on the 2x2 innermost stage
     assert params(net) == params(build_generator(cfg(ModelConfig(ngf=4), 64)))  # a fixed filter: no weights
     assert not any("kernel" in k for k in net.state_dict())  # old checkpoints load; the filter is rebuilt
     blur = next(m for m in net.modules() if type(m).__name__ == "Blur")

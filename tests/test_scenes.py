@@ -175,6 +175,15 @@ def test_shared_statistics_of_one_window_are_its_own():
     assert torch.allclose(mean.flatten(), pooled.mean((0, 2, 3)), atol=1e-5)
     assert torch.allclose(var.flatten(), pooled.var((0, 2, 3), unbiased=False), atol=1e-4)
     assert SharedStatistics(nn.BatchNorm2d(4)).layers == []  # batch norm in eval mode is shared already
+    other = SharedStatistics(norm)
+    with other.recording():
+        norm(b)
+    with stats.applied():
+        with other.applied():
+            b_mean, b_var = b.mean((0, 2, 3), keepdim=True), b.var((0, 2, 3), unbiased=False, keepdim=True)
+            assert torch.allclose(norm(b), (b - b_mean) / (b_var + norm.eps).sqrt(), atol=1e-4)
+        assert torch.allclose(norm(a), (a - mean) / (var + norm.eps).sqrt(), atol=1e-4)  # nested: restored
+    assert "forward" not in norm.__dict__
 
 
 def test_sample_windows_spreads_over_the_scene():

@@ -73,7 +73,10 @@ class Blur(nn.Module):
         self.mode = "constant" if padding == "zeros" else padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = nn.functional.pad(x, (self.pad,) * 4, mode=self.mode)
+        mode = self.mode
+        if mode == "reflect" and min(x.shape[-2:]) <= self.pad:  # the innermost stages can be 2x2
+            mode = "replicate"
+        x = nn.functional.pad(x, (self.pad,) * 4, mode=mode)
         return nn.functional.conv2d(x, self.kernel.to(x.dtype), groups=self.channels)
 
 

@@ -11,8 +11,9 @@ already is).
 The statistics are recorded in one pass, while the layers before each one still
 normalise every window by itself; applied, those earlier layers change, so deeper
 layers see inputs that are close to, not exactly, what was recorded. Recording layer by
-layer would match exactly at several times the cost; on five unseen scenes the one-pass
-statistics score as per-window normalisation does (docs/RESULTS.md).
+layer would match exactly at several times the cost and was no better for the windows'
+agreement (42.1 dB shift consistency against 42.9, docs/BENCHMARKS.md); on five unseen
+scenes the one-pass statistics score as per-window normalisation does (docs/RESULTS.md).
 
     stats = SharedStatistics(net)
     with stats.recording():

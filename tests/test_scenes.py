@@ -28,6 +28,16 @@ def smooth_scene(h: int, w: int, seed: int = 0) -> np.ndarray:
     return (img * 255).astype(np.uint8)
 
 
+def scattered_buildings(side: int, count: int, top: int, sides: tuple[int, int], seed: int) -> np.ndarray:
+    """A ``side`` x ``side`` mask of ``count`` random rectangles (corners below ``top``, sides in ``sides``)."""
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((side, side), bool)
+    for _ in range(count):
+        y, x = rng.integers(0, top, 2)
+        mask[y : y + rng.integers(*sides), x : x + rng.integers(*sides)] = True
+    return mask
+
+
 def test_edge_sharpness_sees_a_frame():
     scene = smooth_scene(128, 160)
     assert edge_sharpness(scene) < 1.5
@@ -80,11 +90,7 @@ def generator(net: nn.Module) -> Generator:
 
 
 def test_shift_consistency_fails_per_window_decisions_and_passes_local_ones():
-    rng = np.random.default_rng(0)
-    mask = np.zeros((200, 200), bool)
-    for _ in range(40):
-        y, x = rng.integers(0, 190, 2)
-        mask[y : y + rng.integers(4, 14), x : x + rng.integers(4, 14)] = True
+    mask = scattered_buildings(200, 40, top=190, sides=(4, 14), seed=0)
     assert shift_consistency(generator(PerPixel()), mask, window=32) > 50
     assert shift_consistency(generator(PerWindow()), mask, window=32) < 30
 
@@ -92,11 +98,7 @@ def test_shift_consistency_fails_per_window_decisions_and_passes_local_ones():
 def test_shift_is_half_a_stride_at_any_scale():
     """At a scale that is not a whole number the windows still move by half a stride and
     both scenes see the same input pixels (a per-pixel generator agrees exactly)."""
-    rng = np.random.default_rng(1)
-    mask = np.zeros((350, 350), bool)
-    for _ in range(70):
-        y, x = rng.integers(0, 330, 2)
-        mask[y : y + rng.integers(6, 24), x : x + rng.integers(6, 24)] = True
+    mask = scattered_buildings(350, 70, top=330, sides=(6, 24), seed=1)
     first, second, shift, window = shifted_scenes(generator(PerPixel()), mask, scale=1.7483, window=32)
     assert window == 32
     assert shift == 12  # 32-pixel windows, 25 % overlap: a stride of 24
@@ -120,11 +122,7 @@ def test_seamless_window_takes_more_context_where_the_scene_allows():
 def test_larger_windows_remove_a_lattice_that_training_crop_windows_leave():
     """A generator whose output depends on the window's mean (as instance norm makes it)
     agrees with itself across window offsets once the windows are large: the default."""
-    rng = np.random.default_rng(2)
-    mask = np.zeros((1600, 1600), bool)
-    for _ in range(2000):
-        y, x = rng.integers(0, 1590, 2)
-        mask[y : y + rng.integers(4, 14), x : x + rng.integers(4, 14)] = True
+    mask = scattered_buildings(1600, 2000, top=1590, sides=(4, 14), seed=2)
     gen = Generator(WindowMean(), Config(), torch.device("cpu"), window=32, multiple=32, pixel_scale=None)
     small_windows = shift_consistency(gen, mask, window=32)
     default = shift_consistency(gen, mask)
@@ -144,11 +142,7 @@ class NormalisedPerPixel(nn.Module):
 
 
 def test_shared_statistics_remove_the_lattice_instance_norm_draws():
-    rng = np.random.default_rng(3)
-    mask = np.zeros((600, 600), bool)
-    for _ in range(300):
-        y, x = rng.integers(0, 590, 2)
-        mask[y : y + rng.integers(4, 20), x : x + rng.integers(4, 20)] = True
+    mask = scattered_buildings(600, 300, top=590, sides=(4, 20), seed=3)
     gen = generator(NormalisedPerPixel())
     # at a fractional scale the output has many grey levels, so statistics sampled from other
     # windows in the shifted scene show as a (small) difference: 31.4 -> 37.5 dB

@@ -11,7 +11,7 @@ modes, and each overhead is the median of per-round ratios against grid mode.
 
     python benchmarks/bench_generate.py [--preset satgan | --checkpoint CKPT] [--grids 5,10]
         [--overlaps 0.25,0.5] [--windows 0,128] [--norms shared,window] [--rounds 5] [--masks DIR]
-        [--json OUT.json] [--device cpu]
+        [--json OUT.json] [--device cpu] [--city NAME] [--style-seed N]
 
 Beside the time, what the output looks like: edge sharpness (the outermost rows and
 columns' gradient over the median: a frame) of every output, the seamless scene's shift
@@ -50,8 +50,8 @@ def _generator(args):
     from satgan.inference import generator_from_config, load_generator
     from satgan.presets import preset
 
-    if args.checkpoint:
-        return load_generator(args.checkpoint, args.device)
+    if args.checkpoint:  # a conditioned model draws one city (and style code) over the whole scene
+        return load_generator(args.checkpoint, args.device).styled(args.city, args.style_seed)
     return generator_from_config(preset(args.preset), args.device)
 
 
@@ -110,6 +110,8 @@ def scene_mask(masks: str) -> np.ndarray:
 def _child(args, mask_path: str, mode: str, grid: int, overlap: float, window: int, norm: str = "shared") -> dict:
     cmd = [sys.executable, __file__, "--preset", args.preset, "--device", args.device, "--checkpoint",
            args.checkpoint, "--child", mask_path, mode, str(grid), str(overlap), str(window), norm]
+    cmd += ["--city", args.city] if args.city else []
+    cmd += ["--style-seed", str(args.style_seed)] if args.style_seed is not None else []
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -128,6 +130,8 @@ def main() -> None:
     parser.add_argument("--json", default="", help="also write the results here")
     parser.add_argument("--looks-only", action="store_true", help="only the untimed measurements of the output")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--city", default=None, help="a city-conditioned checkpoint: the city of the scene")
+    parser.add_argument("--style-seed", type=int, default=None, help="a checkpoint with a style code: its seed")
     parser.add_argument("--child", nargs=6, metavar=("MASK", "MODE", "GRID", "OVERLAP", "WINDOW", "NORM"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -56,6 +56,7 @@ VAL = ""  # comma-separated stems or globs for the val split; "" keeps the layou
 CROP = None  # the training crop the tiles must allow
 WORKERS = 2
 SKIP_UNPAIRED = None  # True: leave out images without masks instead of stopping
+LABELS = None  # each pair's style label (city): a stem,label CSV or a regex on the stem; None: the city/folder
 OVERWRITE = None  # True: replace an OUT_DIR made with other settings
 N_SAMPLES = 8  # tiles shown per split
 SEED = 0  # which tiles are shown
@@ -80,6 +81,7 @@ config = build(
     crop=CROP,
     workers=WORKERS,
     skip_unpaired=SKIP_UNPAIRED,
+    labels=LABELS,
     overwrite=OVERWRITE,
 )
 manifest = pretransform(config)

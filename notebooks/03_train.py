@@ -54,6 +54,9 @@ RUN_DIR = "training/satgan"  # checkpoints, samples and TensorBoard logs go here
 PRESET = "satgan"  # pix2pix | satgan | quick
 OVERRIDES = []  # settings to change, written as in the text above (section, key, value)
 EPOCHS = 0  # 0: the preset's
+CONDITION = "none"  # city: draw each tile as its city (its manifest label); generation then picks the city
+LATENT = 0  # > 0: a random style code of this many numbers, for different images of one mask
+MODE_SEEKING = 0.0  # with LATENT: how hard two codes must give different images (MSGAN; 1 is usual)
 RESUME = "auto"  # auto: continue from the newest intact checkpoint in RUN_DIR; never: start fresh
 OVERWRITE = False  # start over in a RUN_DIR that holds another run
 TENSORBOARD = True  # show TensorBoard inline (off for headless runs)
@@ -63,6 +66,7 @@ from satgan.config import to_dict
 from satgan.presets import make_config
 
 overrides = list(OVERRIDES) + ([f"train.epochs={EPOCHS}"] if EPOCHS else [])
+overrides += [f"model.condition={CONDITION}", f"model.latent={LATENT}", f"loss.mode_seeking={MODE_SEEKING}"]
 config = make_config(PRESET, overrides=overrides)
 data_dir, run_dir = resolve(DATA_DIR, WORKSPACE), resolve(RUN_DIR, WORKSPACE)
 for section, values in to_dict(config).items():

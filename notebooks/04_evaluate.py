@@ -66,6 +66,8 @@ SCALE = None  # mask pixels per output pixel; None: the checkpoint's training sc
 OVERLAP = None  # least overlap of neighbouring windows
 WINDOW = None  # window side in output pixels; None: 768 where the scene allows
 SHARED_NORM = None  # one set of instance-norm statistics for the whole scene; None: the default (True)
+CITY = None  # a city-conditioned model: the city the whole mask is drawn as; None: the one its name says
+STYLE_SEED = None  # a model with a style code: the seed of the scene's code; None: the average style
 
 # %%
 from satgan.config import EvaluateConfig
@@ -111,13 +113,21 @@ plt.show()
 from satgan.config import GenerateConfig, model_spec
 from satgan.data.arrays import source_mask
 from satgan.data.readers import read_mask
-from satgan.inference import generate, generate_seamless, load_generator, seamless_window, window_starts
+from satgan.inference import (
+    file_style,
+    generate,
+    generate_seamless,
+    load_generator,
+    seamless_window,
+    window_starts,
+)
 
 mask_file = resolve(MASK_FILE, WORKSPACE) if MASK_FILE else source_mask(data_dir, SPLIT)
 generate_config = build(GenerateConfig, checkpoint=model_spec(checkpoints[0])[1], input=str(mask_file),
                         out=str(out_dir), mode="seamless", scale=SCALE, overlap=OVERLAP,
-                        window=WINDOW, shared_norm=SHARED_NORM)
-generator = load_generator(generate_config.checkpoint)
+                        window=WINDOW, shared_norm=SHARED_NORM, city=CITY, style_seed=STYLE_SEED)
+# one city and one style code for every window of the scene
+generator = file_style(load_generator(generate_config.checkpoint).styled(CITY, STYLE_SEED), mask_file)
 result = generate(generate_config, generator)
 print(f"{mask_file} at scale {result['scale']:.3g} ->", *result["written"], sep="\n  ")
 

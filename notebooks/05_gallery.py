@@ -55,6 +55,8 @@ PER_CITY = None  # random samples per city
 INDICES = []  # chosen sample indices instead of random ones
 SCENES = None  # whole scenes per city, grid tiles reassembled
 SEED = None  # which random samples
+STYLE_MASKS = None  # city-conditioned models: samples drawn as every city
+VARIATIONS = None  # models with a style code: samples per mask
 
 # %%
 from satgan.config import GalleryConfig
@@ -64,7 +66,7 @@ from satgan.settings import build
 checkpoints = [resolve_spec(s, WORKSPACE) for s in CHECKPOINTS]
 config = build(GalleryConfig, out=str(resolve(OUT_DIR, WORKSPACE)), data=str(resolve(DATA_DIR, WORKSPACE)),
                        checkpoints=checkpoints, split=SPLIT, per_city=PER_CITY, indices=list(INDICES) or None,
-                       scenes=SCENES, seed=SEED)
+                       scenes=SCENES, seed=SEED, style_masks=STYLE_MASKS, variations=VARIATIONS)
 result = gallery(config)
 g = result["gallery"]
 print(f"{len(g.names)} samples of {len(set(g.cities))} cities, models: {', '.join(g.models)}")
@@ -90,6 +92,23 @@ for city in sorted(set(g.cities)):
 # %%
 for scene in g.scenes:
     scene_figure(scene)
+    plt.show()
+
+# %% [markdown]
+# ## One mask, every city; one mask, several style codes
+# For a city-conditioned model (`model.condition=city`): the same mask drawn as each city
+# it knows. For a model with a style code (`model.latent`): the same mask drawn with
+# different codes, which should differ where the mask says nothing (roofs, trees, roads)
+# and agree on the buildings. Nothing shows for models without either.
+
+# %%
+from satgan.gallery import style_figure, variations_figure
+
+for entry in g.styles:
+    style_figure(entry)
+    plt.show()
+for entry in g.variations:
+    variations_figure(entry)
     plt.show()
 
 # %% [markdown]

@@ -55,6 +55,9 @@ class PretransformConfig(Settings):
     crop: int = setting(256, ge=8, help="the training crop the tiles must allow")
     workers: int = setting(1, ge=1, help="processes reading files in parallel")
     skip_unpaired: bool = setting(False, help="leave out images without masks instead of stopping")
+    labels: str | None = setting(None, help="each pair's style label (its city): a CSV of stem,label rows, or a "
+                                            "regex on the image stem whose first group is the label "
+                                            "(default: the Inria city, or the paired folder's name)")
     overwrite: bool = setting(False, help="replace an output made with other settings")
 
 
@@ -94,6 +97,13 @@ class ModelConfig(Settings):
     antialias: Literal[0, 3, 5] = setting(
         0, arch=True, help="U-Net: blur (3 or 5 taps) before each stride-2 convolution, so the output follows a "
                            "shifted input and seamless windows agree (0: off)")
+    condition: Literal["none", "city"] = setting(
+        "none", arch=True, help="city: the generator draws in the style of a tile's city (its manifest label) and "
+                                "the discriminator judges (mask, image, city)")
+    labels: list[str] = setting(factory=list, arch=True, help="the style labels in order (with condition=city; "
+                                                              "default: the training split's cities)")
+    latent: int = setting(0, ge=0, le=256, arch=True, help="a random style code of this many numbers: different "
+                                                           "images for one mask (0: none)")
     ndf: int = setting(64, ge=1, arch=True, help="discriminator width")
     d_layers: int = setting(3, ge=1, le=8, arch=True, help="PatchGAN stride-2 stages: 3 gives 70x70 patches")
     num_d: int = setting(1, ge=1, le=4, arch=True, help="discriminator scales (pix2pixHD uses 2-3)")
@@ -120,6 +130,8 @@ class LossConfig(Settings):
         factory=list, help="differentiable augmentations of the discriminator's inputs (DiffAugment), "
                            "the same for a sample's real and generated pair")
     r1_weight: float = setting(0.0, ge=0, help="R1 penalty: squared gradient of D on real pairs")
+    mode_seeking: float = setting(0.0, ge=0, help="mode seeking (MSGAN): two style codes must give different "
+                                                  "images; needs model.latent")
 
     def check(self) -> None:
         if self.l1_weight == 0 and self.vgg_weight == 0 and self.gan_weight == 0:
@@ -175,6 +187,10 @@ class Config(Settings):
 
     def check(self) -> None:
         crop, m = self.data.crop, self.model
+        if self.loss.mode_seeking > 0 and m.latent == 0:
+            raise SatganError("loss.mode_seeking needs a style code to seek modes with: set model.latent (e.g. 8)")
+        if len(set(m.labels)) != len(m.labels):
+            raise SatganError(f"model.labels {m.labels} name a label twice")
         if m.generator == "unet":
             unet_depth(m, crop)  # raises for a crop the U-Net cannot take
         if self.loss.gan_weight > 0 and crop < discriminator_min_crop(m):
@@ -217,6 +233,11 @@ class GenerateConfig(Settings):
                                            "so windows agree (otherwise each window normalises itself)")
     batch_size: int = setting(8, ge=1, help="tiles, or training-crop-sized windows, per forward pass")
     device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
+    city: str | None = setting(None, help="a city-conditioned model: draw every mask as this city, or 'all' "
+                                          "(one output per city, in OUT/CITY/); default: a tile's own city, "
+                                          "a mask file's from its Inria-style name (austin12)")
+    style_seed: int | None = setting(None, ge=0, help="a model with a style code: draw the code from this seed "
+                                                      "(one code per run; default: the average style)")
     dropout: bool = setting(False, help="keep pix2pix's dropout on as noise (otherwise deterministic)")
     seed: int = setting(0, ge=0, help="with --dropout")
     split: str = setting("val", help="pretransformed input: which split")
@@ -267,6 +288,8 @@ class GalleryConfig(Settings):
     per_city: int = setting(2, ge=0, help="random samples per city")
     indices: list[int] | None = setting(None, ge=0, help="comma-separated sample indices instead of random ones")
     scenes: int = setting(1, ge=0, help="whole scenes per city, grid tiles reassembled")
+    style_masks: int = setting(2, ge=0, help="city-conditioned models: samples drawn as every city")
+    variations: int = setting(4, ge=0, help="models with a style code: samples per mask, codes from seeds 0, 1, ...")
     seed: int = setting(0, ge=0, help="which random samples")
     batch_size: int = setting(16, ge=1, help="tiles per forward pass")
     device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")

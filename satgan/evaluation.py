@@ -32,7 +32,7 @@ from satgan.data.arrays import load_split, split_samples
 from satgan.data.readers import IMAGE_SUFFIXES, read_image
 from satgan.errors import SatganError, SatganWarning
 from satgan.images import to_unit_range
-from satgan.inference import generator_from_config, load_generator
+from satgan.inference import generator_from_config, load_generator, run_model
 from satgan.runtime import resolve_device
 
 Model = Callable[[np.ndarray], np.ndarray]  # (N, H, W) uint8 masks -> (N, H, W, 3) uint8 images
@@ -184,7 +184,7 @@ def evaluate_models(models: dict[str, Model], root: str | Path, cfg: EvaluateCon
         if extractor is not None:
             real_features.append(metrics.features(extractor, real))
         for name, model in models.items():
-            fake = to_unit_range(model(batch["masks"]))
+            fake = to_unit_range(run_model(model, batch["masks"], batch["cities"]))  # each tile as its own city
             scores[name].add(fake, real, batch["cities"], metrics.features(extractor, fake) if extractor else None)
         count += len(real)
     if count == 0:
@@ -194,6 +194,47 @@ def evaluate_models(models: dict[str, Model], root: str | Path, cfg: EvaluateCon
     report.update({"data": str(Path(root).resolve()), "count": count, "tile_side": side,
                    "models": {name: s.report(reals, cfg.kid_subsets) for name, s in scores.items()}})
     return report
+
+
+class DropoutNoise:
+    """A generator loaded with its dropout on (``load_generator(..., dropout=True)``) whose
+    noise is drawn from ``seed`` at each call: pix2pix's own source of variety."""
+
+    def __init__(self, gen, seed: int):
+        self.gen, self.seed, self.calls = gen, seed, 0
+        self.labels, self.latent, self.city = gen.labels, gen.latent, gen.city
+        self.window, self.multiple = gen.window, gen.multiple
+
+    def __call__(self, masks: np.ndarray, cities: list[str] | None = None) -> np.ndarray:
+        torch.manual_seed(self.seed * 1_000_003 + self.calls)
+        self.calls += 1
+        return run_model(self.gen, masks, cities)
+
+
+def diversity(samplers: list[Model], root: str | Path, split: str = "val", limit: int | None = None,
+              inception: metrics.InceptionFeatures | None = None, batch_size: int = 16) -> dict:
+    """How different the generations of the same masks are: ``samplers`` (K >= 2 models,
+    e.g. one generator with K style codes or K noise seeds) each draw every tile of the
+    split (each as its own city); reported are the means over tiles and over the K(K-1)/2
+    pairs of the mean absolute pixel difference (images in [0, 1]) and, with
+    ``inception``, of the distance between the images' Inception features."""
+    if len(samplers) < 2:
+        raise SatganError("diversity needs at least two samplers")
+    side = eval_side(dict(enumerate(samplers)), load_split(root, split)[1]["image_shape"][1])
+    pixels, feats, count = [], [], 0
+    for batch in split_samples(root, split, side, batch_size, limit):
+        outs = [to_unit_range(run_model(s, batch["masks"], batch["cities"])) for s in samplers]
+        f = [metrics.features(inception, o) for o in outs] if inception is not None else None
+        for i in range(len(outs)):
+            for j in range(i + 1, len(outs)):
+                pixels.append((outs[i] - outs[j]).abs().flatten(1).mean(1))
+                if f is not None:
+                    feats.append((f[i] - f[j]).norm(dim=1))
+        count += len(batch["masks"])
+    out = {"tiles": count, "samples": len(samplers), "pixels": float(torch.cat(pixels).mean())}
+    if feats:
+        out["inception"] = float(torch.cat(feats).mean())
+    return out
 
 
 def _resize_to(image: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:

@@ -28,7 +28,7 @@ from satgan.data.arrays import centre_crops, load_split, tile_names
 from satgan.data.writers import write_image
 from satgan.errors import SatganError
 from satgan.evaluation import Model, eval_side, load_generators
-from satgan.inference import generate_seamless, in_batches
+from satgan.inference import as_city, generate_seamless, in_batches
 
 
 @dataclass
@@ -41,6 +41,8 @@ class Gallery:
     reals: np.ndarray
     generated: dict[str, np.ndarray]
     scenes: list[dict] = field(default_factory=list)  # name, city, rows, cols, mask, real, generated
+    styles: list[dict] = field(default_factory=list)  # name, model, mask, real, cities: {city: image}
+    variations: list[dict] = field(default_factory=list)  # name, model, city, mask, real, samples: [image]
 
     @property
     def models(self) -> list[str]:
@@ -58,9 +60,12 @@ def choose_samples(manifest: dict, split: str, per_city: int, seed: int = 0) -> 
 
 
 def build_gallery(models: dict[str, Model], root: str | Path, split: str = "val", indices: list[int] | None = None,
-                  per_city: int = 2, scenes: int = 1, seed: int = 0, batch_size: int = 16) -> Gallery:
+                  per_city: int = 2, scenes: int = 1, seed: int = 0, batch_size: int = 16, style_masks: int = 2,
+                  variations: int = 4) -> Gallery:
     """Generate the chosen samples (``indices``, else ``per_city`` random ones) and up to
-    ``scenes`` whole scenes per city (every kept tile of one source image, in place)."""
+    ``scenes`` whole scenes per city (every kept tile of one source image, in place).
+    City-conditioned models also draw ``style_masks`` of the samples as every city; models
+    with a style code draw them ``variations`` times, codes from seeds 0, 1, ..."""
     if not models:
         raise SatganError("a gallery needs at least one model (checkpoint)")
     root = Path(root).expanduser()
@@ -76,15 +81,38 @@ def build_gallery(models: dict[str, Model], root: str | Path, split: str = "val"
     names, samples = tile_names(manifest, split), info["samples"]
     masks, reals = centre_crops(root, info, indices, side)
     gallery = Gallery([names[i] for i in indices], [samples[i]["city"] for i in indices], masks, reals,
-                      {name: in_batches(m, masks, batch_size) for name, m in models.items()})
+                      {name: in_batches(m, masks, batch_size, [samples[i]["city"] for i in indices])
+                       for name, m in models.items()})
     if scenes and manifest["settings"].get("grid", 1) > 1:
         gallery.scenes = _scenes(models, root, info, scenes, batch_size)
+    shown = _one_per_city(gallery.cities)[:style_masks]
+    for name, model in models.items():
+        for i in shown:
+            common = {"name": gallery.names[i], "model": name, "mask": masks[i], "real": reals[i]}
+            if getattr(model, "labels", ()):
+                drawn = in_batches(model, [masks[i]] * len(model.labels), batch_size, list(model.labels))
+                gallery.styles.append({**common, "cities": dict(zip(model.labels, drawn))})
+            if getattr(model, "latent", 0) and variations:
+                city = gallery.cities[i] if model.labels else None
+                samples = [model.styled(city, k)(masks[i][None])[0] for k in range(variations)]
+                gallery.variations.append({**common, "city": city, "samples": samples})
     return gallery
 
 
-def _whole_tiles(model: Model, masks: np.ndarray, batch_size: int) -> np.ndarray:
+def _one_per_city(cities: list[str]) -> list[int]:
+    """Sample positions taking each city in turn (the first of each, then the second...)."""
+    by_city: dict[str, list[int]] = {}
+    for i, c in enumerate(cities):
+        by_city.setdefault(c, []).append(i)
+    rounds = max(map(len, by_city.values()), default=0)
+    return [idx[r] for r in range(rounds) for idx in by_city.values() if r < len(idx)]
+
+
+def _whole_tiles(model: Model, masks: np.ndarray, batch_size: int, city: str) -> np.ndarray:
     """Whole tiles generated one by one, as grid mode does: a generator slides its
-    training-size window over each tile (Hann-blended), a baseline paints it."""
+    training-size window over each tile (Hann-blended; a conditioned one draws ``city``),
+    a baseline paints it."""
+    model = as_city(model, city)
     if hasattr(model, "window"):
         return np.stack([generate_seamless(model, m, 1.0, batch_size=batch_size) for m in masks])
     return model(masks)
@@ -119,7 +147,8 @@ def _scenes(models: dict[str, Model], root: Path, info: dict, per_city: int, bat
 
             out.append({"name": Path(source).stem, "city": city, "rows": rows, "cols": cols,
                         "mask": place(masks, ()), "real": place(reals, (3,)),
-                        "generated": {n: place(_whole_tiles(m, masks, batch_size), (3,)) for n, m in models.items()}})
+                        "generated": {n: place(_whole_tiles(m, masks, batch_size, city), (3,))
+                                      for n, m in models.items()}})
     return out
 
 
@@ -159,6 +188,30 @@ def scene_figure(scene: dict) -> Figure:
         ax.set_yticks([])
     fig.suptitle(f"{scene['name']} ({scene['rows']}x{scene['cols']} tiles reassembled)", fontsize=11)
     return fig
+
+
+def _row_figure(panels: list[tuple[str, np.ndarray]], title: str) -> Figure:
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.4 * len(panels), 2.8), squeeze=False, layout="constrained")
+    for ax, (name, image) in zip(axes[0], panels):
+        ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255)
+        ax.set_title(name, fontsize=10)
+        ax.set_axis_off()
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def style_figure(entry: dict) -> Figure:
+    """One mask, every city: mask | the model's drawing as each city | real."""
+    panels = [("mask", entry["mask"]), *entry["cities"].items(), ("real", entry["real"])]
+    return _row_figure(panels, f"{entry['name']}: one mask drawn as every city ({entry['model']})")
+
+
+def variations_figure(entry: dict) -> Figure:
+    """One mask, several style codes: mask | each sample | real."""
+    panels = [("mask", entry["mask"])] + [(f"code {k}", im) for k, im in enumerate(entry["samples"])]
+    city = f" as {entry['city']}" if entry["city"] else ""
+    return _row_figure(panels + [("real", entry["real"])], f"{entry['name']}{city}: {len(entry['samples'])} "
+                                                           f"style codes ({entry['model']})")
 
 
 def swipe(generated: np.ndarray, real: np.ndarray, at: float) -> np.ndarray:
@@ -259,11 +312,16 @@ def gallery(cfg: GalleryConfig) -> dict:
     so a gallery that fails leaves an earlier one there whole."""
     out = check_output_folder(cfg.out)
     models = load_generators(cfg.checkpoints, cfg.device)
-    g = build_gallery(models, cfg.data, cfg.split, cfg.indices, cfg.per_city, cfg.scenes, cfg.seed, cfg.batch_size)
+    g = build_gallery(models, cfg.data, cfg.split, cfg.indices, cfg.per_city, cfg.scenes, cfg.seed, cfg.batch_size,
+                      cfg.style_masks, cfg.variations)
     with staged_folder(out) as stage:
         figures = [save_figure(side_by_side(g, city), stage / "figures" / f"{city}.jpg")
                    for city in sorted(set(g.cities))]
         figures += [save_figure(scene_figure(s), stage / "figures" / f"scene-{s['name']}.jpg") for s in g.scenes]
+        figures += [save_figure(style_figure(e), stage / "figures" / f"cities-{e['model']}-{e['name']}.jpg")
+                    for e in g.styles]
+        figures += [save_figure(variations_figure(e), stage / "figures" / f"codes-{e['model']}-{e['name']}.jpg")
+                    for e in g.variations]
         files = export_old_names(g, stage / "files")
         page = write_html(g, stage / "gallery.html")
     moved = [out / p.relative_to(stage) for p in (*figures, *files, page)]

@@ -21,7 +21,7 @@ import math
 import os
 import warnings
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +32,14 @@ from satgan.atomic import check_output_folder
 from satgan.checkpoint import load_checkpoint
 from satgan.config import Config, GenerateConfig
 from satgan.data.arrays import MANIFEST, load_split, open_arrays, split_samples
+from satgan.data.labels import label_indices
 from satgan.data.readers import IMAGE_SUFFIXES, read_geotags, read_mask
+from satgan.data.sources import inria_city
 from satgan.data.tiling import grid_shape, mask_coverage, tile_bounds
 from satgan.data.writers import scaled_geotags, write_geotiff, write_image
 from satgan.errors import SatganError, SatganWarning
 from satgan.metrics import shifted_psnr
+from satgan.models.conditioning import StyledGenerator, random_codes
 from satgan.models.factory import build_generator, input_multiple
 from satgan.models.shared_norm import SharedStatistics
 from satgan.runtime import resolve_device
@@ -61,18 +64,74 @@ class Generator:
     window: int  # the training crop: the input side generation uses by default
     multiple: int  # input sides must be multiples of this (2^depth for a U-Net)
     pixel_scale: float | None  # source pixels per training pixel, when the checkpoint knows
+    labels: tuple[str, ...] = ()  # the cities a conditioned generator draws (empty: not conditioned)
+    latent: int = 0  # length of its style code (0: none)
+    city: str | None = None  # the city every image is drawn as, unless a call gives one per image
+    code: torch.Tensor | None = None  # the style code of every image (None: zeros, the average style)
+
+    def styled(self, city: str | None = None, seed: int | None = None) -> Generator:
+        """This generator drawing every image as ``city`` with the style code drawn from
+        ``seed`` (the same seed, the same code; ``None``: the average style). One style
+        for every image and window: a seamless scene stays one city."""
+        if city is not None:
+            if not self.labels:
+                raise SatganError(f"this model is not conditioned on a city (asked for {city!r}); "
+                                  "train with model.condition=city")
+            label_indices([city], self.labels, "city: ")
+        if seed is not None and not self.latent:
+            raise SatganError("this model has no style code to draw (train with model.latent > 0)")
+        code = random_codes(1, self.latent, seed)[0] if seed is not None else None
+        return replace(self, city=city, code=code)
 
     @torch.inference_mode()
-    def __call__(self, masks: np.ndarray) -> np.ndarray:
-        """``(N, H, W)`` masks (bool, or uint8 coverage 0-255) to ``(N, H, W, 3) uint8`` images."""
+    def __call__(self, masks: np.ndarray, cities: list[str] | None = None) -> np.ndarray:
+        """``(N, H, W)`` masks (bool, or uint8 coverage 0-255) to ``(N, H, W, 3) uint8`` images;
+        a conditioned generator draws each as its city in ``cities`` (default: :attr:`city`)."""
         if masks.dtype == bool:
             masks = masks.view(np.uint8) * np.uint8(255)
         x = torch.from_numpy(np.require(masks, requirements=['C', 'W'])).to(self.device, torch.float32)[:, None]
         x = x / 127.5 - 1
         if self.config.data.mask_channels == 3:
             x = x.expand(-1, 3, -1, -1)
-        y = self.net(x).float().clamp(-1, 1)
+        if isinstance(self.net, StyledGenerator):
+            y = self.net(x, self._labels(len(x), cities), self._codes(len(x)))
+        else:
+            y = self.net(x)
+        y = y.float().clamp(-1, 1)
         return ((y + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+    def _labels(self, n: int, cities: list[str] | None) -> torch.Tensor | None:
+        if not self.labels:
+            return None
+        if cities is None:
+            if self.city is None:
+                raise SatganError(f"this model draws a chosen city: give one of {', '.join(self.labels)} "
+                                  "(--city NAME, or --city all)")
+            cities = [self.city] * n
+        return torch.tensor(label_indices(cities, self.labels, "city: "), device=self.device)
+
+    def _codes(self, n: int) -> torch.Tensor | None:
+        if not self.latent or self.code is None:
+            return None
+        return self.code.to(self.device).expand(n, self.latent)
+
+
+def as_city(model, city: str):
+    """``model`` drawing ``city`` where it is a conditioned generator that was given none
+    (an unknown city is an error naming the known ones); any other model as it is."""
+    if not getattr(model, "labels", ()) or model.city is not None:
+        return model
+    label_indices([city], model.labels, "city: ")
+    return replace(model, city=city)
+
+
+def run_model(model, masks: np.ndarray, cities: list[str] | None = None) -> np.ndarray:
+    """``model`` over ``masks``; a conditioned generator draws each mask as its city in
+    ``cities``, unless it was given one city for all (:meth:`Generator.styled`);
+    baselines ignore cities."""
+    if getattr(model, "labels", ()) and getattr(model, "city", None) is None:
+        return model(masks, cities)
+    return model(masks)
 
 
 def generator_from_config(config: Config, device: str = "auto", seed: int = 0) -> Generator:
@@ -105,12 +164,18 @@ def _ready(net: nn.Module, config: Config, device: str, pixel_scale: float | Non
         for m in net.modules():
             if isinstance(m, nn.Dropout):
                 m.train()
-    return Generator(net, config, dev, config.data.crop, input_multiple(config), pixel_scale)
+    m = config.model
+    labels = tuple(m.labels) if m.condition == "city" else ()
+    return Generator(net, config, dev, config.data.crop, input_multiple(config), pixel_scale, labels, m.latent)
 
 
-def in_batches(model, masks: list[np.ndarray] | np.ndarray, batch_size: int) -> np.ndarray:
-    """``model`` (masks to images, a :class:`Generator` or a baseline) over ``masks`` in batches."""
-    return np.concatenate([model(np.stack(masks[i : i + batch_size])) for i in range(0, len(masks), batch_size)])
+def in_batches(model, masks: list[np.ndarray] | np.ndarray, batch_size: int,
+               cities: list[str] | None = None) -> np.ndarray:
+    """``model`` (masks to images, a :class:`Generator` or a baseline) over ``masks`` in
+    batches (each drawn as its city in ``cities``, for a conditioned generator)."""
+    return np.concatenate([run_model(model, np.stack(masks[i : i + batch_size]),
+                                     cities[i : i + batch_size] if cities is not None else None)
+                           for i in range(0, len(masks), batch_size)])
 
 
 # -- modes ----------------------------------------------------------------------------------
@@ -297,7 +362,21 @@ def mask_files(folder: Path) -> list[Path]:
     return files
 
 
+def file_style(gen: Generator, path: str | os.PathLike) -> Generator:
+    """``gen`` drawing the mask file ``path`` as the city its Inria-style name says
+    (``austin12``), where it is conditioned and was given no city."""
+    path = Path(path)
+    if not gen.labels or gen.city is not None:
+        return gen
+    city = inria_city(path.stem)
+    if city not in gen.labels:
+        raise SatganError(f"{path}: which city to draw? The name says none this model knows; "
+                          f"give --city one of {', '.join(gen.labels)}, or --city all")
+    return as_city(gen, city)
+
+
 def _generate_file(gen: Generator, path: Path, cfg: GenerateConfig, out: Path, scale: float) -> list[Path]:
+    gen = file_style(gen, path)
     mask = read_mask(path, strict=True)  # single-band (or equal RGB channels) and binary-like
     stem = path.stem
     if cfg.mode == "resize":
@@ -326,7 +405,7 @@ def _generate_split(gen: Generator, root: Path, cfg: GenerateConfig, out: Path) 
     """Every tile of a pretransformed split at its training scale and size (centred crops)."""
     written = []
     for batch in split_samples(root, cfg.split, gen.window, cfg.batch_size, cfg.limit):
-        for name, image in zip(batch["names"], gen(batch["masks"])):
+        for name, image in zip(batch["names"], run_model(gen, batch["masks"], batch["cities"])):
             written.append(out / f"{name}.png")
             write_image(written[-1], image)
     return written
@@ -346,6 +425,15 @@ def generate(cfg: GenerateConfig, gen: Generator | None = None) -> dict:
     gen = gen or load_generator(cfg.checkpoint, cfg.device, cfg.dropout)
     if cfg.dropout:
         torch.manual_seed(cfg.seed)
+    if cfg.city == "all":
+        if not gen.labels:
+            raise SatganError("--city all: this model is not conditioned on a city (train with model.condition=city)")
+        results = [generate(replace(cfg, city=city, out=str(out / city)), gen) for city in gen.labels]
+        return {"written": [p for r in results for p in r["written"]],
+                "failed": {k: v for r in results for k, v in r["failed"].items()}, "scale": results[0]["scale"],
+                "cities": list(gen.labels)}
+    if cfg.city is not None or cfg.style_seed is not None:
+        gen = gen.styled(cfg.city, cfg.style_seed)
     scale = cfg.scale if cfg.scale is not None else (gen.pixel_scale or 1.0)
     if source.is_dir() and (source / MANIFEST).exists():
         if cfg.mode != "resize":

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+from dataclasses import replace
 
 import torch
 from torch import nn
@@ -30,10 +31,12 @@ from satgan.checkpoint import (
 )
 from satgan.config import Config
 from satgan.data.dataset import PairDataset
+from satgan.data.labels import label_indices
 from satgan.data.sampling import EpochSampler
 from satgan.data.writers import write_image
 from satgan.errors import SatganError, SatganWarning
 from satgan.images import control_grid, model_to_unit_range
+from satgan.models.conditioning import StyledGenerator
 from satgan.models.ema import EMA
 from satgan.models.factory import build_discriminator, build_generator, build_vgg_loss
 from satgan.models.objective import discriminator_loss, generator_loss
@@ -58,6 +61,15 @@ class NonFiniteLoss(SatganError):
     pass
 
 
+def with_city_labels(config: Config, cities: list[str]) -> Config:
+    """``config`` with ``model.labels`` set to the training cities (sorted), where not given;
+    given labels must include every training city."""
+    if not config.model.labels:
+        return replace(config, model=replace(config.model, labels=sorted(set(cities))))
+    label_indices(cities, config.model.labels, "model.labels: the training split has ")
+    return config
+
+
 class Trainer:
     """Everything a run needs, built from a :class:`Config`; :meth:`fit` trains.
 
@@ -75,6 +87,9 @@ class Trainer:
             use_deterministic_kernels()
 
         self.train_set = PairDataset(data_dir, "train", config.data, augment=True)
+        if config.model.condition == "city":
+            config = self.config = with_city_labels(config, self.train_set.cities)
+            self.train_set.set_labels(config.model.labels)
         self.val_set = validation_set(self.train_set, config, warn=self.procs.is_main)
         if t.batch_size % self.procs.world:
             raise SatganError(f"batch_size {t.batch_size} must be a multiple of the {self.procs.world} processes")
@@ -91,6 +106,7 @@ class Trainer:
 
         seed_all(t.seed)  # the same networks on every rank
         self.G = build_generator(config).to(self.device)
+        self.styled = isinstance(self.G, StyledGenerator)  # called with labels and codes
         self.D = build_discriminator(config)
         self.D = self.D.to(self.device) if self.D is not None else None
         self.vgg = build_vgg_loss(config.loss)
@@ -222,14 +238,20 @@ class Trainer:
             mask = mask.contiguous(memory_format=torch.channels_last)
             real = real.contiguous(memory_format=torch.channels_last)
         autocast = torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None)
-        batch_norm = self.config.model.norm == "batch"
+        m, batch_norm = self.config.model, self.config.model.norm == "batch"
+        label = batch["label"].to(self.device) if m.condition == "city" else None
+        code = torch.randn(len(mask), m.latent, device=self.device) if m.latent else None
+        second = None
         with autocast:
-            fake = self.G(mask)
+            fake = self.G(mask, label, code) if self.styled else self.G(mask)
+            if self.config.loss.mode_seeking > 0:  # the same masks with other codes
+                other = torch.randn_like(code)
+                second = (self.G(mask, label, other), other, code)
         terms: dict[str, torch.Tensor] = {}
         if self.D is not None:
             self.D.requires_grad_(True)
             with autocast:
-                loss_d, terms_d = discriminator_loss(self.D, mask, fake, real, self.config.loss, batch_norm)
+                loss_d, terms_d = discriminator_loss(self.D, mask, fake, real, self.config.loss, batch_norm, label)
             self._check_finite(loss_d, "discriminator")
             self.opt_D.zero_grad(set_to_none=True)
             self.scaler.scale(loss_d).backward()
@@ -238,7 +260,7 @@ class Trainer:
             self.D.requires_grad_(False)
             terms.update(terms_d)
         with autocast:
-            loss_g, terms_g = generator_loss(self.D, self.vgg, mask, fake, real, self.config.loss)
+            loss_g, terms_g = generator_loss(self.D, self.vgg, mask, fake, real, self.config.loss, label, second)
         self._check_finite(loss_g, "generator")
         self.opt_G.zero_grad(set_to_none=True)
         self.scaler.scale(loss_g).backward()
@@ -334,7 +356,7 @@ def train(data_dir: str | os.PathLike, run_dir: str | os.PathLike, config: Confi
             trainer.resume_from(start)
         procs.barrier()  # every rank has read the old run before rank 0 clears it
         if procs.is_main:
-            trainer.run.start(config, overwrite)
+            trainer.run.start(trainer.config, overwrite)  # with the labels the data gave
         procs.barrier()
         trainer.wrap()
         return trainer.fit(on_epoch_end)

@@ -12,29 +12,38 @@ from satgan.config import Config
 from satgan.data.dataset import PairDataset
 from satgan.errors import SatganError, SatganWarning
 from satgan.images import model_to_unit_range
+from satgan.models.conditioning import StyledGenerator
 
 
 def validation_set(train_set: PairDataset, config: Config, warn: bool = True) -> PairDataset:
     """The split validation scores: ``val``, else (with a warning) the training split itself."""
     if "val" in train_set.manifest["splits"]:
-        return PairDataset(train_set.root, "val", config.data, augment=False)
-    if warn:
-        warnings.warn(f"{train_set.root} has no val split: validating on the first training samples, "
-                      "whose scores flatter the model", SatganWarning, stacklevel=3)
-    return PairDataset(train_set.root, "train", config.data, augment=False)
+        val = PairDataset(train_set.root, "val", config.data, augment=False)
+    else:
+        if warn:
+            warnings.warn(f"{train_set.root} has no val split: validating on the first training samples, "
+                          "whose scores flatter the model", SatganWarning, stacklevel=3)
+        val = PairDataset(train_set.root, "train", config.data, augment=False)
+    if train_set.labels:
+        val.set_labels(train_set.labels)
+    return val
 
 
 @torch.no_grad()
 def generate_samples(G: nn.Module, dataset: PairDataset, n: int, device: torch.device, amp: torch.dtype | None):
-    """Masks, generated images (G in eval mode) and real images of ``dataset``'s first ``n``
-    samples, as model tensors on the CPU."""
+    """Masks, generated images (G in eval mode; each of its own city, with the average
+    style code, where G is styled) and real images of ``dataset``'s first ``n`` samples,
+    as model tensors on the CPU."""
+    styled = isinstance(G, StyledGenerator)
     was_training = G.training
     G.eval()
     masks, fakes, reals = [], [], []
     for i in range(n):
         item = dataset[i]
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-            fakes.append(G(item["mask"][None].to(device)).float().cpu())
+            mask = item["mask"][None].to(device)
+            label = torch.tensor([item["label"]], device=device) if "label" in item else None
+            fakes.append((G(mask, label) if styled else G(mask)).float().cpu())
         masks.append(item["mask"][None])
         reals.append(item["image"][None])
     G.train(was_training)

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from satgan.config import DataConfig
 from satgan.data.arrays import load_split, open_arrays
+from satgan.data.labels import label_indices
 from satgan.errors import SatganError
 
 
@@ -27,8 +28,9 @@ class PairDataset(Dataset):
 
     Each item is a dict: ``mask`` ``(C, crop, crop)`` float in [-1, 1] with C = 1 or 3
     (``config.mask_channels``), ``image`` ``(3, crop, crop)`` float in [-1, 1], and
-    ``index``. With ``augment=False`` the crop is centred and nothing is flipped (for
-    validation).
+    ``index``; after :meth:`set_labels`, also ``label``, the position of the sample's
+    city among the labels. With ``augment=False`` the crop is centred and nothing is
+    flipped (for validation).
     """
 
     def __init__(
@@ -52,6 +54,8 @@ class PairDataset(Dataset):
             )
         open_arrays(self.root, self.info)  # a damaged file is named now, not in a DataLoader worker
         self.epoch = 0
+        self.labels: list[str] = []
+        self._label_index: list[int] = []
         self._images: np.ndarray | None = None
         self._masks: np.ndarray | None = None
 
@@ -61,6 +65,17 @@ class PairDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         """Draw this epoch's augmentations (the same epoch and seed give the same ones)."""
         self.epoch = epoch
+
+    @property
+    def cities(self) -> list[str]:
+        """Every sample's city (its style label), in order."""
+        return [s.get("city", "") for s in self.info["samples"]]
+
+    def set_labels(self, labels: list[str]) -> None:
+        """Give each item a ``label``: its city's position in ``labels`` (a city not among
+        them is an error naming it and the known ones)."""
+        self.labels = list(labels)
+        self._label_index = label_indices(self.cities, self.labels, f"{self.root} ({self.split} split): ")
 
     def sample_info(self, index: int) -> dict:
         """Where sample ``index`` came from: source file, city, tile row/column, building fraction."""
@@ -116,7 +131,10 @@ class PairDataset(Dataset):
         mask_t = torch.from_numpy(_to_model_range(mask[None]))
         if cfg.mask_channels == 3:
             mask_t = mask_t.expand(3, c, c)
-        return {"mask": mask_t, "image": image_t, "index": index}
+        item = {"mask": mask_t, "image": image_t, "index": index}
+        if self.labels:
+            item["label"] = self._label_index[index]
+        return item
 
 
 def _to_model_range(pixels: np.ndarray) -> np.ndarray:

@@ -238,7 +238,7 @@ def pretransform(cfg: PretransformConfig) -> dict:
     """
     _check_config(cfg)
     check_output_folder(cfg.out, "OUT")
-    source = open_source(cfg.source, val=cfg.val, skip_unpaired=cfg.skip_unpaired)
+    source = open_source(cfg.source, val=cfg.val, skip_unpaired=cfg.skip_unpaired, labels=cfg.labels)
     _check_pairs(source, cfg)
     settings = _settings(source, cfg)
     out = Path(cfg.out).expanduser()

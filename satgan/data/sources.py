@@ -21,7 +21,7 @@ import re
 import warnings
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from satgan.data.readers import IMAGE_SUFFIXES
@@ -33,6 +33,12 @@ INRIA_VAL_INDICES = range(1, 6)
 MASK_DIR_NAMES = ("masks", "gt")
 SPLIT_NAMES = ("train", "val", "validation", "valid", "test")
 _INRIA_STEM = re.compile(r"^(?P<city>[a-z][a-z_-]*?)-?(?P<index>\d+)$")
+
+
+def inria_city(stem: str) -> str | None:
+    """The city of an Inria-style name (``austin12`` -> ``austin``), else ``None``."""
+    m = _INRIA_STEM.match(stem)
+    return m["city"] if m else None
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,7 @@ def open_source(
     *,
     val: Sequence[str] | str | None = None,
     skip_unpaired: bool = False,
+    labels: str | None = None,
 ) -> Source:
     """Discover the pairs under ``path`` (Inria layout or paired folders).
 
@@ -159,6 +166,7 @@ def open_source(
     pairs form the ``val`` split, all others ``train``; ``None`` keeps the layout's
     own split. Images without a mask are an error naming them, unless
     ``skip_unpaired`` (then they are counted in ``Source.unpaired_images``).
+    ``labels`` replaces each pair's city (its style label): see :func:`relabel`.
     """
     path = Path(path).expanduser()
     if not path.is_dir():
@@ -202,7 +210,47 @@ def open_source(
         raise SatganError(f"{path}: found image and mask folders but no pair with matching file stems")
     if val is not None:
         pairs = assign_val(pairs, val)
+    if labels:
+        pairs = relabel(pairs, labels)
     return Source(root, kind, pairs, unpaired, test_images)
+
+
+def relabel(pairs: Sequence[Pair], spec: str) -> list[Pair]:
+    """Each pair's city (style label) from ``spec``: a CSV file of ``stem,label`` rows, or a
+    regular expression searched in the image's stem whose group ``label`` (else its first
+    group, else the whole match) is the label, e.g. ``^([a-z]+)_`` for ``vienna_0012``.
+    A pair the CSV lacks or the pattern does not match is an error naming it."""
+    path = Path(spec).expanduser()
+    if path.suffix.lower() == ".csv":
+        if not path.is_file():
+            raise SatganError(f"{path}: no such label file (a CSV of stem,label rows)")
+        import csv
+
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [r for r in csv.reader(f) if r and not r[0].startswith("#")]
+        bad = [r for r in rows if len(r) < 2 or not r[1].strip()]
+        if bad:
+            raise SatganError(f"{path}: row {bad[0]!r} is not stem,label")
+        table = {r[0].strip(): r[1].strip() for r in rows}
+        table.pop("stem", None)  # a header row
+        missing = [p.stem for p in pairs if p.stem not in table]
+        if missing:
+            raise SatganError(f"{path}: no label for {len(missing)} pair(s), e.g. {missing[0]!r}")
+        return [replace(p, city=table[p.stem]) for p in pairs]
+    try:
+        pattern = re.compile(spec)
+    except re.error as exc:
+        raise SatganError(f"label pattern {spec!r} is not a regular expression ({exc})") from None
+    out = []
+    for p in pairs:
+        m = pattern.search(p.stem)
+        if m is None:
+            raise SatganError(f"label pattern {spec!r} does not match {p.stem!r} ({p.image})")
+        label = m["label"] if "label" in pattern.groupindex else m.group(1) if pattern.groups else m.group(0)
+        if not label:
+            raise SatganError(f"label pattern {spec!r} gives {p.stem!r} an empty label")
+        out.append(replace(p, city=label))
+    return out
 
 
 def assign_val(pairs: Sequence[Pair], val: Sequence[str] | str) -> list[Pair]:

@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
+from satgan.errors import SatganError
+from satgan.models.conditioning import LabelProjection
 from satgan.models.layers import conv_bias, norm_layer
 
 
@@ -17,10 +19,12 @@ class PatchDiscriminator(nn.Module):
     """PatchGAN: ``n_layers`` stride-2 stages, one stride-1 stage, a 1-channel logit map.
 
     With 3 layers each logit sees a 70x70 patch of the input (the pix2pix default).
+    ``num_labels`` > 0: the logits gain a label projection
+    (:class:`~satgan.models.conditioning.LabelProjection`), so D judges (mask, image, label).
     """
 
     def __init__(self, in_channels: int, ndf: int = 64, n_layers: int = 3, norm: str = "batch",
-                 spectral: bool = False):
+                 spectral: bool = False, num_labels: int = 0):
         super().__init__()
         make_norm, bias = norm_layer(norm), conv_bias(norm)
 
@@ -38,13 +42,19 @@ class PatchDiscriminator(nn.Module):
             width = new
         stages.append(nn.Sequential(conv(width, 1, 1, True)))
         self.stages = nn.ModuleList(stages)
+        self.projection = LabelProjection(num_labels, width) if num_labels else None
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, x: torch.Tensor, label: torch.Tensor | None = None) -> list[torch.Tensor]:
         features = []
-        for stage in self.stages:
+        for stage in self.stages[:-1]:
             x = stage(x)
             features.append(x)
-        return features
+        logits = self.stages[-1](x)
+        if self.projection is not None:
+            if label is None:
+                raise SatganError("this discriminator is conditioned on a label: give one per pair")
+            logits = logits + self.projection(x, label)
+        return features + [logits]
 
 
 class MultiscaleDiscriminator(nn.Module):
@@ -55,11 +65,12 @@ class MultiscaleDiscriminator(nn.Module):
         self.scales = nn.ModuleList(PatchDiscriminator(in_channels, **patch_kwargs) for _ in range(num_d))
         self.down = nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)
 
-    def forward(self, mask: torch.Tensor, image: torch.Tensor) -> list[list[torch.Tensor]]:
+    def forward(self, mask: torch.Tensor, image: torch.Tensor,
+                label: torch.Tensor | None = None) -> list[list[torch.Tensor]]:
         x = torch.cat([mask, image], dim=1)
         outputs = []
         for i, disc in enumerate(self.scales):
             if i:
                 x = self.down(x)
-            outputs.append(disc(x))
+            outputs.append(disc(x, label))
         return outputs

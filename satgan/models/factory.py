@@ -5,6 +5,8 @@ from __future__ import annotations
 from torch import nn
 
 from satgan.config import Config, LossConfig, unet_depth
+from satgan.errors import SatganError
+from satgan.models.conditioning import StyledGenerator, style_dim
 from satgan.models.discriminator import MultiscaleDiscriminator
 from satgan.models.generator import ResNetGenerator, UNetGenerator
 from satgan.models.layers import init_weights
@@ -19,17 +21,28 @@ def input_multiple(config: Config) -> int:
     return 2 ** unet_depth(config.model, config.data.crop) if config.model.generator == "unet" else 4
 
 
+def style_size(config: Config) -> int:
+    """Length of the generator's style vector (0: unstyled): the labels, then the code."""
+    m = config.model
+    if m.condition == "city" and not m.labels:
+        raise SatganError("model.condition=city needs model.labels (training fills them from the data's cities)")
+    return style_dim(m.labels if m.condition == "city" else [], m.latent)
+
+
 def build_generator(config: Config) -> nn.Module:
     """The generator ``config.model`` names, initialized; the crop sets the U-Net depth and
-    ``data.mask_channels`` its input channels."""
-    m, channels = config.model, config.data.mask_channels
+    ``data.mask_channels`` its input channels. With a city condition or a style code it
+    is a :class:`StyledGenerator`, called as ``G(mask, label, code)``; otherwise ``G(mask)``."""
+    m, channels, styles = config.model, config.data.mask_channels, style_size(config)
     if m.generator == "unet":
         net = UNetGenerator(channels, OUTPUT_CHANNELS, unet_depth(m, config.data.crop), m.ngf, m.norm,
-                            m.upsample, m.dropout, padding=m.padding, antialias=m.antialias)
+                            m.upsample, m.dropout, padding=m.padding, antialias=m.antialias, style_dim=styles)
     else:
         net = ResNetGenerator(channels, OUTPUT_CHANNELS, m.resnet_blocks, m.ngf, m.norm, m.upsample, dropout=False,
-                              padding=m.padding)
-    return init_weights(net, m.init, m.init_gain)
+                              padding=m.padding, style_dim=styles)
+    net = init_weights(net, m.init, m.init_gain)
+    labels = len(m.labels) if m.condition == "city" else 0
+    return StyledGenerator(net, labels, m.latent) if styles else net
 
 
 def build_discriminator(config: Config) -> MultiscaleDiscriminator | None:
@@ -39,7 +52,8 @@ def build_discriminator(config: Config) -> MultiscaleDiscriminator | None:
         return None
     m = config.model
     net = MultiscaleDiscriminator(config.data.mask_channels + OUTPUT_CHANNELS, m.num_d, ndf=m.ndf,
-                                  n_layers=m.d_layers, norm=m.norm, spectral=m.spectral_norm)
+                                  n_layers=m.d_layers, norm=m.norm, spectral=m.spectral_norm,
+                                  num_labels=len(m.labels) if m.condition == "city" else 0)
     return init_weights(net, m.init, m.init_gain)
 
 

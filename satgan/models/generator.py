@@ -3,6 +3,9 @@
 * :class:`UNetGenerator`: the pix2pix encoder-decoder with skip connections. ``downs``
   halvings take the input to 1x1 (8 for 256 inputs, 7 for 128, 9 for 512).
 * :class:`ResNetGenerator`: two downsamplings, ``blocks`` residual blocks, two upsamplings.
+
+``style_dim`` > 0 makes every normalisation a style-dependent one (see
+:mod:`satgan.models.conditioning`); wrap the network in a ``StyledGenerator`` to call it.
 """
 
 from __future__ import annotations
@@ -24,11 +27,11 @@ class UNetGenerator(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, downs: int = 8, ngf: int = 64,
                  norm: str = "batch", upsample: str = "deconv", dropout: bool = True, padding: str = "zeros",
-                 antialias: int = 0):
+                 antialias: int = 0, style_dim: int = 0):
         super().__init__()
         if downs < 5:
             raise ValueError(f"a U-Net needs at least 5 downsamplings (got {downs})")
-        make_norm, bias = norm_layer(norm), conv_bias(norm)
+        make_norm, bias = norm_layer(norm, style_dim), conv_bias(norm)
         widths = [min(ngf * 2**i, ngf * 8) for i in range(downs)]  # encoder output widths
         self.down = nn.ModuleList()
         for i, width in enumerate(widths):
@@ -70,9 +73,9 @@ class UNetGenerator(nn.Module):
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, channels: int, norm: str, dropout: bool):
+    def __init__(self, channels: int, norm: str, dropout: bool, style_dim: int = 0):
         super().__init__()
-        make_norm, bias = norm_layer(norm), conv_bias(norm)
+        make_norm, bias = norm_layer(norm, style_dim), conv_bias(norm)
         layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias),
                                    make_norm(channels), nn.ReLU(inplace=True)]
         if dropout:
@@ -88,9 +91,10 @@ class ResNetGenerator(nn.Module):
     """7x7 stem, two stride-2 downsamplings, residual blocks, two upsamplings, 7x7 head."""
 
     def __init__(self, in_channels: int, out_channels: int, blocks: int = 9, ngf: int = 64,
-                 norm: str = "batch", upsample: str = "deconv", dropout: bool = False, padding: str = "zeros"):
+                 norm: str = "batch", upsample: str = "deconv", dropout: bool = False, padding: str = "zeros",
+                 style_dim: int = 0):
         super().__init__()
-        make_norm, bias = norm_layer(norm), conv_bias(norm)
+        make_norm, bias = norm_layer(norm, style_dim), conv_bias(norm)
         layers: list[nn.Module] = [nn.ReflectionPad2d(3), nn.Conv2d(in_channels, ngf, 7, bias=bias),
                                    make_norm(ngf), nn.ReLU(inplace=True)]
         width = ngf
@@ -98,7 +102,7 @@ class ResNetGenerator(nn.Module):
             layers += [nn.Conv2d(width, width * 2, 3, stride=2, padding=1, bias=bias, padding_mode=padding),
                        make_norm(width * 2), nn.ReLU(inplace=True)]
             width *= 2
-        layers += [ResidualBlock(width, norm, dropout) for _ in range(blocks)]
+        layers += [ResidualBlock(width, norm, dropout, style_dim) for _ in range(blocks)]
         for _ in range(2):
             layers += [upsample_conv(width, width // 2, upsample, bias, kernel=3, padding=padding),
                        make_norm(width // 2),

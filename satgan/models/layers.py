@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from satgan.errors import SatganError
+from satgan.models.conditioning import StyleNorm
 
 NORMS = ("batch", "instance", "none")
 UPSAMPLES = ("deconv", "resize")
@@ -17,19 +18,24 @@ INITS = ("normal", "xavier", "kaiming", "orthogonal")
 BLUR_TAPS = (3, 5)
 
 
-def norm_layer(kind: str):
+def norm_layer(kind: str, style_dim: int = 0):
     """A constructor ``f(channels) -> nn.Module`` for the normalization ``kind``.
 
     batch: learnable affine and running statistics; instance: neither (as pix2pix);
-    none: identity.
+    none: identity. ``style_dim`` > 0: each followed by a style-dependent scale and
+    shift (:class:`~satgan.models.conditioning.StyleNorm`).
     """
     if kind == "batch":
-        return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
-    if kind == "instance":
-        return functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
-    if kind == "none":
-        return lambda channels: nn.Identity()
-    raise SatganError(f"unknown norm {kind!r}; choose from {', '.join(NORMS)}")
+        make = functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
+    elif kind == "instance":
+        make = functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False)
+    elif kind == "none":
+        make = lambda channels: nn.Identity()  # noqa: E731
+    else:
+        raise SatganError(f"unknown norm {kind!r}; choose from {', '.join(NORMS)}")
+    if style_dim:
+        return lambda channels: StyleNorm(make(channels), channels, style_dim)
+    return make
 
 
 def conv_bias(norm: str) -> bool:

@@ -24,29 +24,42 @@ LOSS_TERMS = {
     "G_L1": ("generator", "L1 to the real image"),
     "G_VGG": ("generator", "VGG19 perceptual distance"),
     "D_R1": ("discriminator", "R1: squared gradient of D on real pairs"),
+    "G_MS": ("generator", "mode seeking: 1 / (image distance per code distance) of two codes"),
 }
 
 
-def discriminate(D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, real: torch.Tensor, batch_norm: bool):
-    """D's outputs for the fake and the real pairs. Without batch norm one pass over both
-    (as SPADE does) gives the same values as two and runs faster; with batch norm, two
-    passes keep the reference's separate fake/real statistics."""
+def mode_seeking_loss(fake_a: torch.Tensor, fake_b: torch.Tensor, code_a: torch.Tensor,
+                      code_b: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """MSGAN (Mao et al. 2019): the ratio of the images' mean distance to the codes' mean
+    distance should be large, so the loss is its inverse: a generator that ignores its
+    code pays without bound."""
+    ratio = (fake_a - fake_b).abs().mean() / (code_a - code_b).abs().mean()
+    return 1 / (ratio + eps)
+
+
+def discriminate(D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, real: torch.Tensor, batch_norm: bool,
+                 label: torch.Tensor | None = None):
+    """D's outputs for the fake and the real pairs (of the samples' ``label``, where D is
+    conditioned). Without batch norm one pass over both (as SPADE does) gives the same
+    values as two and runs faster; with batch norm, two passes keep the reference's
+    separate fake/real statistics."""
     if batch_norm:
-        return D(mask, fake), D(mask, real)
-    both = D(torch.cat([mask, mask]), torch.cat([fake, real]))
+        return D(mask, fake, label), D(mask, real, label)
+    both = D(torch.cat([mask, mask]), torch.cat([fake, real]), None if label is None else torch.cat([label, label]))
     n = mask.shape[0]
     return [[f[:n] for f in scale] for scale in both], [[f[n:] for f in scale] for scale in both]
 
 
 def discriminator_loss(D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
-                       cfg: LossConfig, batch_norm: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                       cfg: LossConfig, batch_norm: bool,
+                       label: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Real pairs up, generated pairs down (``fake`` detached: D's step leaves G alone);
     D sees both pairs of a sample through the same augmentation; R1 penalises its
     gradient on the real pairs it sees."""
     mask, (fake, real) = augment_pairs(mask, [fake.detach(), real], cfg.d_augment)
     if cfg.r1_weight > 0:
         real = real.detach().requires_grad_(True)
-    pred_fake, pred_real = discriminate(D, mask, fake, real, batch_norm)
+    pred_fake, pred_real = discriminate(D, mask, fake, real, batch_norm, label)
     terms = {"D_fake": gan_loss(pred_fake, False, cfg.gan_mode), "D_real": gan_loss(pred_real, True, cfg.gan_mode)}
     total = 0.5 * (terms["D_fake"] + terms["D_real"])
     if cfg.r1_weight > 0:
@@ -58,18 +71,21 @@ def discriminator_loss(D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, rea
 
 
 def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tensor, fake: torch.Tensor,
-                   real: torch.Tensor, cfg: LossConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Fool D (when there is one), match the real image (L1, VGG)."""
+                   real: torch.Tensor, cfg: LossConfig, label: torch.Tensor | None = None,
+                   second: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Fool D (when there is one), match the real image (L1, VGG); with ``second`` =
+    (another generation of the same masks, its code, ``fake``'s code), seek modes."""
     terms: dict[str, torch.Tensor] = {}
     weighted: list[torch.Tensor] = []
     if D is not None:
         seen_mask, (seen_fake, seen_real) = augment_pairs(mask, [fake, real], cfg.d_augment)
-        pred_fake = D(seen_mask, seen_fake)
+        pred_fake = D(seen_mask, seen_fake, label)
         terms["G_GAN"] = gan_loss(pred_fake, True, cfg.gan_mode, for_discriminator=False)
         weighted.append(cfg.gan_weight * terms["G_GAN"])
         if cfg.fm_weight > 0:
             with torch.no_grad():
-                pred_real = D(seen_mask, seen_real)
+                pred_real = D(seen_mask, seen_real, label)
             terms["G_FM"] = feature_matching_loss(pred_fake, pred_real)
             weighted.append(cfg.fm_weight * terms["G_FM"])
     if cfg.l1_weight > 0:
@@ -79,6 +95,10 @@ def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tenso
         with torch.autocast(fake.device.type, enabled=False):  # VGG features overflow in fp16
             terms["G_VGG"] = vgg(fake.float(), real.float())
         weighted.append(cfg.vgg_weight * terms["G_VGG"])
+    if second is not None and cfg.mode_seeking > 0:
+        other, other_code, code = second
+        terms["G_MS"] = mode_seeking_loss(fake, other, code, other_code)
+        weighted.append(cfg.mode_seeking * terms["G_MS"])
     total = weighted[0]  # the config guarantees at least one term
     for w in weighted[1:]:
         total = total + w

@@ -1,0 +1,112 @@
+"""Style conditioning: which city a mask is drawn as, and a random style code.
+
+A *style vector* is the one-hot city label (``model.condition=city``) followed by a
+random code of ``model.latent`` numbers (for different images of one mask). The
+generator takes it through every normalisation layer: each :class:`StyleNorm` scales
+and shifts its normalised features by a learned linear function of the style
+(conditional instance norm, Dumoulin et al. 2017), so a style changes the whole image,
+not only what the first convolution sees, which instance norm would wash out. The
+discriminator takes the label by projection (Miyato and Koyama 2018): its logit gains the
+inner product of a learned label embedding with its last features.
+
+One style vector per image; a seamless scene gives every window the same one, so the
+windows agree on the city and the code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from satgan.errors import SatganError
+
+
+class StyleNorm(nn.Module):
+    """``norm`` followed by a per-channel scale ``1 + gamma(style)`` and shift ``beta(style)``,
+    both linear in the style vector. The style is set by :class:`StyledGenerator` for one
+    forward pass."""
+
+    def __init__(self, norm: nn.Module, channels: int, style_dim: int):
+        super().__init__()
+        self.norm = norm
+        self.affine = nn.Linear(style_dim, 2 * channels)
+        self.style: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.style is None:
+            raise RuntimeError("StyleNorm called without a style: call the StyledGenerator, not its net")
+        gamma, beta = self.affine(self.style.to(x.dtype)).chunk(2, dim=1)
+        return self.norm(x) * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
+
+
+class StyledGenerator(nn.Module):
+    """A generator whose normalisations are :class:`StyleNorm`, called as
+    ``G(mask, label, code)``: ``label`` ``(N,)`` label indices (when it has labels), ``code``
+    ``(N, latent)`` style codes (default: zeros, the average style)."""
+
+    def __init__(self, net: nn.Module, num_labels: int, latent: int):
+        super().__init__()
+        self.net, self.num_labels, self.latent = net, num_labels, latent
+        if not any(isinstance(m, StyleNorm) for m in net.modules()):
+            raise SatganError("a styled generator needs StyleNorm layers")
+
+    def forward(self, mask: torch.Tensor, label: torch.Tensor | None = None,
+                code: torch.Tensor | None = None) -> torch.Tensor:
+        if self.latent and code is None:
+            code = mask.new_zeros(mask.shape[0], self.latent)
+        style = style_vectors(label, self.num_labels, code if self.latent else None).to(mask.device)
+        if style.shape[0] != mask.shape[0]:
+            raise SatganError(f"{style.shape[0]} styles for {mask.shape[0]} masks")
+        norms = [m for m in self.net.modules() if isinstance(m, StyleNorm)]  # this copy's own (EMA deep-copies)
+        for m in norms:
+            m.style = style
+        try:
+            return self.net(mask)
+        finally:
+            for m in norms:
+                m.style = None
+
+
+def style_dim(labels: Sequence[str], latent: int) -> int:
+    """Length of the style vector: one entry per label, then the code."""
+    return len(labels) + latent
+
+
+def style_vectors(label_index: torch.Tensor | None, num_labels: int, code: torch.Tensor | None) -> torch.Tensor:
+    """``(N, num_labels + latent)``: one-hot labels (``(N,)`` indices) then the codes ``(N, latent)``."""
+    parts = []
+    if num_labels:
+        if label_index is None:
+            raise SatganError("this generator is conditioned on a label: give one per image")
+        parts.append(nn.functional.one_hot(label_index.long(), num_labels).float())
+    if code is not None:
+        parts.append(code.float())
+    if not parts:
+        raise SatganError("no style: the generator has neither labels nor a code")
+    return torch.cat(parts, dim=1)
+
+
+def random_codes(count: int, latent: int, seed: int | None = None, device: torch.device | str = "cpu",
+                 one: bool = False) -> torch.Tensor:
+    """Style codes ``(count, latent)`` drawn from N(0, 1): from ``seed`` when given (the same
+    seed, the same codes), else from torch's global generator; ``one``: the same code for all."""
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    codes = torch.randn(1 if one else count, latent, generator=gen)
+    return codes.expand(count, latent).to(device) if one else codes.to(device)
+
+
+class LabelProjection(nn.Module):
+    """The projection discriminator's label term: per patch, the inner product of a label
+    embedding with the features, averaged over 2x2 neighbours to match the logit map (the
+    last 4x4 stride-1 convolution makes the map one smaller than the features)."""
+
+    def __init__(self, num_labels: int, channels: int):
+        super().__init__()
+        self.embed = nn.Embedding(num_labels, channels)
+        nn.init.zeros_(self.embed.weight)  # starts as the unconditional discriminator
+
+    def forward(self, features: torch.Tensor, label_index: torch.Tensor) -> torch.Tensor:
+        inner = (self.embed(label_index.long())[:, :, None, None] * features).sum(1, keepdim=True)
+        return nn.functional.avg_pool2d(inner, 2, stride=1)

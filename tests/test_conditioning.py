@@ -1,0 +1,200 @@
+"""City conditioning and style codes: labels from the manifest to the dataset, the
+networks, the checkpoint and generation; unknown labels; fixed-seed determinism."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+
+from satgan import metrics
+from satgan.checkpoint import load_checkpoint
+from satgan.config import EvaluateConfig, GalleryConfig, GenerateConfig, PretransformConfig, apply_overrides
+from satgan.data.arrays import split_samples
+from satgan.data.dataset import PairDataset
+from satgan.data.pretransform import pretransform
+from satgan.data.sources import open_source
+from satgan.errors import SatganError
+from satgan.evaluation import evaluate
+from satgan.gallery import gallery
+from satgan.images import to_unit_range
+from satgan.inference import generate, generate_seamless, load_generator
+from satgan.models.conditioning import StyledGenerator
+from satgan.models.factory import build_discriminator, build_generator
+from satgan.models.objective import mode_seeking_loss
+from satgan.presets import preset
+from satgan.train import train
+from tests.conftest import write_pair_folder
+
+CITIES = ["austin", "chicago", "kitsap", "tyrol-w", "vienna"]
+SMALL = ["data.crop=64", "model.ngf=8", "model.ndf=4", "train.batch_size=4", "train.val_samples=2",
+         "train.workers=0", "train.val_kid=false"]
+
+
+def small(*extra: str):
+    return apply_overrides(preset("quick"), SMALL + list(extra))
+
+
+@pytest.fixture(scope="module")
+def styled_run(inria_arrays, tmp_path_factory) -> Path:
+    """One epoch of a city-conditioned generator with a style code and mode seeking."""
+    run = tmp_path_factory.mktemp("styled") / "run"
+    train(inria_arrays, run, small("train.epochs=1", "model.condition=city", "model.latent=4",
+                                   "loss.mode_seeking=1"))
+    return run / "checkpoints" / "last.pt"
+
+
+def test_dataset_gives_each_sample_its_city_label(inria_arrays):
+    data = PairDataset(inria_arrays, "train", small().data)
+    assert "label" not in data[0]
+    data.set_labels(CITIES)
+    for i in (0, len(data) // 2, len(data) - 1):
+        assert CITIES[data[i]["label"]] == data.sample_info(i)["city"]
+    with pytest.raises(SatganError, match="unknown labels 'kitsap', 'tyrol-w', 'vienna'; this model knows: austin"):
+        data.set_labels(["austin", "chicago"])
+
+
+def test_styled_networks_follow_the_label_and_the_code():
+    cfg = small("model.condition=city", "model.labels=a,b,c", "model.latent=3")
+    G, D = build_generator(cfg).eval(), build_discriminator(cfg)  # eval: no dropout noise
+    assert isinstance(G, StyledGenerator)
+    mask = torch.rand(2, 1, 64, 64) * 2 - 1
+    same = torch.tensor([1, 1])
+    out = G(mask, same)
+    assert torch.equal(out, G(mask, same)) and torch.equal(out, G(mask, same, torch.zeros(2, 3)))
+    assert (out - G(mask, torch.tensor([0, 2]))).abs().mean() > 1e-4  # another city
+    assert (out - G(mask, same, torch.randn(2, 3))).abs().mean() > 1e-4  # another code
+    with pytest.raises(SatganError, match="conditioned on a label"):
+        G(mask)
+    # the discriminator's projection starts at zero (the unconditional D), then depends on the label
+    image = torch.rand(2, 3, 64, 64)
+    a, b = D(mask, image, torch.tensor([0, 0]))[0][-1], D(mask, image, torch.tensor([2, 2]))[0][-1]
+    assert torch.equal(a, b)
+    torch.nn.init.normal_(D.scales[0].projection.embed.weight)
+    a, b = D(mask, image, torch.tensor([0, 0]))[0][-1], D(mask, image, torch.tensor([2, 2]))[0][-1]
+    assert a.shape == b.shape and (a - b).abs().mean() > 1e-3
+
+
+def test_mode_seeking_rewards_different_images_for_different_codes():
+    a, z1, z2 = torch.zeros(2, 3, 8, 8), torch.zeros(2, 4), torch.ones(2, 4)
+    assert mode_seeking_loss(a, a + 0.5, z1, z2) < mode_seeking_loss(a, a + 0.1, z1, z2)
+    assert mode_seeking_loss(a, a, z1, z2) > 1e4  # a generator ignoring its code pays without bound
+    with pytest.raises(SatganError, match="needs a style code"):
+        small("loss.mode_seeking=1")
+
+
+def test_labels_reach_the_checkpoint_and_generation(styled_run, tmp_path):
+    ckpt = load_checkpoint(styled_run)
+    assert ckpt.config.model.labels == CITIES and ckpt.config.model.latent == 4
+    assert json.loads((styled_run.parents[1] / "config.json").read_text())["model"]["labels"] == CITIES
+    gen = load_generator(styled_run, "cpu")
+    assert gen.labels == tuple(CITIES) and gen.latent == 4
+    mask = np.zeros((64, 64), np.uint8)
+    mask[10:40, 20:50] = 255
+    with pytest.raises(SatganError, match="give one of austin, chicago"):
+        gen(mask[None])
+    with pytest.raises(SatganError, match="unknown label 'paris'; this model knows: austin, chicago, kitsap"):
+        gen.styled("paris")
+    vienna, austin = gen.styled("vienna")(mask[None]), gen.styled("austin")(mask[None])
+    assert np.abs(vienna.astype(int) - austin).mean() > 0.5
+    # a fixed style seed gives the same image; another seed another one
+    a1, a2, b = (gen.styled("vienna", s)(mask[None]) for s in (3, 3, 4))
+    assert np.array_equal(a1, a2) and not np.array_equal(a1, b)
+    # per-image cities in one batch: each as its own
+    both = gen(np.stack([mask, mask]), ["vienna", "austin"])
+    assert np.array_equal(both[0], vienna[0]) and np.array_equal(both[1], austin[0])
+
+
+def test_generate_one_city_or_every_city(styled_run, inria_root, tmp_path):
+    mask_file = next((inria_root / "train" / "gt").glob("vienna*.tif"))
+    base = dict(checkpoint=str(styled_run), input=str(mask_file), mode="seamless", scale=2.0)
+    every = generate(GenerateConfig(out=str(tmp_path / "all"), city="all", **base))
+    assert every["cities"] == CITIES
+    scenes = {c: tifffile.imread(tmp_path / "all" / c / f"{mask_file.stem}.tif") for c in CITIES}
+    assert len({s.tobytes() for s in scenes.values()}) == 5  # five different styles
+    # without --city a file named vienna<n> is drawn as vienna
+    generate(GenerateConfig(out=str(tmp_path / "own"), **base))
+    assert np.array_equal(tifffile.imread(tmp_path / "own" / f"{mask_file.stem}.tif"), scenes["vienna"])
+    with pytest.raises(SatganError, match="unknown label 'paris'"):
+        generate(GenerateConfig(out=str(tmp_path / "bad"), city="paris", **base))
+    assert not (tmp_path / "bad").exists()
+    # a name that says no known city needs --city
+    other = tmp_path / "masks" / "scene.tif"
+    other.parent.mkdir()
+    other.write_bytes(mask_file.read_bytes())
+    with pytest.raises(SatganError, match="which city to draw"):
+        generate(GenerateConfig(checkpoint=str(styled_run), input=str(other), out=str(tmp_path / "o2"), scale=2.0))
+    # style seeds: the same seed the same bytes
+    for name in ("s1", "s1b"):
+        generate(GenerateConfig(out=str(tmp_path / name), city="kitsap", style_seed=1, **base))
+    one, again = (tifffile.imread(tmp_path / n / f"{mask_file.stem}.tif") for n in ("s1", "s1b"))
+    assert np.array_equal(one, again) and not np.array_equal(one, scenes["kitsap"])
+
+
+def test_a_seamless_scene_keeps_one_style(styled_run):
+    """Every window of a scene is drawn with the one city and code the generator was
+    given (the lattice itself is measured in benchmarks/bench_generate.py)."""
+    gen = load_generator(styled_run, "cpu")
+    rng = np.random.default_rng(0)
+    mask = np.zeros((300, 300), np.uint8)
+    for _ in range(40):
+        y, x = rng.integers(0, 280, 2)
+        mask[y : y + 20, x : x + 15] = 255
+    chicago, austin = (generate_seamless(gen.styled(c, 2), mask, 1.0, window=128) for c in ("chicago", "austin"))
+    assert chicago.shape == (300, 300, 3) and np.abs(chicago.astype(int) - austin).mean() > 0.5
+    one = generate_seamless(gen.styled("chicago", 2), mask[:128, :128], 1.0, window=128)  # a single window
+    assert np.abs(one.astype(int) - gen.styled("chicago", 2)(mask[None, :128, :128])[0]).max() <= 1
+    with pytest.raises(SatganError, match="give one of austin"):
+        generate_seamless(gen, mask, 1.0, window=128)
+
+
+def test_evaluate_and_gallery_draw_each_tile_as_its_city(styled_run, inria_arrays, tmp_path):
+    report = evaluate(EvaluateConfig(out=str(tmp_path / "r.json"), data=str(inria_arrays), limit=8,
+                                     checkpoints=[f"styled={styled_run}"], baselines=["flat"]))
+    batch = next(split_samples(inria_arrays, "val", 64, 8))
+    own = load_generator(styled_run, "cpu")(batch["masks"], batch["cities"])
+    expected = metrics.psnr(to_unit_range(own), to_unit_range(batch["images"])).mean()
+    assert report["models"]["styled"]["overall"]["psnr"] == pytest.approx(float(expected), abs=1e-4)
+    result = gallery(GalleryConfig(out=str(tmp_path / "g"), data=str(inria_arrays), checkpoints=[str(styled_run)],
+                                   per_city=1, scenes=0, style_masks=2, variations=3))
+    g = result["gallery"]
+    assert len(g.styles) == 2 and list(g.styles[0]["cities"]) == CITIES
+    assert len(g.variations) == 2 and len(g.variations[0]["samples"]) == 3
+    names = [p.name for p in result["figures"]]
+    assert sum(n.startswith("cities-") for n in names) == 2 and sum(n.startswith("codes-") for n in names) == 2
+
+
+def test_old_unconditioned_checkpoints_still_generate(tiny_checkpoint):
+    gen = load_generator(tiny_checkpoint, "cpu")
+    assert gen.labels == () and gen.latent == 0
+    with pytest.raises(SatganError, match="not conditioned on a city"):
+        gen.styled("vienna")
+    with pytest.raises(SatganError, match="no style code"):
+        gen.styled(None, 1)
+
+
+def test_labels_for_paired_folders_from_a_pattern_or_a_csv(tmp_path):
+    root = write_pair_folder(tmp_path / "pairs", [0.1, 0.2, 0.3])
+    for i, name in enumerate(["north_a", "south_b", "north_c"]):
+        for sub in ("images", "masks"):
+            (root / sub / f"tile{i}.png").rename(root / sub / f"{name}.png")
+    assert {p.city for p in open_source(root).pairs} == {"pairs"}  # the folder's name
+    assert sorted(p.city for p in open_source(root, labels=r"^([a-z]+)_").pairs) == ["north", "north", "south"]
+    csv = tmp_path / "labels.csv"
+    csv.write_text("stem,label\nnorth_a,x\nsouth_b,y\nnorth_c,x\n")
+    assert sorted(p.city for p in open_source(root, labels=str(csv)).pairs) == ["x", "x", "y"]
+    csv.write_text("north_a,x\n")
+    with pytest.raises(SatganError, match="no label for 2 pair"):
+        open_source(root, labels=str(csv))
+    with pytest.raises(SatganError, match="does not match 'south_b'"):
+        open_source(root, labels="^north")
+    with pytest.raises(SatganError, match="not a regular expression"):
+        open_source(root, labels="([")
+    out = tmp_path / "arrays"
+    pretransform(PretransformConfig(source=str(root), out=str(out), size=64, crop=32, labels=r"^([a-z]+)_"))
+    assert {s["city"] for s in json.loads((out / "manifest.json").read_text())["splits"]["train"]["samples"]} == {
+        "north", "south"}

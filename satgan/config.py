@@ -104,6 +104,8 @@ class ModelConfig(Settings):
                                                               "default: the training split's cities)")
     latent: int = setting(0, ge=0, le=256, arch=True, help="a random style code of this many numbers: different "
                                                            "images for one mask (0: none)")
+    noise: int = setting(0, ge=0, le=16, arch=True, help="channels of per-pixel noise beside the mask: something to "
+                                                        "draw texture from where the mask is uniform (0: none)")
     ndf: int = setting(64, ge=1, arch=True, help="discriminator width")
     d_layers: int = setting(3, ge=1, le=8, arch=True, help="PatchGAN stride-2 stages: 3 gives 70x70 patches")
     num_d: int = setting(1, ge=1, le=4, arch=True, help="discriminator scales (pix2pixHD uses 2-3)")

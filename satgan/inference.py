@@ -39,7 +39,7 @@ from satgan.data.tiling import grid_shape, mask_coverage, tile_bounds
 from satgan.data.writers import scaled_geotags, write_geotiff, write_image
 from satgan.errors import SatganError, SatganWarning
 from satgan.metrics import shifted_psnr
-from satgan.models.conditioning import StyledGenerator, random_codes
+from satgan.models.conditioning import StyledGenerator, noise_fields, random_codes
 from satgan.models.factory import build_generator, input_multiple
 from satgan.models.shared_norm import SharedStatistics
 from satgan.runtime import resolve_device
@@ -68,6 +68,7 @@ class Generator:
     latent: int = 0  # length of its style code (0: none)
     city: str | None = None  # the city every image is drawn as, unless a call gives one per image
     code: torch.Tensor | None = None  # the style code of every image (None: zeros, the average style)
+    noise_seed: int = 0  # a generator fed noise: where its noise comes from (the same seed, the same images)
 
     def styled(self, city: str | None = None, seed: int | None = None) -> Generator:
         """This generator drawing every image as ``city`` with the style code drawn from
@@ -78,15 +79,29 @@ class Generator:
                 raise SatganError(f"this model is not conditioned on a city (asked for {city!r}); "
                                   "train with model.condition=city")
             label_indices([city], self.labels, "city: ")
-        if seed is not None and not self.latent:
-            raise SatganError("this model has no style code to draw (train with model.latent > 0)")
-        code = random_codes(1, self.latent, seed)[0] if seed is not None else None
-        return replace(self, city=city, code=code)
+        if seed is not None and not (self.latent or self.noise):
+            raise SatganError("this model has no style code or noise to draw (train with model.latent or model.noise)")
+        code = random_codes(1, self.latent, seed)[0] if seed is not None and self.latent else None
+        return replace(self, city=city, code=code, noise_seed=seed or 0)
+
+    @property
+    def noise(self) -> int:
+        """Channels of per-pixel noise the generator takes beside the mask (0: none)."""
+        return getattr(self.net, "noise", 0)
+
+    def noise_field(self, height: int, width: int) -> torch.Tensor | None:
+        """The noise of a whole ``height`` x ``width`` scene ``(channels, H, W)``, from
+        :attr:`noise_seed`; windows cut theirs from it, so overlapping windows see the same
+        noise where they overlap. ``None`` for a generator without noise."""
+        return noise_fields(1, self.noise, height, width, self.noise_seed)[0] if self.noise else None
 
     @torch.inference_mode()
-    def __call__(self, masks: np.ndarray, cities: list[str] | None = None) -> np.ndarray:
+    def __call__(self, masks: np.ndarray, cities: list[str] | None = None,
+                 noise: torch.Tensor | None = None) -> np.ndarray:
         """``(N, H, W)`` masks (bool, or uint8 coverage 0-255) to ``(N, H, W, 3) uint8`` images;
-        a conditioned generator draws each as its city in ``cities`` (default: :attr:`city`)."""
+        a conditioned generator draws each as its city in ``cities`` (default: :attr:`city`);
+        a generator fed noise takes ``noise`` ``(N, channels, H, W)`` (default: drawn from
+        :attr:`noise_seed` for this batch)."""
         if masks.dtype == bool:
             masks = masks.view(np.uint8) * np.uint8(255)
         x = torch.from_numpy(np.require(masks, requirements=['C', 'W'])).to(self.device, torch.float32)[:, None]
@@ -94,7 +109,9 @@ class Generator:
         if self.config.data.mask_channels == 3:
             x = x.expand(-1, 3, -1, -1)
         if isinstance(self.net, StyledGenerator):
-            y = self.net(x, self._labels(len(x), cities), self._codes(len(x)))
+            if self.noise and noise is None:
+                noise = noise_fields(len(x), self.noise, *x.shape[2:], self.noise_seed)
+            y = self.net(x, self._labels(len(x), cities), self._codes(len(x)), noise)
         else:
             y = self.net(x)
         y = y.float().clamp(-1, 1)
@@ -125,10 +142,13 @@ def as_city(model, city: str):
     return replace(model, city=city)
 
 
-def run_model(model, masks: np.ndarray, cities: list[str] | None = None) -> np.ndarray:
+def run_model(model, masks: np.ndarray, cities: list[str] | None = None,
+              noise: torch.Tensor | None = None) -> np.ndarray:
     """``model`` over ``masks``; a conditioned generator draws each mask as its city in
-    ``cities``, unless it was given one city for all (:meth:`Generator.styled`);
-    baselines ignore cities."""
+    ``cities``, unless it was given one city for all (:meth:`Generator.styled`); a
+    generator fed noise takes ``noise``; baselines ignore both."""
+    if noise is not None:
+        return model(masks, cities if getattr(model, "city", None) is None else None, noise)
     if getattr(model, "labels", ()) and getattr(model, "city", None) is None:
         return model(masks, cities)
     return model(masks)
@@ -170,11 +190,13 @@ def _ready(net: nn.Module, config: Config, device: str, pixel_scale: float | Non
 
 
 def in_batches(model, masks: list[np.ndarray] | np.ndarray, batch_size: int,
-               cities: list[str] | None = None) -> np.ndarray:
+               cities: list[str] | None = None, noise: list[torch.Tensor] | None = None) -> np.ndarray:
     """``model`` (masks to images, a :class:`Generator` or a baseline) over ``masks`` in
-    batches (each drawn as its city in ``cities``, for a conditioned generator)."""
+    batches (each drawn as its city in ``cities``, for a conditioned generator, and with
+    its ``noise``, for a generator fed noise)."""
     return np.concatenate([run_model(model, np.stack(masks[i : i + batch_size]),
-                                     cities[i : i + batch_size] if cities is not None else None)
+                                     cities[i : i + batch_size] if cities is not None else None,
+                                     torch.stack(noise[i : i + batch_size]) if noise is not None else None)
                            for i in range(0, len(masks), batch_size)])
 
 
@@ -256,7 +278,8 @@ def sample_windows(ys: list[int], xs: list[int], count: int) -> list[tuple[int, 
 
 
 def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, overlap: float = OVERLAP,
-                      batch_size: int = 8, window: int | None = None, shared_norm: bool = True) -> np.ndarray:
+                      batch_size: int = 8, window: int | None = None, shared_norm: bool = True,
+                      noise: torch.Tensor | None = None) -> np.ndarray:
     """An image of the whole mask at ``1/scale`` of its size (``scale`` = mask pixels per
     output pixel; the checkpoint's ``pixel_scale`` reproduces the training scale).
 
@@ -272,6 +295,10 @@ def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, over
     every window with those (:class:`~satgan.models.shared_norm.SharedStatistics`), so
     no window rescales its features by its own content and the windows agree (no
     lattice; docs/BENCHMARKS.md). Off: each window normalises itself, as in training.
+
+    A generator fed noise (``model.noise``) takes ``noise`` ``(channels, H, W)`` at the
+    output size (default: :meth:`Generator.noise_field`): one field for the whole scene,
+    which every window cuts its own from, so windows agree where they overlap.
     """
     if not 0 <= overlap < 1:
         raise SatganError(f"overlap must be in [0, 1) (got {overlap})")
@@ -285,25 +312,34 @@ def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, over
     small = mask_coverage(mask, (h, w))  # at scale 1, the mask as 0/255
     per_pass = max(1, batch_size * gen.window**2 // win**2)
     ys, xs = window_starts(h, win, overlap), window_starts(w, win, overlap)
+    field = noise if noise is not None else gen.noise_field(h, w)  # one noise for the whole scene
+    if field is not None and tuple(field.shape[1:]) != (h, w):
+        raise SatganError(f"noise of {tuple(field.shape[1:])} pixels for a {h}x{w} scene")
+
+    def windows(at: list[tuple[int, int]]) -> tuple[list[np.ndarray], list[torch.Tensor] | None]:
+        crops = [small[y : y + win, x : x + win] for y, x in at]
+        return crops, ([field[:, y : y + win, x : x + win] for y, x in at] if field is not None else None)
+
     stats = SharedStatistics(gen.net)
     if shared_norm and stats.layers and len(ys) * len(xs) > 1:  # one window's own statistics are its own
         with stats.recording():
             count = min(STAT_WINDOWS, math.ceil(len(ys) * len(xs) * STAT_SHARE))
-            in_batches(gen, [small[y : y + win, x : x + win] for y, x in sample_windows(ys, xs, count)], per_pass)
+            crops, noise = windows(sample_windows(ys, xs, count))
+            in_batches(gen, crops, per_pass, noise=noise)
     with stats.applied():
-        return _blend_windows(gen, small, win, ys, xs, per_pass)
+        return _blend_windows(gen, small, win, ys, xs, per_pass, windows)
 
 
 def _blend_windows(gen: Generator, small: np.ndarray, win: int, ys: list[int], xs: list[int],
-                   per_pass: int) -> np.ndarray:
+                   per_pass: int, windows) -> np.ndarray:
     h, w = small.shape
     weight = hann_weights(win)
     out = np.empty((h, w, 3), np.uint8)
     acc = np.zeros((win, w, 3), np.float32)  # the band of rows [ys[k], ys[k] + win)
     wsum = np.zeros((win, w), np.float32)
     for k, y in enumerate(ys):
-        tiles = [small[y : y + win, x : x + win] for x in xs]
-        images = in_batches(gen, tiles, per_pass)
+        tiles, noise = windows([(y, x) for x in xs])
+        images = in_batches(gen, tiles, per_pass, noise=noise)
         for x, image in zip(xs, images):
             acc[:, x : x + win] += image.astype(np.float32) * weight[:, :, None]
             wsum[:, x : x + win] += weight
@@ -333,8 +369,10 @@ def shifted_scenes(gen: Generator, mask: np.ndarray, scale: float = 1.0, overlap
     shift = shift or max(1, round(win * (1 - overlap)) // 2)
     if window is None and min(small.shape) - shift < win:  # one window for both: one the shifted scene holds
         win = seamless_window(gen, small.shape[0] - shift, small.shape[1] - shift)
-    first = generate_seamless(gen, small, 1.0, overlap, batch_size, win, shared_norm)
-    second = generate_seamless(gen, small[shift:, shift:], 1.0, overlap, batch_size, win, shared_norm)
+    field = gen.noise_field(*small.shape)  # the second scene sees the same noise at the same place
+    first = generate_seamless(gen, small, 1.0, overlap, batch_size, win, shared_norm, field)
+    second = generate_seamless(gen, small[shift:, shift:], 1.0, overlap, batch_size, win, shared_norm,
+                               field[:, shift:, shift:] if field is not None else None)
     return first, second, shift, win
 
 

@@ -12,7 +12,7 @@ from satgan.config import Config
 from satgan.data.dataset import PairDataset
 from satgan.errors import SatganError, SatganWarning
 from satgan.images import model_to_unit_range
-from satgan.models.conditioning import StyledGenerator
+from satgan.models.conditioning import StyledGenerator, noise_fields
 
 
 def validation_set(train_set: PairDataset, config: Config, warn: bool = True) -> PairDataset:
@@ -32,9 +32,10 @@ def validation_set(train_set: PairDataset, config: Config, warn: bool = True) ->
 @torch.no_grad()
 def generate_samples(G: nn.Module, dataset: PairDataset, n: int, device: torch.device, amp: torch.dtype | None):
     """Masks, generated images (G in eval mode; each of its own city, with the average
-    style code, where G is styled) and real images of ``dataset``'s first ``n`` samples,
+    style code and noise fixed per sample, where G is styled) and real images of ``dataset``'s first ``n`` samples,
     as model tensors on the CPU."""
     styled = isinstance(G, StyledGenerator)
+    channels = G.noise if styled else 0
     was_training = G.training
     G.eval()
     masks, fakes, reals = [], [], []
@@ -43,7 +44,8 @@ def generate_samples(G: nn.Module, dataset: PairDataset, n: int, device: torch.d
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
             mask = item["mask"][None].to(device)
             label = torch.tensor([item["label"]], device=device) if "label" in item else None
-            fakes.append((G(mask, label) if styled else G(mask)).float().cpu())
+            noise = noise_fields(1, channels, *mask.shape[2:], seed=i) if channels else None  # the same each time
+            fakes.append((G(mask, label, noise=noise) if styled else G(mask)).float().cpu())
         masks.append(item["mask"][None])
         reals.append(item["image"][None])
     G.train(was_training)

@@ -69,7 +69,7 @@ def _script(data: Path, run: Path, resume: str, slow: float) -> str:
     for item in TINY + ["train.epochs=4", "train.deterministic=true", "train.checkpoint_every=1",
                         "train.scheduler=linear", "train.decay_epochs=2", "train.ema=0.9",
                         "loss.d_augment=translation,cutout,color", "loss.r1_weight=1",
-                        "model.condition=city", "model.latent=2", "loss.mode_seeking=1"]:
+                        "model.condition=city", "model.latent=2", "loss.mode_seeking=1", "model.noise=1"]:
         args += ["--set", item]
     return (
         "import time, satgan.train as t\n"

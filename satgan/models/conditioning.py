@@ -42,18 +42,27 @@ class StyleNorm(nn.Module):
 
 
 class StyledGenerator(nn.Module):
-    """A generator whose normalisations are :class:`StyleNorm`, called as
-    ``G(mask, label, code)``: ``label`` ``(N,)`` label indices (when it has labels), ``code``
-    ``(N, latent)`` style codes (default: zeros, the average style)."""
+    """A generator called as ``G(mask, label, code, noise)``: ``label`` ``(N,)`` label
+    indices (when it has labels) and ``code`` ``(N, latent)`` style codes (default: zeros,
+    the average style) reach its :class:`StyleNorm` layers; ``noise`` ``(N, channels, H, W)``
+    per-pixel noise (default: drawn from torch's generator) goes in beside the mask, so
+    the network has something to draw texture from where the mask is uniform (a
+    convolution of a constant is a constant)."""
 
-    def __init__(self, net: nn.Module, num_labels: int, latent: int):
+    def __init__(self, net: nn.Module, num_labels: int = 0, latent: int = 0, noise: int = 0):
         super().__init__()
-        self.net, self.num_labels, self.latent = net, num_labels, latent
-        if not any(isinstance(m, StyleNorm) for m in net.modules()):
-            raise SatganError("a styled generator needs StyleNorm layers")
+        self.net, self.num_labels, self.latent, self.noise = net, num_labels, latent, noise
+        if (num_labels or latent) and not any(isinstance(m, StyleNorm) for m in net.modules()):
+            raise SatganError("a generator with labels or a style code needs StyleNorm layers")
 
-    def forward(self, mask: torch.Tensor, label: torch.Tensor | None = None,
-                code: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, mask: torch.Tensor, label: torch.Tensor | None = None, code: torch.Tensor | None = None,
+                noise: torch.Tensor | None = None) -> torch.Tensor:
+        if self.noise:
+            if noise is None:
+                noise = torch.randn(mask.shape[0], self.noise, *mask.shape[2:], device=mask.device, dtype=mask.dtype)
+            mask = torch.cat([mask, noise.to(mask.device, mask.dtype)], dim=1)
+        if not (self.num_labels or self.latent):
+            return self.net(mask)
         if self.latent and code is None:
             code = mask.new_zeros(mask.shape[0], self.latent)
         style = style_vectors(label, self.num_labels, code if self.latent else None).to(mask.device)
@@ -67,6 +76,14 @@ class StyledGenerator(nn.Module):
         finally:
             for m in norms:
                 m.style = None
+
+
+def noise_fields(count: int, channels: int, height: int, width: int, seed: int) -> torch.Tensor:
+    """``(count, channels, height, width)`` N(0, 1) noise from ``seed``: field ``i`` is the
+    same whatever ``count`` is (each has its own generator), so an image's noise does not
+    depend on how many are generated with it."""
+    gens = (torch.Generator().manual_seed(seed * 1_000_003 + i) for i in range(count))
+    return torch.stack([torch.randn(channels, height, width, generator=g) for g in gens])
 
 
 def style_dim(labels: Sequence[str], latent: int) -> int:

@@ -31,9 +31,11 @@ def style_size(config: Config) -> int:
 
 def build_generator(config: Config) -> nn.Module:
     """The generator ``config.model`` names, initialized; the crop sets the U-Net depth and
-    ``data.mask_channels`` its input channels. With a city condition or a style code it
-    is a :class:`StyledGenerator`, called as ``G(mask, label, code)``; otherwise ``G(mask)``."""
-    m, channels, styles = config.model, config.data.mask_channels, style_size(config)
+    ``data.mask_channels`` (plus ``model.noise``) its input channels. With a city
+    condition, a style code or noise it is a :class:`StyledGenerator`, called as
+    ``G(mask, label, code, noise)``; otherwise ``G(mask)``."""
+    m, styles = config.model, style_size(config)
+    channels = config.data.mask_channels + m.noise
     if m.generator == "unet":
         net = UNetGenerator(channels, OUTPUT_CHANNELS, unet_depth(m, config.data.crop), m.ngf, m.norm,
                             m.upsample, m.dropout, padding=m.padding, antialias=m.antialias, style_dim=styles)
@@ -42,7 +44,7 @@ def build_generator(config: Config) -> nn.Module:
                               padding=m.padding, style_dim=styles)
     net = init_weights(net, m.init, m.init_gain)
     labels = len(m.labels) if m.condition == "city" else 0
-    return StyledGenerator(net, labels, m.latent) if styles else net
+    return StyledGenerator(net, labels, m.latent, m.noise) if styles or m.noise else net
 
 
 def build_discriminator(config: Config) -> MultiscaleDiscriminator | None:

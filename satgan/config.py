@@ -132,8 +132,8 @@ class LossConfig(Settings):
         factory=list, help="differentiable augmentations of the discriminator's inputs (DiffAugment), "
                            "the same for a sample's real and generated pair")
     r1_weight: float = setting(0.0, ge=0, help="R1 penalty: squared gradient of D on real pairs")
-    mode_seeking: float = setting(0.0, ge=0, help="mode seeking (MSGAN): two style codes must give different "
-                                                  "images; needs model.latent")
+    mode_seeking: float = setting(0.0, ge=0, help="mode seeking (MSGAN): two style codes (and noises) must give "
+                                                  "different images; needs model.latent or model.noise")
 
     def check(self) -> None:
         if self.l1_weight == 0 and self.vgg_weight == 0 and self.gan_weight == 0:
@@ -189,8 +189,9 @@ class Config(Settings):
 
     def check(self) -> None:
         crop, m = self.data.crop, self.model
-        if self.loss.mode_seeking > 0 and m.latent == 0:
-            raise SatganError("loss.mode_seeking needs a style code to seek modes with: set model.latent (e.g. 8)")
+        if self.loss.mode_seeking > 0 and m.latent == 0 and m.noise == 0:
+            raise SatganError("loss.mode_seeking needs a style code or noise to seek modes with: "
+                              "set model.latent (e.g. 8) or model.noise (e.g. 1)")
         if len(set(m.labels)) != len(m.labels):
             raise SatganError(f"model.labels {m.labels} name a label twice")
         if m.generator == "unet":

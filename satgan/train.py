@@ -61,6 +61,11 @@ class NonFiniteLoss(SatganError):
     pass
 
 
+def _flat(*parts: torch.Tensor | None) -> torch.Tensor:
+    """The given tensors, each flattened per sample, side by side: one code per sample."""
+    return torch.cat([p.flatten(1) for p in parts if p is not None], dim=1)
+
+
 def with_city_labels(config: Config, cities: list[str]) -> Config:
     """``config`` with ``model.labels`` set to the training cities (sorted), where not given;
     given labels must include every training city."""
@@ -240,13 +245,14 @@ class Trainer:
         autocast = torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None)
         m, batch_norm = self.config.model, self.config.model.norm == "batch"
         label = batch["label"].to(self.device) if m.condition == "city" else None
-        code = torch.randn(len(mask), m.latent, device=self.device) if m.latent else None
+        code, noise = self._randomness(mask)
         second = None
         with autocast:
-            fake = self.G(mask, label, code) if self.styled else self.G(mask)
-            if self.config.loss.mode_seeking > 0:  # the same masks with other codes
-                other = torch.randn_like(code)
-                second = (self.G(mask, label, other), other, code)
+            fake = self.G(mask, label, code, noise) if self.styled else self.G(mask)
+            if self.config.loss.mode_seeking > 0:  # the same masks with another code and noise
+                other_code, other_noise = self._randomness(mask)
+                second = (self.G(mask, label, other_code, other_noise), _flat(other_code, other_noise),
+                          _flat(code, noise))
         terms: dict[str, torch.Tensor] = {}
         if self.D is not None:
             self.D.requires_grad_(True)
@@ -270,6 +276,13 @@ class Trainer:
             self.ema.update(bare(self.G))
         terms.update(terms_g)
         return {k: float(v.detach()) for k, v in terms.items()}
+
+    def _randomness(self, mask: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """A style code per sample and per-pixel noise, where the generator takes them."""
+        m, n = self.config.model, len(mask)
+        code = torch.randn(n, m.latent, device=self.device) if m.latent else None
+        noise = torch.randn(n, m.noise, *mask.shape[2:], device=self.device) if m.noise else None
+        return code, noise
 
     def _check_finite(self, loss: torch.Tensor, which: str) -> None:
         if not self.procs.all_true(bool(torch.isfinite(loss.detach())), self.device):  # every rank stops together

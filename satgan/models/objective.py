@@ -24,7 +24,7 @@ LOSS_TERMS = {
     "G_L1": ("generator", "L1 to the real image"),
     "G_VGG": ("generator", "VGG19 perceptual distance"),
     "D_R1": ("discriminator", "R1: squared gradient of D on real pairs"),
-    "G_MS": ("generator", "mode seeking: 1 / (image distance per code distance) of two codes"),
+    "G_MS": ("generator", "mode seeking: 1 / (image distance per code distance) of two codes and noises"),
 }
 
 

@@ -58,6 +58,14 @@ class PretransformConfig(Settings):
     labels: str | None = setting(None, help="each pair's style label (its city): a CSV of stem,label rows, or a "
                                             "regex on the image stem whose first group is the label "
                                             "(default: the Inria city, or the paired folder's name)")
+
+    def check(self) -> None:
+        if self.labels and not self.labels.lower().endswith(".csv"):
+            try:
+                re.compile(self.labels)
+            except re.error as exc:
+                raise SatganError(f"labels: {self.labels!r} is not a regular expression ({exc}), "
+                                  "nor a .csv file of stem,label rows") from None
     overwrite: bool = setting(False, help="replace an output made with other settings")
 
 

@@ -118,6 +118,8 @@ def _check_config(cfg: PretransformConfig) -> None:
         raise SatganError(f"min_density is a building fraction between 0 and 1 (got {cfg.min_density})")
     if cfg.workers < 1:
         raise SatganError(f"workers must be 1 or more (got {cfg.workers})")
+    if cfg.labels and cfg.labels.lower().endswith(".csv") and not Path(cfg.labels).expanduser().is_file():
+        raise SatganError(f"{cfg.labels}: no such label file (a CSV of stem,label rows)")
 
 
 def _check_pairs(source: Source, cfg: PretransformConfig) -> None:

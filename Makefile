@@ -25,7 +25,8 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 # Absolute paths, so $SATGAN_WORKSPACE (where notebooks resolve relative paths) cannot split the demo.
 # satgan synth rewrites the data (same bytes, new times), so the demo rebuilds its own arrays (OVERWRITE).
 # The demo lowers the GAN weight to 0.1: in a few CPU minutes the adversarial term costs more
-# fidelity than it buys realism (docs/RESULTS.md, "The demo's evaluation").
+# fidelity than it buys realism (docs/RESULTS.md, "The demo's evaluation"). It draws each tile
+# as its city (CONDITION city): better in every city (docs/RESULTS.md, "City conditioning").
 DEMO_ARRAYS := $(CURDIR)/$(DEMO)/pretransformed/grid2-286
 DEMO_CKPT := $(CURDIR)/$(DEMO)/training/quick/checkpoints/last.pt
 demo: $(STAMP)
@@ -37,7 +38,8 @@ demo: $(STAMP)
 		-p DATA_DIR $(CURDIR)/$(DEMO)/data -p OUT_DIR $(DEMO_ARRAYS) -p GRID 2 -p OVERWRITE True
 	$(NB_RUN) notebooks/03_train.ipynb $(DEMO)/notebooks/03_train.ipynb \
 		-p DATA_DIR $(DEMO_ARRAYS) -p RUN_DIR $(CURDIR)/$(DEMO)/training/quick \
-		-p PRESET quick -p EPOCHS $(DEMO_EPOCHS) -y 'OVERRIDES: ["loss.gan_weight=0.1"]' -p TENSORBOARD False
+		-p PRESET quick -p EPOCHS $(DEMO_EPOCHS) -y 'OVERRIDES: ["loss.gan_weight=0.1"]' -p CONDITION city \
+		-p TENSORBOARD False
 	$(NB_RUN) notebooks/04_evaluate.ipynb $(DEMO)/notebooks/04_evaluate.ipynb \
 		-p DATA_DIR $(DEMO_ARRAYS) -y 'CHECKPOINTS: ["quick=$(DEMO_CKPT)"]' \
 		-p REPORT $(CURDIR)/$(DEMO)/evaluation/report.json -p OUT_DIR $(CURDIR)/$(DEMO)/evaluation/generated

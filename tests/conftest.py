@@ -68,3 +68,19 @@ def tiny_checkpoint(inria_arrays, tmp_path_factory) -> Path:
                                             "train.batch_size=4", "train.val_samples=2", "train.workers=0"])
     train(inria_arrays, run, cfg)
     return run / "checkpoints" / "last.pt"
+
+
+@pytest.fixture(scope="session")
+def styled_checkpoint(inria_arrays, tmp_path_factory) -> Path:
+    """One epoch of a city-conditioned generator with a style code, noise and mode seeking."""
+    from satgan.config import apply_overrides
+    from satgan.presets import preset
+    from satgan.train import train
+
+    run = tmp_path_factory.mktemp("styled") / "run"
+    cfg = apply_overrides(preset("quick"), ["data.crop=64", "model.ngf=8", "model.ndf=4", "train.batch_size=4",
+                                            "train.val_samples=2", "train.workers=0", "train.val_kid=false",
+                                            "train.epochs=1", "model.condition=city", "model.latent=4",
+                                            "loss.mode_seeking=1", "model.noise=1"])
+    train(inria_arrays, run, cfg)
+    return run / "checkpoints" / "last.pt"

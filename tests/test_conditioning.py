@@ -27,7 +27,6 @@ from satgan.models.conditioning import StyledGenerator
 from satgan.models.factory import build_discriminator, build_generator
 from satgan.models.objective import mode_seeking_loss
 from satgan.presets import preset
-from satgan.train import train
 from tests.conftest import write_pair_folder
 
 CITIES = ["austin", "chicago", "kitsap", "tyrol-w", "vienna"]
@@ -40,12 +39,8 @@ def small(*extra: str):
 
 
 @pytest.fixture(scope="module")
-def styled_run(inria_arrays, tmp_path_factory) -> Path:
-    """One epoch of a city-conditioned generator with a style code, noise and mode seeking."""
-    run = tmp_path_factory.mktemp("styled") / "run"
-    train(inria_arrays, run, small("train.epochs=1", "model.condition=city", "model.latent=4",
-                                   "loss.mode_seeking=1", "model.noise=1"))
-    return run / "checkpoints" / "last.pt"
+def styled_run(styled_checkpoint) -> Path:
+    return styled_checkpoint
 
 
 def test_dataset_gives_each_sample_its_city_label(inria_arrays):

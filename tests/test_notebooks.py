@@ -143,3 +143,18 @@ def test_evaluate_and_gallery_notebooks(inria_arrays, tiny_checkpoint, tmp_path)
     assert _images(nb5) >= 10  # a figure per city and a scene per city
     assert (tmp_path / "gallery" / "gallery.html").exists()
     assert len(list((tmp_path / "gallery" / "files").glob("MaskResized-*.jpeg"))) == 5
+
+
+def test_evaluate_and_gallery_notebooks_with_a_city_model(inria_arrays, styled_checkpoint, tmp_path):
+    """A city-conditioned model with a style code and noise: the scene drawn as the chosen
+    city, the gallery's every-city and several-codes figures."""
+    nb4 = _run("04_evaluate", tmp_path, DATA_DIR=str(inria_arrays), CHECKPOINTS=[f"city={styled_checkpoint}"],
+               BASELINES=["flat"], LIMIT=8, REPORT=str(tmp_path / "report.json"), OUT_DIR=str(tmp_path / "gen"),
+               CITY="kitsap", STYLE_SEED=2)
+    assert _images(nb4) >= 3
+    assert (tmp_path / "gen" / "austin1.tif").exists()  # the first val mask, drawn as kitsap
+    nb5 = _run("05_gallery", tmp_path, DATA_DIR=str(inria_arrays), CHECKPOINTS=[str(styled_checkpoint)],
+               OUT_DIR=str(tmp_path / "gallery"), PER_CITY=1, SCENES=0, STYLE_MASKS=1, VARIATIONS=2)
+    assert _images(nb5) >= 7  # a figure per city, one mask as every city, one mask with two codes
+    figures = sorted(p.name for p in (tmp_path / "gallery" / "figures").glob("*.jpg"))
+    assert any(n.startswith("cities-") for n in figures) and any(n.startswith("codes-") for n in figures)

@@ -23,7 +23,8 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	touch $(STAMP)
 
 # Absolute paths, so $SATGAN_WORKSPACE (where notebooks resolve relative paths) cannot split the demo.
-# satgan synth rewrites the data (same bytes, new times), so the demo rebuilds its own arrays (OVERWRITE).
+# satgan synth rewrites the data (same bytes, new times), so the demo rebuilds its own arrays (OVERWRITE)
+# and trains afresh (a demo run of an earlier version may have another architecture).
 # The demo lowers the GAN weight to 0.1: in a few CPU minutes the adversarial term costs more
 # fidelity than it buys realism (docs/RESULTS.md, "The demo's evaluation"). It draws each tile
 # as its city (CONDITION city): better in every city (docs/RESULTS.md, "City conditioning").
@@ -39,7 +40,7 @@ demo: $(STAMP)
 	$(NB_RUN) notebooks/03_train.ipynb $(DEMO)/notebooks/03_train.ipynb \
 		-p DATA_DIR $(DEMO_ARRAYS) -p RUN_DIR $(CURDIR)/$(DEMO)/training/quick \
 		-p PRESET quick -p EPOCHS $(DEMO_EPOCHS) -y 'OVERRIDES: ["loss.gan_weight=0.1"]' -p CONDITION city \
-		-p TENSORBOARD False
+		-p RESUME never -p OVERWRITE True -p TENSORBOARD False
 	$(NB_RUN) notebooks/04_evaluate.ipynb $(DEMO)/notebooks/04_evaluate.ipynb \
 		-p DATA_DIR $(DEMO_ARRAYS) -y 'CHECKPOINTS: ["quick=$(DEMO_CKPT)"]' \
 		-p REPORT $(CURDIR)/$(DEMO)/evaluation/report.json -p OUT_DIR $(CURDIR)/$(DEMO)/evaluation/generated

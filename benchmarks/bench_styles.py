@@ -57,7 +57,7 @@ def main() -> None:
             codes = [gen.styled(None, k) for k in range(args.samples)]
             entry["codes"] = diversity(codes, args.data, limit=args.limit, inception=inception)
             sampled = scores({f"{name}-code{k}": c for k, c in enumerate(codes)}, args.data, args.limit)
-            entry["code_scores"] = {k: statistics.mean(s["overall"][k] for n, s in sampled.items() if n != "flat")
+            entry["code_scores"] = {k: statistics.mean(s["overall"][k] for s in sampled.values())
                                     for k in SCORES}
         results["diversity"][name] = entry
         print(json.dumps({name: entry}))

@@ -65,8 +65,9 @@ TENSORBOARD = True  # show TensorBoard inline (off for headless runs)
 from satgan.config import to_dict
 from satgan.presets import make_config
 
-overrides = list(OVERRIDES) + ([f"train.epochs={EPOCHS}"] if EPOCHS else [])
-overrides += [f"model.condition={CONDITION}", f"model.latent={LATENT}", f"loss.mode_seeking={MODE_SEEKING}"]
+# the parameters first, so that OVERRIDES can still say anything
+overrides = [f"model.condition={CONDITION}", f"model.latent={LATENT}", f"loss.mode_seeking={MODE_SEEKING}"]
+overrides += list(OVERRIDES) + ([f"train.epochs={EPOCHS}"] if EPOCHS else [])
 config = make_config(PRESET, overrides=overrides)
 data_dir, run_dir = resolve(DATA_DIR, WORKSPACE), resolve(RUN_DIR, WORKSPACE)
 for section, values in to_dict(config).items():

@@ -56,8 +56,9 @@ class PretransformConfig(Settings):
     workers: int = setting(1, ge=1, help="processes reading files in parallel")
     skip_unpaired: bool = setting(False, help="leave out images without masks instead of stopping")
     labels: str | None = setting(None, help="each pair's style label (its city): a CSV of stem,label rows, or a "
-                                            "regex on the image stem whose first group is the label "
-                                            "(default: the Inria city, or the paired folder's name)")
+                                            "regex on the image stem whose group 'label' (else its first group, "
+                                            "else the match) is the label (default: the Inria city, or the "
+                                            "paired folder's name)")
 
     def check(self) -> None:
         if self.labels and not self.labels.lower().endswith(".csv"):
@@ -202,6 +203,8 @@ class Config(Settings):
                               "set model.latent (e.g. 8) or model.noise (e.g. 1)")
         if len(set(m.labels)) != len(m.labels):
             raise SatganError(f"model.labels {m.labels} name a label twice")
+        if m.labels and m.condition != "city":
+            raise SatganError("model.labels are the cities of model.condition=city; set that, or leave the labels out")
         if m.generator == "unet":
             unet_depth(m, crop)  # raises for a crop the U-Net cannot take
         if self.loss.gan_weight > 0 and crop < discriminator_min_crop(m):
@@ -247,8 +250,9 @@ class GenerateConfig(Settings):
     city: str | None = setting(None, help="a city-conditioned model: draw every mask as this city, or 'all' "
                                           "(one output per city, in OUT/CITY/); default: a tile's own city, "
                                           "a mask file's from its Inria-style name (austin12)")
-    style_seed: int | None = setting(None, ge=0, help="a model with a style code: draw the code from this seed "
-                                                      "(one code per run; default: the average style)")
+    style_seed: int | None = setting(None, ge=0, help="a model with a style code or noise: draw the code and the "
+                                                      "noise from this seed (one code per run; default: the average "
+                                                      "style, noise seed 0)")
     dropout: bool = setting(False, help="keep pix2pix's dropout on as noise (otherwise deterministic)")
     seed: int = setting(0, ge=0, help="with --dropout")
     split: str = setting("val", help="pretransformed input: which split")

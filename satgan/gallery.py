@@ -90,7 +90,9 @@ def build_gallery(models: dict[str, Model], root: str | Path, split: str = "val"
         for i in shown:
             common = {"name": gallery.names[i], "model": name, "mask": masks[i], "real": reals[i]}
             if getattr(model, "labels", ()):
-                drawn = in_batches(model, [masks[i]] * len(model.labels), batch_size, list(model.labels))
+                field = model.noise_field(*masks[i].shape) if model.noise else None  # one noise for every city
+                drawn = in_batches(model, [masks[i]] * len(model.labels), batch_size, list(model.labels),
+                                   [field] * len(model.labels) if field is not None else None)
                 gallery.styles.append({**common, "cities": dict(zip(model.labels, drawn))})
             if getattr(model, "latent", 0) and variations:
                 city = gallery.cities[i] if model.labels else None

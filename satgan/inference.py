@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+import zlib
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -100,8 +101,9 @@ class Generator:
                  noise: torch.Tensor | None = None) -> np.ndarray:
         """``(N, H, W)`` masks (bool, or uint8 coverage 0-255) to ``(N, H, W, 3) uint8`` images;
         a conditioned generator draws each as its city in ``cities`` (default: :attr:`city`);
-        a generator fed noise takes ``noise`` ``(N, channels, H, W)`` (default: drawn from
-        :attr:`noise_seed` for this batch)."""
+        a generator fed noise takes ``noise`` ``(N, channels, H, W)`` (default: each image's
+        drawn from :attr:`noise_seed` and its mask's bytes, so it does not depend on the
+        batch)."""
         if masks.dtype == bool:
             masks = masks.view(np.uint8) * np.uint8(255)
         x = torch.from_numpy(np.require(masks, requirements=['C', 'W'])).to(self.device, torch.float32)[:, None]
@@ -109,8 +111,9 @@ class Generator:
         if self.config.data.mask_channels == 3:
             x = x.expand(-1, 3, -1, -1)
         if isinstance(self.net, StyledGenerator):
-            if self.noise and noise is None:
-                noise = noise_fields(len(x), self.noise, *x.shape[2:], self.noise_seed)
+            if self.noise and noise is None:  # each image's own, from its mask: batching changes nothing
+                noise = torch.cat([noise_fields(1, self.noise, *m.shape, self.noise_seed * 1_000_003 + zlib.crc32(m))
+                                   for m in np.ascontiguousarray(masks)])
             y = self.net(x, self._labels(len(x), cities), self._codes(len(x)), noise)
         else:
             y = self.net(x)
@@ -466,17 +469,26 @@ def generate(cfg: GenerateConfig, gen: Generator | None = None) -> dict:
     if cfg.city == "all":
         if not gen.labels:
             raise SatganError("--city all: this model is not conditioned on a city (train with model.condition=city)")
-        results = [generate(replace(cfg, city=city, out=str(out / city)), gen) for city in gen.labels]
+        made = not out.exists()
+        try:
+            results = [generate(replace(cfg, city=city, out=str(out / city)), gen) for city in gen.labels]
+        except SatganError:
+            if made and out.is_dir() and not any(out.iterdir()):  # leave nothing behind that this call made
+                out.rmdir()
+            raise
         return {"written": [p for r in results for p in r["written"]],
-                "failed": {k: v for r in results for k, v in r["failed"].items()}, "scale": results[0]["scale"],
-                "cities": list(gen.labels)}
+                "failed": {f"{city}: {k}": v for city, r in zip(gen.labels, results) for k, v in r["failed"].items()},
+                "scale": results[0]["scale"], "cities": list(gen.labels)}
     if cfg.city is not None or cfg.style_seed is not None:
-        gen = gen.styled(cfg.city, cfg.style_seed)
+        gen = gen.styled(cfg.city or gen.city, cfg.style_seed)
     scale = cfg.scale if cfg.scale is not None else (gen.pixel_scale or 1.0)
     if source.is_dir() and (source / MANIFEST).exists():
         if cfg.mode != "resize":
             raise SatganError(f"{source} holds pretransformed tiles: use --mode resize (tiles are generated as is)")
-        open_arrays(source, load_split(source, cfg.split)[1])  # damaged data is named before anything is written
+        info = load_split(source, cfg.split)[1]
+        open_arrays(source, info)  # damaged data is named before anything is written
+        if gen.labels and gen.city is None:  # each tile drawn as its own city: every one must be known
+            label_indices([s["city"] for s in info["samples"]], gen.labels, f"{source}: give --city; ")
         out.mkdir(parents=True, exist_ok=True)
         return {"written": [str(p) for p in _generate_split(gen, source, cfg, out)], "failed": {}, "scale": None}
     files = mask_files(source) if source.is_dir() else [source]
@@ -487,6 +499,11 @@ def generate(cfg: GenerateConfig, gen: Generator | None = None) -> dict:
         raise SatganError(f"{source}: masks {twins} share a name with different suffixes; their outputs would collide")
     if cfg.mode == "seamless" and cfg.window is not None:
         check_window(gen, cfg.window)  # before anything is written
+    if gen.labels and gen.city is None:
+        unnamed = [f.name for f in files if inria_city(f.stem) not in gen.labels]
+        if unnamed:
+            raise SatganError(f"{source}: which city to draw? {len(unnamed)} mask name(s) say none this model knows "
+                              f"(e.g. {unnamed[0]}); give --city one of {', '.join(gen.labels)}, or --city all")
     made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     written, failed = [], {}

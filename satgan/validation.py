@@ -25,7 +25,11 @@ def validation_set(train_set: PairDataset, config: Config, warn: bool = True) ->
                           "whose scores flatter the model", SatganWarning, stacklevel=3)
         val = PairDataset(train_set.root, "train", config.data, augment=False)
     if train_set.labels:
-        val.set_labels(train_set.labels)
+        try:
+            val.set_labels(train_set.labels)
+        except SatganError as exc:
+            raise SatganError(f"{exc}: a city the model never trains on cannot be validated; move its pairs to "
+                              "train, or pretransform with another --val") from None
     return val
 
 

@@ -89,6 +89,8 @@ def test_mode_seeking_rewards_different_images_for_different_codes():
     assert mode_seeking_loss(a, a, z1, z2) > 1e4  # a generator ignoring its code pays without bound
     with pytest.raises(SatganError, match="needs a style code"):
         small("loss.mode_seeking=1")
+    with pytest.raises(SatganError, match="model.labels are the cities of model.condition=city"):
+        small("model.labels=a,b")
 
 
 def test_labels_reach_the_checkpoint_and_generation(styled_run, tmp_path):
@@ -134,6 +136,11 @@ def test_generate_one_city_or_every_city(styled_run, inria_root, tmp_path):
     other.write_bytes(mask_file.read_bytes())
     with pytest.raises(SatganError, match="which city to draw"):
         generate(GenerateConfig(checkpoint=str(styled_run), input=str(other), out=str(tmp_path / "o2"), scale=2.0))
+    # a folder of such masks: one error before anything is written
+    (tmp_path / "masks" / "other.tif").write_bytes(mask_file.read_bytes())
+    with pytest.raises(SatganError, match="2 mask name.* say none this model knows"):
+        generate(GenerateConfig(checkpoint=str(styled_run), input=str(other.parent), out=str(tmp_path / "o3")))
+    assert not (tmp_path / "o3").exists()
     # style seeds: the same seed the same bytes
     for name in ("s1", "s1b"):
         generate(GenerateConfig(out=str(tmp_path / name), city="kitsap", style_seed=1, **base))
@@ -152,8 +159,13 @@ def test_a_seamless_scene_keeps_one_style(styled_run):
         mask[y : y + 20, x : x + 15] = 255
     chicago, austin = (generate_seamless(gen.styled(c, 2), mask, 1.0, window=128) for c in ("chicago", "austin"))
     assert chicago.shape == (300, 300, 3) and np.abs(chicago.astype(int) - austin).mean() > 0.5
-    one = generate_seamless(gen.styled("chicago", 2), mask[:128, :128], 1.0, window=128)  # a single window
-    assert np.abs(one.astype(int) - gen.styled("chicago", 2)(mask[None, :128, :128])[0]).max() <= 1
+    chicago2 = gen.styled("chicago", 2)
+    one = generate_seamless(chicago2, mask[:128, :128], 1.0, window=128)  # a single window, the scene's noise
+    direct = chicago2(mask[None, :128, :128], noise=chicago2.noise_field(128, 128)[None])[0]
+    assert np.abs(one.astype(int) - direct).max() <= 1
+    # outside a scene an image's noise comes from its own mask: the same whatever the batch
+    alone, batched = chicago2(mask[None, :64, :64]), chicago2(np.stack([mask[64:128, :64], mask[:64, :64]]))
+    assert np.abs(alone[0].astype(int) - batched[1]).max() <= 1
     # the scene's noise is one field: a window sees the noise of where it is
     field = gen.styled("chicago", 2).noise_field(300, 300)
     assert field.shape == (1, 300, 300)
@@ -200,6 +212,11 @@ def test_labels_for_paired_folders_from_a_pattern_or_a_csv(tmp_path):
     csv = tmp_path / "labels.csv"
     csv.write_text("stem,label\nnorth_a,x\nsouth_b,y\nnorth_c,x\n")
     assert sorted(p.city for p in open_source(root, labels=str(csv)).pairs) == ["x", "x", "y"]
+    csv.write_text("\ufeffnorth_a,x\nsouth_b,y\nnorth_c,x\n")  # a spreadsheet's byte-order mark
+    assert sorted(p.city for p in open_source(root, labels=str(csv)).pairs) == ["x", "x", "y"]
+    csv.write_text("north_a,x\nsouth_b,../y\nnorth_c,x\n")
+    with pytest.raises(SatganError, match="'../y' is not a plain name"):
+        open_source(root, labels=str(csv))
     csv.write_text("north_a,x\n")
     with pytest.raises(SatganError, match="no label for 2 pair"):
         open_source(root, labels=str(csv))

@@ -215,6 +215,16 @@ def open_source(
     return Source(root, kind, pairs, unpaired, test_images)
 
 
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+
+
+def _check_label(label: str, where: object) -> str:
+    """A label names output folders (``--city all``): one plain path component."""
+    if not _LABEL.fullmatch(label):
+        raise SatganError(f"{where}: label {label!r} is not a plain name (letters, digits and _.+- only)")
+    return label
+
+
 def relabel(pairs: Sequence[Pair], spec: str) -> list[Pair]:
     """Each pair's city (style label) from ``spec``: a CSV file of ``stem,label`` rows, or a
     regular expression searched in the image's stem whose group ``label`` (else its first
@@ -226,7 +236,7 @@ def relabel(pairs: Sequence[Pair], spec: str) -> list[Pair]:
             raise SatganError(f"{path}: no such label file (a CSV of stem,label rows)")
         import csv
 
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheets write a byte-order mark
             rows = [r for r in csv.reader(f) if r and not r[0].startswith("#")]
         bad = [r for r in rows if len(r) < 2 or not r[1].strip()]
         if bad:
@@ -236,7 +246,7 @@ def relabel(pairs: Sequence[Pair], spec: str) -> list[Pair]:
         missing = [p.stem for p in pairs if p.stem not in table]
         if missing:
             raise SatganError(f"{path}: no label for {len(missing)} pair(s), e.g. {missing[0]!r}")
-        return [replace(p, city=table[p.stem]) for p in pairs]
+        return [replace(p, city=_check_label(table[p.stem], path)) for p in pairs]
     try:
         pattern = re.compile(spec)
     except re.error as exc:
@@ -247,9 +257,7 @@ def relabel(pairs: Sequence[Pair], spec: str) -> list[Pair]:
         if m is None:
             raise SatganError(f"label pattern {spec!r} does not match {p.stem!r} ({p.image})")
         label = m["label"] if "label" in pattern.groupindex else m.group(1) if pattern.groups else m.group(0)
-        if not label:
-            raise SatganError(f"label pattern {spec!r} gives {p.stem!r} an empty label")
-        out.append(replace(p, city=label))
+        out.append(replace(p, city=_check_label(label, f"label pattern {spec!r} on {p.stem!r}")))
     return out
 
 

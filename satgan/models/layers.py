@@ -98,7 +98,7 @@ def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn
         else:
             weight = getattr(m, "weight", None)
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)) and weight is not None:
-            if kind == "normal":
+            if kind == "normal" or isinstance(m, nn.Linear):  # linear: style modulations, small whatever the kind
                 nn.init.normal_(weight, 0.0, gain)
             elif kind == "xavier":
                 nn.init.xavier_normal_(weight, gain=gain)

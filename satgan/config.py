@@ -141,6 +141,8 @@ class LossConfig(Settings):
         factory=list, help="differentiable augmentations of the discriminator's inputs (DiffAugment), "
                            "the same for a sample's real and generated pair")
     r1_weight: float = setting(0.0, ge=0, help="R1 penalty: squared gradient of D on real pairs")
+    variety_l1: bool = setting(False, help="with mode seeking: L1 to the real image for the closer of the two "
+                                           "generations only (a variety loss), so the other may differ")
     mode_seeking: float = setting(0.0, ge=0, help="mode seeking (MSGAN): two style codes (and noises) must give "
                                                   "different images; needs model.latent or model.noise")
 
@@ -201,6 +203,8 @@ class Config(Settings):
         if self.loss.mode_seeking > 0 and m.latent == 0 and m.noise == 0:
             raise SatganError("loss.mode_seeking needs a style code or noise to seek modes with: "
                               "set model.latent (e.g. 8) or model.noise (e.g. 1)")
+        if self.loss.variety_l1 and self.loss.mode_seeking == 0:
+            raise SatganError("loss.variety_l1 compares the two generations mode seeking makes: set loss.mode_seeking")
         if len(set(m.labels)) != len(m.labels):
             raise SatganError(f"model.labels {m.labels} name a label twice")
         if m.labels and m.condition != "city":

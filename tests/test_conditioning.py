@@ -4,6 +4,7 @@ networks, the checkpoint and generation; unknown labels; fixed-seed determinism.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ from satgan.images import to_unit_range
 from satgan.inference import generate, generate_seamless, load_generator
 from satgan.models.conditioning import StyledGenerator
 from satgan.models.factory import build_discriminator, build_generator
-from satgan.models.objective import mode_seeking_loss
+from satgan.models.objective import generator_loss, mode_seeking_loss
 from satgan.presets import preset
 from tests.conftest import write_pair_folder
 
@@ -81,6 +82,19 @@ def test_noise_goes_in_beside_the_mask():
     noise = torch.randn(2, 2, 64, 64)
     assert torch.equal(G(mask, noise=noise), G(mask, noise=noise))
     assert (G(mask, noise=noise) - G(mask, noise=torch.randn(2, 2, 64, 64))).abs().mean() > 1e-4
+
+
+def test_variety_l1_takes_the_closer_generation():
+    cfg = small("model.latent=2", "loss.mode_seeking=1", "loss.variety_l1=true", "loss.gan_weight=0").loss
+    real = torch.zeros(2, 3, 8, 8)
+    near, far = real + 0.1, real + 0.5
+    codes = (torch.zeros(2, 2), torch.ones(2, 2))
+    _, terms = generator_loss(None, None, real[:, :1], far, real, cfg, second=(near, *codes))
+    assert float(terms["G_L1"]) == pytest.approx(0.1)  # not the mean of 0.1 and 0.5, nor 0.5
+    _, plain = generator_loss(None, None, real[:, :1], far, real, replace(cfg, variety_l1=False), second=(near, *codes))
+    assert float(plain["G_L1"]) == pytest.approx(0.5)
+    with pytest.raises(SatganError, match="variety_l1 compares the two generations"):
+        small("loss.variety_l1=true")
 
 
 def test_mode_seeking_rewards_different_images_for_different_codes():

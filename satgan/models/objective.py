@@ -78,10 +78,15 @@ def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tenso
     (another generation of the same masks, its code, ``fake``'s code), seek modes."""
     terms: dict[str, torch.Tensor] = {}
     weighted: list[torch.Tensor] = []
+    variety = second is not None and cfg.variety_l1
     if D is not None:
         seen_mask, (seen_fake, seen_real) = augment_pairs(mask, [fake, real], cfg.d_augment)
         pred_fake = D(seen_mask, seen_fake, label)
         terms["G_GAN"] = gan_loss(pred_fake, True, cfg.gan_mode, for_discriminator=False)
+        if variety:  # the generation L1 may leave alone must still look real
+            seen_mask2, (seen_other,) = augment_pairs(mask, [second[0]], cfg.d_augment)
+            other_gan = gan_loss(D(seen_mask2, seen_other, label), True, cfg.gan_mode, for_discriminator=False)
+            terms["G_GAN"] = 0.5 * (terms["G_GAN"] + other_gan)
         weighted.append(cfg.gan_weight * terms["G_GAN"])
         if cfg.fm_weight > 0:
             with torch.no_grad():
@@ -89,7 +94,11 @@ def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tenso
             terms["G_FM"] = feature_matching_loss(pred_fake, pred_real)
             weighted.append(cfg.fm_weight * terms["G_FM"])
     if cfg.l1_weight > 0:
-        terms["G_L1"] = F.l1_loss(fake, real)
+        if variety:  # the closer of the two generations per sample: the other is free to differ
+            distances = torch.stack([(f - real).abs().flatten(1).mean(1) for f in (fake, second[0])])
+            terms["G_L1"] = distances.min(0).values.mean()
+        else:
+            terms["G_L1"] = F.l1_loss(fake, real)
         weighted.append(cfg.l1_weight * terms["G_L1"])
     if vgg is not None:
         with torch.autocast(fake.device.type, enabled=False):  # VGG features overflow in fp16

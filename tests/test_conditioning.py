@@ -20,7 +20,7 @@ from satgan.data.dataset import PairDataset
 from satgan.data.pretransform import pretransform
 from satgan.data.sources import open_source
 from satgan.errors import SatganError
-from satgan.evaluation import evaluate
+from satgan.evaluation import DropoutNoise, diversity, evaluate
 from satgan.gallery import gallery
 from satgan.images import to_unit_range
 from satgan.inference import generate, generate_seamless, load_generator
@@ -205,6 +205,19 @@ def test_evaluate_and_gallery_draw_each_tile_as_its_city(styled_run, inria_array
     assert len(g.variations) == 2 and len(g.variations[0]["samples"]) == 3
     names = [p.name for p in result["figures"]]
     assert sum(n.startswith("cities-") for n in names) == 2 and sum(n.startswith("codes-") for n in names) == 2
+
+
+def test_diversity_of_codes_and_of_dropout_noise(styled_run, tiny_checkpoint, inria_arrays):
+    gen = load_generator(styled_run, "cpu")
+    codes = diversity([gen.styled(None, k) for k in range(3)], inria_arrays, limit=6)
+    assert codes["tiles"] == 6 and codes["samples"] == 3 and codes["pixels"] > 0
+    same = diversity([gen.styled(None, 1), gen.styled(None, 1)], inria_arrays, limit=6)
+    assert same["pixels"] == 0  # one code twice: no diversity at all
+    noisy = load_generator(tiny_checkpoint, "cpu", dropout=True)
+    dropout = diversity([DropoutNoise(noisy, k) for k in range(2)], inria_arrays, limit=6)
+    assert dropout["pixels"] > 0
+    with pytest.raises(SatganError, match="at least two samplers"):
+        diversity([gen], inria_arrays)
 
 
 def test_old_unconditioned_checkpoints_still_generate(tiny_checkpoint):

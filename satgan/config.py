@@ -308,7 +308,7 @@ class GalleryConfig(Settings):
     indices: list[int] | None = setting(None, ge=0, help="comma-separated sample indices instead of random ones")
     scenes: int = setting(1, ge=0, help="whole scenes per city, grid tiles reassembled")
     style_masks: int = setting(2, ge=0, help="city-conditioned models: samples drawn as every city")
-    variations: int = setting(4, ge=0, help="models with a style code: samples per mask, codes from seeds 0, 1, ...")
+    variations: int = setting(4, ge=0, help="models with a style code or noise: samples per mask, from seeds 0, 1, ...")
     seed: int = setting(0, ge=0, help="which random samples")
     batch_size: int = setting(16, ge=1, help="tiles per forward pass")
     device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")

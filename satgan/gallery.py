@@ -65,7 +65,8 @@ def build_gallery(models: dict[str, Model], root: str | Path, split: str = "val"
     """Generate the chosen samples (``indices``, else ``per_city`` random ones) and up to
     ``scenes`` whole scenes per city (every kept tile of one source image, in place).
     City-conditioned models also draw ``style_masks`` of the samples as every city; models
-    with a style code draw them ``variations`` times, codes from seeds 0, 1, ..."""
+    with a style code or noise draw them ``variations`` times, codes and noise from seeds
+    0, 1, ..."""
     if not models:
         raise SatganError("a gallery needs at least one model (checkpoint)")
     root = Path(root).expanduser()
@@ -94,7 +95,7 @@ def build_gallery(models: dict[str, Model], root: str | Path, split: str = "val"
                 drawn = in_batches(model, [masks[i]] * len(model.labels), batch_size, list(model.labels),
                                    [field] * len(model.labels) if field is not None else None)
                 gallery.styles.append({**common, "cities": dict(zip(model.labels, drawn))})
-            if getattr(model, "latent", 0) and variations:
+            if (getattr(model, "latent", 0) or getattr(model, "noise", 0)) and variations:
                 city = gallery.cities[i] if model.labels else None
                 samples = [model.styled(city, k)(masks[i][None])[0] for k in range(variations)]
                 gallery.variations.append({**common, "city": city, "samples": samples})

@@ -72,9 +72,9 @@ class Generator:
     noise_seed: int = 0  # a generator fed noise: where its noise comes from (the same seed, the same images)
 
     def styled(self, city: str | None = None, seed: int | None = None) -> Generator:
-        """This generator drawing every image as ``city`` with the style code drawn from
-        ``seed`` (the same seed, the same code; ``None``: the average style). One style
-        for every image and window: a seamless scene stays one city."""
+        """This generator drawing every image as ``city``, with the style code and the noise
+        drawn from ``seed`` (the same seed, the same images; ``None``: the average code and
+        noise seed 0). One style for every image and window: a seamless scene stays one city."""
         if city is not None:
             if not self.labels:
                 raise SatganError(f"this model is not conditioned on a city (asked for {city!r}); "
@@ -403,14 +403,20 @@ def mask_files(folder: Path) -> list[Path]:
     return files
 
 
+def _named_city(gen: Generator, path: Path) -> str | None:
+    """The city an Inria-style mask name says (``austin12``), if this generator knows it."""
+    city = inria_city(path.stem)
+    return city if city in gen.labels else None
+
+
 def file_style(gen: Generator, path: str | os.PathLike) -> Generator:
     """``gen`` drawing the mask file ``path`` as the city its Inria-style name says
     (``austin12``), where it is conditioned and was given no city."""
     path = Path(path)
     if not gen.labels or gen.city is not None:
         return gen
-    city = inria_city(path.stem)
-    if city not in gen.labels:
+    city = _named_city(gen, path)
+    if city is None:
         raise SatganError(f"{path}: which city to draw? The name says none this model knows; "
                           f"give --city one of {', '.join(gen.labels)}, or --city all")
     return as_city(gen, city)
@@ -500,7 +506,7 @@ def generate(cfg: GenerateConfig, gen: Generator | None = None) -> dict:
     if cfg.mode == "seamless" and cfg.window is not None:
         check_window(gen, cfg.window)  # before anything is written
     if gen.labels and gen.city is None:
-        unnamed = [f.name for f in files if inria_city(f.stem) not in gen.labels]
+        unnamed = [f.name for f in files if _named_city(gen, f) is None]
         if unnamed:
             raise SatganError(f"{source}: which city to draw? {len(unnamed)} mask name(s) say none this model knows "
                               f"(e.g. {unnamed[0]}); give --city one of {', '.join(gen.labels)}, or --city all")

@@ -105,13 +105,9 @@ def style_vectors(label_index: torch.Tensor | None, num_labels: int, code: torch
     return torch.cat(parts, dim=1)
 
 
-def random_codes(count: int, latent: int, seed: int | None = None, device: torch.device | str = "cpu",
-                 one: bool = False) -> torch.Tensor:
-    """Style codes ``(count, latent)`` drawn from N(0, 1): from ``seed`` when given (the same
-    seed, the same codes), else from torch's global generator; ``one``: the same code for all."""
-    gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    codes = torch.randn(1 if one else count, latent, generator=gen)
-    return codes.expand(count, latent).to(device) if one else codes.to(device)
+def random_codes(count: int, latent: int, seed: int) -> torch.Tensor:
+    """Style codes ``(count, latent)`` drawn from N(0, 1) from ``seed`` (the same seed, the same codes)."""
+    return torch.randn(count, latent, generator=torch.Generator().manual_seed(seed))
 
 
 class LabelProjection(nn.Module):

@@ -17,7 +17,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import satgan
-from satgan.config import EvaluateConfig, GalleryConfig, GenerateConfig, PretransformConfig, SynthConfig
+from satgan.config import (
+    EvaluateConfig,
+    ForgeConfig,
+    GalleryConfig,
+    GenerateConfig,
+    PretransformConfig,
+    SegbenchConfig,
+    SynthConfig,
+    SynthesizeConfig,
+)
 from satgan.errors import SatganError
 from satgan.presets import PRESETS, make_config
 from satgan.settings import add_options, from_namespace
@@ -94,6 +103,34 @@ def _cmd_gallery(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_forge(args: argparse.Namespace) -> int:
+    from satgan.data.forge import forge
+
+    report = forge(from_namespace(ForgeConfig, args))
+    print(f"forged {len(report['masks'])} masks ({report['method']}) -> {report['folder']}")
+    return 0
+
+
+def _cmd_synthesize(args: argparse.Namespace) -> int:
+    from satgan.synthesize import synthesize
+
+    result = synthesize(from_namespace(SynthesizeConfig, args))
+    print(f"{result['written']} images written, {result['kept']} kept from an earlier run -> {result['root']}")
+    if result["failed"]:
+        print(f"{len(result['failed'])} mask(s) failed: {', '.join(result['failed'])}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_segbench(args: argparse.Namespace) -> int:
+    from satgan.segbench import format_table, segbench
+
+    report = segbench(from_namespace(SegbenchConfig, args))
+    print(format_table(report))
+    print(f"report: {Path(args.out) / 'report.json'}")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from satgan.data.arrays import MANIFEST, PARTS, load_manifest, open_arrays
 
@@ -165,6 +202,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="checkpoints (optionally NAME=PATH, one column each) then a pretransformed folder")
     add_options(p, GalleryConfig)
     p.set_defaults(run=_cmd_gallery)
+
+    p = sub.add_parser("forge", help="new building masks: procedural layouts, rearranged or edited real ones")
+    add_options(p, ForgeConfig)
+    p.set_defaults(run=_cmd_forge)
+
+    p = sub.add_parser("synthesize", help="a generated image for every mask: a dataset of synthetic pairs")
+    add_options(p, SynthesizeConfig)
+    p.set_defaults(run=_cmd_synthesize)
+
+    p = sub.add_parser("segbench", help="train a small segmenter on real, real + synthetic, synthetic; score IoU/F1")
+    add_options(p, SegbenchConfig)
+    p.set_defaults(run=_cmd_segbench)
 
     p = sub.add_parser("info", help="describe a data source or a pretransformed folder")
     p.add_argument("path")

@@ -320,6 +320,69 @@ class GalleryConfig(Settings):
             raise SatganError("no samples chosen: give --indices or a --per-city of 1 or more")
 
 
+@dataclass
+class ForgeConfig(Settings):
+    """``satgan forge``: new building masks, as an Inria-layout mask folder."""
+
+    source: str = setting(help="procedural: cities (comma-separated, or 'all'); rearrange/edit: a mask folder "
+                               "or a dataset (Inria layout, paired folders)", positional=True)
+    out: str = setting(help="folder to write AerialImageDataset/train/gt/ and forge.json into", positional=True)
+    method: Literal["procedural", "rearrange", "edit"] = setting("procedural", help="how masks are made")
+    count: int = setting(10, ge=1, le=100000, help="masks to forge")
+    size: int = setting(1000, ge=64, le=20000, help="side of each mask in pixels (rearrange/edit: at most the "
+                                                   "source masks' side)")
+    seed: int = setting(0, ge=0, help="the same seed gives the same bytes")
+    strength: float = setting(0.5, ge=0, le=1, help="edit: how much each mask is changed (0: not at all)")
+    split: str = setting("train", help="rearrange/edit: which split of a dataset the source masks come from")
+    overwrite: bool = setting(False, help="replace an earlier forge in OUT")
+
+
+@dataclass
+class SynthesizeConfig(Settings):
+    """``satgan synthesize``: a generated image for every mask, written with the masks as a dataset."""
+
+    checkpoint: str = setting(help="a checkpoint (RUN_DIR/checkpoints/last.pt)", positional=True)
+    masks: str = setting(help="a folder of masks (or an Inria layout, e.g. satgan forge's OUT)", positional=True)
+    out: str = setting(help="the dataset folder to write", positional=True)
+    mode: Literal["seamless", "resize"] = setting("seamless", help="whole masks at the training scale, or each "
+                                                                 "mask resized to one tile")
+    layout: Literal["inria", "paired"] = setting("inria", help="AerialImageDataset/train/{images,gt}/, or "
+                                                               "images/ + masks/")
+    variants: int = setting(1, ge=1, le=100, help="generations per mask, each with its own seed (they differ "
+                                                  "with --dropout, a style code or noise)")
+    seed: int = setting(0, ge=0, help="seeds of the variants' dropout, style code and noise")
+    dropout: bool = setting(False, help="keep pix2pix's dropout on as noise, seeded per image")
+    city: str | None = setting(None, help="a city-conditioned model: draw every mask as this city (default: "
+                                          "the city a mask's Inria-style name says)")
+    scale: float | None = setting(None, gt=0, help="seamless: mask pixels per output pixel (default: the "
+                                                   "checkpoint's training scale)")
+    batch_size: int = setting(8, ge=1, help="tiles, or training-crop-sized windows, per forward pass")
+    device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
+
+
+@dataclass
+class SegbenchConfig(Settings):
+    """``satgan segbench``: does synthetic data help a segmentation network? Same budget per arm."""
+
+    real: str = setting(help="a pretransformed folder of real pairs (its train split trains, --test-split scores)",
+                        positional=True)
+    out: str = setting(help="folder for report.json, report.md and report.png", positional=True)
+    synthetic: str | None = setting(None, help="a pretransformed folder of synthetic pairs (its train split)")
+    fractions: list[float] = setting(factory=lambda: [0.1, 0.25, 1.0], gt=0, le=1,
+                                     help="fractions of the real training tiles, one arm each")
+    ratios: list[float] = setting(factory=lambda: [0.5, 1.0, 2.0], gt=0,
+                                  help="synthetic tiles added per real tile, one arm per fraction and ratio")
+    synthetic_only: bool = setting(True, help="also an arm of synthetic tiles alone")
+    seeds: int = setting(3, ge=1, le=20, help="seeds per arm (same seeds, same initial weights in every arm)")
+    steps: int = setting(300, ge=1, help="training steps per run, the same for every arm")
+    batch_size: int = setting(8, ge=1, help="tiles per step")
+    crop: int = setting(128, ge=32, help="training crop side (random crops, flips and turns)")
+    lr: float = setting(1e-3, gt=0, help="Adam learning rate")
+    ngf: int = setting(16, ge=4, help="U-Net width")
+    test_split: str = setting("val", help="the real split every arm is scored on")
+    device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
+
+
 _MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 
 

@@ -19,7 +19,8 @@ LAYERS = [
      "satgan.data.sampling", "satgan.data.labels"],
     ["satgan.data.sources"],
     ["satgan.data.city_styles"],
-    ["satgan.data.synthetic", "satgan.data.pretransform", "satgan.data.dataset"],
+    ["satgan.data.synthetic", "satgan.data.pretransform", "satgan.data.dataset", "satgan.data.footprints"],
+    ["satgan.data.forge"],
     ["satgan.models.conditioning"],
     ["satgan.models", "satgan.models.layers", "satgan.models.ema", "satgan.models.shared_norm"],
     ["satgan.models.generator", "satgan.models.discriminator", "satgan.models.losses", "satgan.models.augment"],
@@ -28,7 +29,7 @@ LAYERS = [
     ["satgan.runs", "satgan.optim", "satgan.validation"],
     ["satgan.train", "satgan.inference"],
     ["satgan.evaluation"],
-    ["satgan.gallery", "satgan.explore", "satgan.plots"],
+    ["satgan.gallery", "satgan.explore", "satgan.plots", "satgan.synthesize", "satgan.segbench"],
     ["satgan.colab", "satgan.cli"],
     ["satgan.__main__"],
 ]

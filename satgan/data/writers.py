@@ -12,6 +12,7 @@ from PIL import Image
 from satgan.atomic import atomic_path
 
 PIXEL_SCALE_TAG = 33550  # GeoTIFF ModelPixelScale: ground units per pixel
+TIEPOINT_TAG = 33922  # GeoTIFF ModelTiepoint: a pixel and where it lies on the ground
 TRANSFORMATION_TAG = 34264  # GeoTIFF ModelTransformation: a 4x4 pixel-to-model matrix
 
 
@@ -31,6 +32,27 @@ def scaled_geotags(tags: list[tuple], scale: tuple[float, float]) -> list[tuple]
             m = list(value)
             for i, f in ((0, sx), (4, sx), (8, sx), (1, sy), (5, sy), (9, sy)):
                 m[i] *= f
+            value = tuple(m)
+        out.append((code, dtype, count, value))
+    return out
+
+
+def window_geotags(tags: list[tuple], top: int, left: int) -> list[tuple]:
+    """Geo tags for the window of an input whose upper-left pixel is the input's (``top``,
+    ``left``): the tie point (or a transformation's translation) moved there; the pixel
+    size unchanged. No tags give no tags."""
+    if top == left == 0:
+        return tags
+    scale = next((v for c, _, _, v in tags if c == PIXEL_SCALE_TAG), None)
+    out = []
+    for code, dtype, count, value in tags:
+        if code == TIEPOINT_TAG and scale is not None and len(value) >= 6:
+            i, j, k, x, y, z = value[:6]
+            value = (i, j, k, x + left * scale[0], y - top * scale[1], z, *value[6:])
+        elif code == TRANSFORMATION_TAG:
+            m = list(value)
+            m[3] += left * m[0] + top * m[1]
+            m[7] += left * m[4] + top * m[5]
             value = tuple(m)
         out.append((code, dtype, count, value))
     return out

@@ -23,11 +23,12 @@ class UNetGenerator(nn.Module):
     the innermost and the first widening one (3 for 256 inputs), as in pix2pix, where it
     is the generator's only source of noise. ``antialias`` (3 or 5; 0: off) blurs each
     stage's input with a binomial filter of that size before the stride-2 convolution.
+    ``tanh=False`` leaves the output unbounded (logits, for the segmentation benchmark).
     """
 
     def __init__(self, in_channels: int, out_channels: int, downs: int = 8, ngf: int = 64,
                  norm: str = "batch", upsample: str = "deconv", dropout: bool = True, padding: str = "zeros",
-                 antialias: int = 0, style_dim: int = 0):
+                 antialias: int = 0, style_dim: int = 0, tanh: bool = True):
         super().__init__()
         if downs < 5:
             raise ValueError(f"a U-Net needs at least 5 downsamplings (got {downs})")
@@ -51,7 +52,9 @@ class UNetGenerator(nn.Module):
             in_ch = widths[i] if i == downs - 1 else widths[i] * 2  # skip concatenated
             layers = [nn.ReLU(inplace=True)]
             if i == 0:
-                layers += [upsample_conv(in_ch, out_channels, upsample, bias=True, padding=padding), nn.Tanh()]
+                layers.append(upsample_conv(in_ch, out_channels, upsample, bias=True, padding=padding))
+                if tanh:  # images in [-1, 1]; without it, logits (segmentation)
+                    layers.append(nn.Tanh())
             else:
                 layers += [upsample_conv(in_ch, widths[i - 1], upsample, bias, padding=padding),
                            make_norm(widths[i - 1])]

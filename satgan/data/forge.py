@@ -1,0 +1,309 @@
+"""Forging building masks: new layouts for synthetic training sets.
+
+``forge(cfg)`` writes ``cfg.count`` masks of ``cfg.size`` pixels as an Inria-layout mask
+folder, ``OUT/AerialImageDataset/train/gt/<city><n>.tif`` (0/255, LZW, georeferenced when
+the source was), and ``OUT/forge.json``: the method, its settings and seed, the source
+files' SHA-256, each mask's building fraction and count, and the distributions of building
+count, area and fraction per mask in the source and in the forge. Three methods:
+
+- ``procedural``: street layouts of the built-in synthetic cities (``SOURCE`` names the
+  cities), masks only (nothing of the image is drawn), so a 5000-pixel mask takes well
+  under a second.
+- ``rearrange``: whole buildings cut from real masks (connected components) placed into
+  new layouts: each mask copies the building count of a window of the source (so count,
+  size and density per mask follow the source's), its buildings drawn from the source's
+  pool, turned to a common street direction with a little jitter, placed without overlaps.
+- ``edit``: a window of a real mask, changed at ``cfg.strength``: buildings removed,
+  duplicated and moved, the whole dilated or eroded, blocks turned by quarter turns or flipped.
+
+Names are ``<city><n>``, n from 10001, so a forged mask never takes a real Inria tile's
+name, never lands in Inria's validation split (images 1-5), and a city-conditioned
+generator still reads its city from the name. The same seed gives the same bytes; the
+files appear only when the whole forge has succeeded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import tifffile
+from scipy import ndimage
+from tqdm.auto import tqdm
+
+from satgan.atomic import check_output_folder, staged_folder, write_json
+from satgan.config import INRIA_CITIES, ForgeConfig
+from satgan.data.city_styles import CITY_STYLES, geotags
+from satgan.data.footprints import (
+    EIGHT,
+    Canvas,
+    cut_footprints,
+    distribution,
+    mask_summary,
+    principal_angle,
+    turned,
+)
+from satgan.data.readers import IMAGE_SUFFIXES, read_geotags, read_mask
+from satgan.data.sources import INRIA_DIR, inria_city, open_source
+from satgan.data.synthetic import _Scene
+from satgan.data.writers import window_geotags
+from satgan.errors import SatganError
+
+FORGE_JSON = "forge.json"
+FIRST_INDEX = 10001
+POOL_MASKS = 400  # source masks whose buildings form the pool (evenly spread over the source)
+SAMPLE_WINDOWS = 200  # source windows the source's distribution is measured on
+
+
+def masks_folder(out: str | Path) -> Path:
+    """Where a forge in ``out`` writes its masks (the Inria layout's ``train/gt``)."""
+    return Path(out).expanduser() / INRIA_DIR / "train" / "gt"
+
+
+def _city_name(text: str) -> str:
+    """A source's city as a name prefix the Inria pattern reads back (lower-case letters, - and _)."""
+    name = re.sub(r"[^a-z_-]", "", text.lower()).strip("-_")
+    return name or "forged"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_mask(path: Path, mask: np.ndarray, tags: list) -> None:
+    tifffile.imwrite(path, mask.astype(np.uint8) * np.uint8(255), photometric="minisblack", compression="lzw",
+                     predictor=True, extratags=tags, metadata=None)
+
+
+# -- sources ----------------------------------------------------------------------------------
+def source_masks(source: str | Path, split: str) -> list[tuple[Path, str]]:
+    """``(mask file, city)`` of every source mask: a dataset's ``split`` (Inria layout or
+    paired folders), or a bare folder of masks (or its ``gt/``, e.g. an earlier forge)."""
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise SatganError(f"{path}: no such folder")
+    try:
+        found = open_source(path, skip_unpaired=True)
+    except SatganError:
+        folder = masks_folder(path) if masks_folder(path).is_dir() else path / "gt" if (path / "gt").is_dir() else path
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES) \
+            if folder.is_dir() else []
+        if not files:
+            raise SatganError(f"{path}: no dataset and no mask files ({', '.join(sorted(IMAGE_SUFFIXES))})") from None
+        return [(f, inria_city(f.stem) or path.name) for f in files]
+    splits = found.splits
+    if split not in splits:
+        raise SatganError(f"{path}: no split {split!r}; it has {', '.join(splits)} (choose with --split)")
+    return [(p.mask, p.city) for p in splits[split]]
+
+
+def _spread(items: list, count: int) -> list:
+    """At most ``count`` of ``items``, evenly spread over them (every one if there are fewer)."""
+    if len(items) <= count:
+        return list(items)
+    return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)] if count > 1 else [items[0]]
+
+
+class _Windows:
+    """Source masks read once each, and ``size``-pixel windows cut from them at random."""
+
+    def __init__(self, files: list[tuple[Path, str]], size: int):
+        self.files, self.size, self._cache = files, size, {}
+        small = []
+        for path, _ in _spread(files, 16):  # a look at a few sizes first: a clear error before work
+            mask = self.read(path)
+            if min(mask.shape) < size:
+                small.append(f"{path.name} ({mask.shape[0]}x{mask.shape[1]})")
+        if small:
+            raise SatganError(f"--size {size} is larger than source masks such as {small[0]}: "
+                              f"give --size at most their shorter side")
+
+    def read(self, path: Path) -> np.ndarray:
+        if path not in self._cache:
+            if len(self._cache) > 64:  # masks of 5000 pixels: keep memory bounded
+                self._cache.clear()
+            self._cache[path] = read_mask(path)
+        return self._cache[path]
+
+    def draw(self, rng: np.random.Generator) -> tuple[np.ndarray, Path, str, int, int]:
+        """A random window: ``(mask, file, city, top, left)``."""
+        for _ in range(len(self.files)):
+            path, city = self.files[rng.integers(len(self.files))]
+            mask = self.read(path)
+            h, w = mask.shape
+            if h >= self.size and w >= self.size:
+                top, left = int(rng.integers(h - self.size + 1)), int(rng.integers(w - self.size + 1))
+                return mask[top : top + self.size, left : left + self.size], path, city, top, left
+        raise SatganError(f"no source mask is {self.size} pixels on both sides; give a smaller --size")
+
+
+# -- methods ----------------------------------------------------------------------------------
+def forge_procedural(city: str, size: int, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """One ``size``-pixel layout of the synthetic ``city`` (a :class:`_Scene` without the image)."""
+    scene = _Scene(CITY_STYLES[city], size, rng)
+    mask = scene.layout() > 0
+    return mask, {"placed": scene.placed}
+
+
+def forge_rearranged(windows: _Windows, pool: list[np.ndarray], rng: np.random.Generator,
+                     jitter: float = 4.0) -> tuple[np.ndarray, dict, tuple[Path, str, int, int]]:
+    """A new layout with as many buildings as a random source window holds, drawn from ``pool``."""
+    window, path, city, top, left = windows.draw(rng)
+    target = mask_summary(window)["count"]
+    size = windows.size
+    canvas = Canvas(size, size)
+    street = rng.uniform(0, 180)  # one street direction per mask, as in a real block
+    placed = 0
+    for _ in range(target):
+        fp = pool[rng.integers(len(pool))]
+        angle = street - principal_angle(fp) + 180 * int(rng.integers(2)) + rng.normal(0, jitter)
+        fp = turned(fp, angle)
+        for _try in range(30):
+            y, x = rng.integers(-fp.shape[0] // 2, size - fp.shape[0] // 2, 2)
+            if canvas.place(fp, int(y), int(x)):
+                placed += 1
+                break
+    return canvas.mask, {"template": path.name, "target_buildings": target, "placed": placed}, (path, city, top, left)
+
+
+def forge_edited(windows: _Windows, strength: float, rng: np.random.Generator
+                 ) -> tuple[np.ndarray, dict, tuple[Path, str, int, int]]:
+    """A random source window changed at ``strength`` (0: unchanged, 1: strongly)."""
+    window, path, city, top, left = windows.draw(rng)
+    size = windows.size
+    labels, count = ndimage.label(window, structure=EIGHT)
+    boxes = ndimage.find_objects(labels)
+    ops = {"removed": 0, "moved": 0, "duplicated": 0, "morphology": "none", "blocks_changed": 0}
+    # each building's fate: kept, removed, moved (drawn later near where it was), duplicated
+    fate = rng.choice(4, size=count, p=[1 - 0.65 * strength, 0.25 * strength, 0.25 * strength, 0.15 * strength])
+    canvas = Canvas(size, size, gap=1)
+    canvas.mask[:] = window
+    later = []
+    for k, (box, f) in enumerate(zip(boxes, fate), start=1):
+        if f in (1, 2):
+            canvas.mask[box][labels[box] == k] = False
+            ops["removed" if f == 1 else "moved"] += 1
+        if f in (2, 3):
+            later.append((labels[box] == k, box[0].start, box[1].start, f))
+    canvas.taken[:] = ndimage.binary_dilation(canvas.mask, EIGHT) if canvas.mask.any() else False
+    for fp, y, x, f in later:
+        if f == 2:  # moved: somewhere near its old place, not onto it
+            dy, dx = rng.normal(0, 0.1 * size, 2)
+            if not canvas.place_near(fp, int(y + dy), int(x + dx), rng, spread=0.1 * size):
+                ops["moved"] -= 1
+        else:  # duplicated: a copy anywhere free
+            y, x = rng.integers(0, size - 1, 2)
+            if canvas.place_near(fp, int(y), int(x), rng, spread=0.25 * size):
+                ops["duplicated"] += 1
+    mask = canvas.mask
+    steps = int(round(2 * strength * rng.random()))
+    if steps:
+        grow = bool(rng.integers(2))
+        mask = (ndimage.binary_dilation if grow else ndimage.binary_erosion)(mask, EIGHT, iterations=steps)
+        ops["morphology"] = f"{'dilate' if grow else 'erode'} {steps}"
+    half = size // 2  # 2x2 blocks, each turned or flipped with probability strength/2
+    for by in (0, half):
+        for bx in (0, half):
+            if rng.random() < 0.5 * strength:
+                block = mask[by : by + half, bx : bx + half]
+                turn = int(rng.integers(4))
+                mask[by : by + half, bx : bx + half] = np.rot90(block, turn) if turn else block[:, ::-1]
+                ops["blocks_changed"] += 1
+    ops["template"] = path.name
+    return mask, ops, (path, city, top, left)
+
+
+# -- the command -------------------------------------------------------------------------------
+def _cities(text: str) -> list[str]:
+    names = [c.strip() for c in text.split(",") if c.strip()]
+    if names == ["all"]:
+        return list(INRIA_CITIES)
+    unknown = [c for c in names if c not in CITY_STYLES]
+    if unknown or not names:
+        raise SatganError(f"procedural SOURCE {text!r}: name cities of the built-in styles, comma-separated "
+                          f"({', '.join(INRIA_CITIES)}) or 'all'")
+    return names
+
+
+def _prepare_out(cfg: ForgeConfig) -> Path:
+    out = check_output_folder(cfg.out)
+    gt = masks_folder(out)
+    earlier = (out / FORGE_JSON).exists() or (gt.is_dir() and any(gt.iterdir()))
+    if earlier and not cfg.overwrite:
+        raise SatganError(f"{out}: holds an earlier forge (or masks); pass --overwrite to replace it")
+    return out
+
+
+def forge(cfg: ForgeConfig, progress: bool = True) -> dict:
+    """Forge ``cfg.count`` masks into ``cfg.out`` (see the module's docstring); returns the
+    report that is also written as ``forge.json``."""
+    out = _prepare_out(cfg)
+    settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "overwrite")}
+    report: dict = {"method": cfg.method, "settings": settings, "seed": cfg.seed}
+    if cfg.method == "procedural":
+        cities = _cities(cfg.source)
+        report["source"] = {"styles": cities}
+        windows = pool = None
+    else:
+        files = source_masks(cfg.source, cfg.split)
+        windows = _Windows(files, cfg.size)
+        report["source"] = {"path": str(Path(cfg.source).expanduser().resolve()), "split": cfg.split,
+                            "masks": len(files)}
+        pool = []
+        if cfg.method == "rearrange":
+            for path, _ in _spread(files, POOL_MASKS):
+                pool += cut_footprints(windows.read(path))
+            pool = [fp for fp in pool if max(fp.shape) < cfg.size]
+            if not pool:
+                raise SatganError(f"{cfg.source}: no whole building smaller than {cfg.size} pixels in the source masks")
+        rng = np.random.default_rng([cfg.seed, 1])
+        report["source"]["distribution"] = distribution([mask_summary(windows.draw(rng)[0])
+                                                         for _ in range(min(SAMPLE_WINDOWS, 4 * cfg.count))])
+    made, used, counters = [], set(), {}
+    with staged_folder(out) as stage:
+        gt = masks_folder(stage)
+        gt.mkdir(parents=True)
+        for i in tqdm(range(cfg.count), desc=f"forge {cfg.method}", unit="mask", disable=not progress):
+            rng = np.random.default_rng([cfg.seed, 0, i])
+            if cfg.method == "procedural":
+                city = cities[i % len(cities)]
+                mask, info = forge_procedural(city, cfg.size, rng)
+                info = {"placed": info["placed"]}
+                index = FIRST_INDEX + i // len(cities)
+                tags = geotags(city, index, cfg.size)
+                # the placed footprints, not components: a 5000-pixel mask is not labelled (speed)
+                summary = {"count": info["placed"], "fraction": float(np.count_nonzero(mask) / mask.size)}
+            else:
+                if cfg.method == "rearrange":
+                    mask, info, (path, city, top, left) = forge_rearranged(windows, pool, rng)
+                else:
+                    mask, info, (path, city, top, left) = forge_edited(windows, cfg.strength, rng)
+                used.add(path)
+                city = _city_name(city)
+                index = counters[city] = counters.get(city, FIRST_INDEX - 1) + 1
+                tags = window_geotags(read_geotags(path), top, left)
+                summary = mask_summary(mask)
+            name = f"{city}{index}"
+            _write_mask(gt / f"{name}.tif", mask, tags)
+            made.append({"name": name, "city": city, "fraction": round(summary["fraction"], 6),
+                         "buildings": summary["count"], **info})
+            if "areas" in summary:
+                made[-1]["areas"] = summary["areas"]
+        if cfg.method != "procedural":
+            report["source"]["sha256"] = {str(p): _sha256(p) for p in sorted(used)}
+        report["distribution"] = distribution([{"count": m["buildings"], "fraction": m["fraction"],
+                                                "areas": m.pop("areas", [])} for m in made])
+        report["masks"] = made
+        if cfg.overwrite:  # the earlier forge's masks go; the new ones arrive when the stage is moved
+            shutil.rmtree(masks_folder(out), ignore_errors=True)
+        write_json(stage / FORGE_JSON, report)
+    report["folder"] = str(masks_folder(out))
+    return report

@@ -123,7 +123,7 @@ def plan_arms(cfg: SegbenchConfig, n_real: int, n_synthetic: int | None) -> list
     Without synthetic data (``n_synthetic`` None) only the real arms. A fraction or ratio that
     gives no tiles, or more synthetic tiles than there are, is an error (not capped: a ``2x``
     arm must hold twice as many synthetic tiles). Synthetic only takes as many tiles as the
-    real train split has, capped at the synthetic ones there are."""
+    real train split has, capped at the synthetic ones there are. Repeated values count once."""
     if not cfg.fractions:
         raise SatganError("fractions: give at least one fraction of the real training tiles, e.g. 0.1,0.25,1")
     arms = []
@@ -145,6 +145,10 @@ def plan_arms(cfg: SegbenchConfig, n_real: int, n_synthetic: int | None) -> list
             arms.append(Arm(mix_name(fraction, ratio), fraction, ratio, real, synthetic))
     if n_synthetic is not None and cfg.synthetic_only:
         arms.append(Arm(SYNTHETIC_ONLY, None, None, 0, min(n_real, n_synthetic)))
+    names = [arm.name for arm in arms]
+    if len(set(names)) < len(names):  # e.g. 0.1 and 0.1000001 are both "real 10%"; their runs would mix
+        raise SatganError(f"fractions={cfg.fractions}, ratios={cfg.ratios}: some give the same arm name twice "
+                          f"({', '.join(sorted({n for n in names if names.count(n) > 1}))}); make them distinct")
     return arms
 
 
@@ -255,11 +259,12 @@ def score(net: nn.Module, tiles: Tiles, crop: int, device: torch.device, batch_s
     multiple = input_multiple(crop)
     counts = torch.zeros(3, dtype=torch.int64, device=device)  # TP, FP, FN
     for start in range(0, len(tiles), batch_size):
-        images = to_input(np.ascontiguousarray(tiles.images[start:start + batch_size]), device)
+        # np.array copies: torch wants writable memory, not the read-only memory map.
+        images = to_input(np.array(tiles.images[start:start + batch_size]), device)
         h, w = images.shape[-2:]
         padded = F.pad(images, (0, -w % multiple, 0, -h % multiple), mode="reflect")
         predicted = net(padded)[:, 0, :h, :w] > 0
-        truth = torch.from_numpy(np.ascontiguousarray(tiles.masks[start:start + batch_size])).to(device) >= 128
+        truth = torch.from_numpy(np.array(tiles.masks[start:start + batch_size])).to(device) >= 128
         counts += torch.stack([(predicted & truth).sum(), (predicted & ~truth).sum(), (~predicted & truth).sum()])
     tp, fp, fn = counts.tolist()
     if tp + fp + fn == 0:
@@ -357,8 +362,12 @@ def write_report(report: dict, out: Path) -> None:
 def segbench(cfg: SegbenchConfig, progress: bool = True) -> dict:
     """Train the segmenter in every arm for every seed, score each run on the real
     ``cfg.test_split`` split, write ``report.json``, ``report.md`` and ``report.png`` to
-    ``cfg.out`` and return the report. Every input is checked before any training, and
-    nothing is written until the end (earlier reports there stay whole until replaced)."""
+    ``cfg.out`` and return the report.
+
+    Without ``cfg.synthetic`` only the real arms run (``ratios`` and ``synthetic_only`` need
+    synthetic data). Every input is checked before any training (see :func:`plan_arms`: too
+    few synthetic tiles for a ratio is an error, not capped), and nothing is written until
+    the end (an earlier report there stays whole until replaced)."""
     if cfg.crop != input_multiple(cfg.crop):
         raise SatganError(f"crop={cfg.crop}: must be a power of two (32, 64, 128, 256, ...) for the U-Net")
     if cfg.test_split == TRAIN:

@@ -4,6 +4,7 @@ results repeat; bad inputs fail up front with one message and write nothing."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -66,12 +67,12 @@ def test_arms_share_budget_seeds_and_real_tiles(bench):
             for ratio in (0.5, 1.0):
                 mix = runs[f"real {fraction} + synthetic {ratio:g}x"]
                 assert (mix["real_tiles"], mix["real_subset"]) == (real["real_tiles"], real["real_subset"])
-                assert mix["synthetic_tiles"] == round(ratio * real["real_tiles"])
+                assert mix["synthetic_tiles"] == math.floor(ratio * real["real_tiles"] + 0.5)  # half up
             assert real["real_subset"] == digest(subset(n, real["real_tiles"], seed, REAL_STREAM))
         assert runs["synthetic only"]["real_tiles"] == 0
         assert runs["synthetic only"]["synthetic_subset"] == digest(subset(report["counts"]["synthetic"], n, seed,
                                                                            SYNTHETIC_STREAM))
-    assert arms["real 25%"]["real_tiles"] == round(0.25 * n) and arms["real 100%"]["real_tiles"] == n
+    assert arms["real 25%"]["real_tiles"] == math.floor(0.25 * n + 0.5) and arms["real 100%"]["real_tiles"] == n
     seeds = [r["initial_weights"] for r in report["runs"] if r["arm"] == "real 25%"]
     assert seeds[0] != seeds[1]  # seeds differ, or the std over them would mean nothing
 

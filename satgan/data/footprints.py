@@ -22,9 +22,9 @@ def buildings(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return labels, int(count)
 
 
-def cut_footprints(mask: np.ndarray, min_area: int = 4) -> list[np.ndarray]:
-    """The whole buildings of ``mask`` as tight ``bool`` crops; buildings the mask's
-    border cuts (only part of them is known) and specks under ``min_area`` pixels left out."""
+def cut_footprints(mask: np.ndarray, min_area: int = 4, whole: bool = True) -> list[np.ndarray]:
+    """The buildings of ``mask`` as tight ``bool`` crops, specks under ``min_area`` pixels
+    left out; ``whole``: buildings the mask's border cuts (only part of them is known) too."""
     labels, _ = buildings(mask)
     h, w = mask.shape
     out = []
@@ -32,7 +32,7 @@ def cut_footprints(mask: np.ndarray, min_area: int = 4) -> list[np.ndarray]:
         if box is None:
             continue
         ys, xs = box
-        if ys.start == 0 or xs.start == 0 or ys.stop == h or xs.stop == w:
+        if whole and (ys.start == 0 or xs.start == 0 or ys.stop == h or xs.stop == w):
             continue
         fp = labels[box] == k
         if fp.sum() >= min_area:

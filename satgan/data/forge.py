@@ -9,10 +9,11 @@ count, area and fraction per mask in the source and in the forge. Three methods:
 - ``procedural``: street layouts of the built-in synthetic cities (``SOURCE`` names the
   cities), masks only (nothing of the image is drawn), so a 5000-pixel mask takes well
   under a second.
-- ``rearrange``: whole buildings cut from real masks (connected components) placed into
-  new layouts: each mask copies the building count of a window of the source (so count,
-  size and density per mask follow the source's), its buildings drawn from the source's
-  pool, turned to a common street direction with a little jitter, placed without overlaps.
+- ``rearrange``: buildings cut from real masks (connected components) placed into new
+  layouts: each mask takes a random window of the source and replaces each of its
+  buildings by a footprint of about the same area from the source's pool (so count, size
+  and density per mask follow the source's), turned to one street direction with a little
+  jitter, placed without overlaps.
 - ``edit``: a window of a real mask, changed at ``cfg.strength``: buildings removed,
   duplicated and moved, the whole dilated or eroded, blocks turned by quarter turns or flipped.
 
@@ -24,7 +25,6 @@ files appear only when the whole forge has succeeded.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 from dataclasses import asdict
@@ -47,7 +47,7 @@ from satgan.data.footprints import (
     principal_angle,
     turned,
 )
-from satgan.data.readers import IMAGE_SUFFIXES, read_geotags, read_mask
+from satgan.data.readers import IMAGE_SUFFIXES, file_sha256, read_geotags, read_mask
 from satgan.data.sources import INRIA_DIR, inria_city, open_source
 from satgan.data.synthetic import _Scene
 from satgan.data.writers import window_geotags
@@ -68,14 +68,6 @@ def _city_name(text: str) -> str:
     """A source's city as a name prefix the Inria pattern reads back (lower-case letters, - and _)."""
     name = re.sub(r"[^a-z_-]", "", text.lower()).strip("-_")
     return name or "forged"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _write_mask(path: Path, mask: np.ndarray, tags: list) -> None:
@@ -154,24 +146,33 @@ def forge_procedural(city: str, size: int, rng: np.random.Generator) -> tuple[np
 
 
 def forge_rearranged(windows: _Windows, pool: list[np.ndarray], rng: np.random.Generator,
-                     jitter: float = 4.0) -> tuple[np.ndarray, dict, tuple[Path, str, int, int]]:
-    """A new layout with as many buildings as a random source window holds, drawn from ``pool``."""
+                     jitter: float = 4.0, choices: int = 5) -> tuple[np.ndarray, dict, tuple[Path, str, int, int]]:
+    """A new layout of a random source window's buildings: each of the window's buildings
+    is replaced by one of the ``choices`` footprints of ``pool`` (sorted by area) nearest
+    to it in area, so count, sizes and density follow the window's; all turned to one
+    street direction (with ``jitter`` degrees), the largest placed first, without overlaps."""
     window, path, city, top, left = windows.draw(rng)
-    target = mask_summary(window)["count"]
+    areas = np.array([fp.sum() for fp in pool])
+    wanted = np.sort(mask_summary(window)["areas"])[::-1]
     size = windows.size
     canvas = Canvas(size, size)
     street = rng.uniform(0, 180)  # one street direction per mask, as in a real block
     placed = 0
-    for _ in range(target):
-        fp = pool[rng.integers(len(pool))]
+    for area in wanted:
+        at = int(np.searchsorted(areas, area))
+        lo = max(0, min(at - choices // 2, len(pool) - choices))
+        fp = pool[lo + int(rng.integers(min(choices, len(pool))))]
         angle = street - principal_angle(fp) + 180 * int(rng.integers(2)) + rng.normal(0, jitter)
         fp = turned(fp, angle)
-        for _try in range(30):
-            y, x = rng.integers(-fp.shape[0] // 2, size - fp.shape[0] // 2, 2)
+        if max(fp.shape) > size:
+            continue
+        for _try in range(30):  # wholly inside: the window's areas already show what its border cut
+            y, x = rng.integers(0, size - fp.shape[0] + 1), rng.integers(0, size - fp.shape[1] + 1)
             if canvas.place(fp, int(y), int(x)):
                 placed += 1
                 break
-    return canvas.mask, {"template": path.name, "target_buildings": target, "placed": placed}, (path, city, top, left)
+    info = {"template": path.name, "window": [top, left], "target_buildings": len(wanted), "placed": placed}
+    return canvas.mask, info, (path, city, top, left)
 
 
 def forge_edited(windows: _Windows, strength: float, rng: np.random.Generator
@@ -217,7 +218,7 @@ def forge_edited(windows: _Windows, strength: float, rng: np.random.Generator
                 turn = int(rng.integers(4))
                 mask[by : by + half, bx : bx + half] = np.rot90(block, turn) if turn else block[:, ::-1]
                 ops["blocks_changed"] += 1
-    ops["template"] = path.name
+    ops.update(template=path.name, window=[top, left])
     return mask, ops, (path, city, top, left)
 
 
@@ -260,8 +261,8 @@ def forge(cfg: ForgeConfig, progress: bool = True) -> dict:
         pool = []
         if cfg.method == "rearrange":
             for path, _ in _spread(files, POOL_MASKS):
-                pool += cut_footprints(windows.read(path))
-            pool = [fp for fp in pool if max(fp.shape) < cfg.size]
+                pool += cut_footprints(windows.read(path), whole=False)
+            pool = sorted((fp for fp in pool if max(fp.shape) <= cfg.size), key=lambda fp: int(fp.sum()))
             if not pool:
                 raise SatganError(f"{cfg.source}: no whole building smaller than {cfg.size} pixels in the source masks")
         rng = np.random.default_rng([cfg.seed, 1])
@@ -298,7 +299,7 @@ def forge(cfg: ForgeConfig, progress: bool = True) -> dict:
             if "areas" in summary:
                 made[-1]["areas"] = summary["areas"]
         if cfg.method != "procedural":
-            report["source"]["sha256"] = {str(p): _sha256(p) for p in sorted(used)}
+            report["source"]["sha256"] = {str(p): file_sha256(p) for p in sorted(used)}
         report["distribution"] = distribution([{"count": m["buildings"], "fraction": m["fraction"],
                                                 "areas": m.pop("areas", [])} for m in made])
         report["masks"] = made

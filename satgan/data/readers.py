@@ -9,6 +9,7 @@ cannot be converted raises :class:`SatganError` naming the file.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import warnings
@@ -233,6 +234,15 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
             return height, width
     except Exception as exc:
         raise _unreadable(path, exc) from exc
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (what a forge's or a synthesis's record says it was made from)."""
+    digest = hashlib.sha256()
+    with open(Path(path).expanduser(), "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def read_geotags(path: str | os.PathLike) -> list[tuple[int, int, int, object]]:

@@ -32,7 +32,8 @@ INRIA_TEST_CITIES = ("bellingham", "bloomington", "innsbruck", "sfo", "tyrol-e")
 INRIA_VAL_INDICES = range(1, 6)
 MASK_DIR_NAMES = ("masks", "gt")
 SPLIT_NAMES = ("train", "val", "validation", "valid", "test")
-_INRIA_STEM = re.compile(r"^(?P<city>[a-z][a-z_-]*?)-?(?P<index>\d+)$")
+# <city><n>, and <city><n>-v<k> for the k-th synthesized variant of one mask
+_INRIA_STEM = re.compile(r"^(?P<city>[a-z][a-z_-]*?)-?(?P<index>\d+)(?:-v\d+)?$")
 
 
 def inria_city(stem: str) -> str | None:

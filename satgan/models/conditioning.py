@@ -82,7 +82,8 @@ def noise_fields(count: int, channels: int, height: int, width: int, seed: int) 
     """``(count, channels, height, width)`` N(0, 1) noise from ``seed``: field ``i`` is the
     same whatever ``count`` is (each has its own generator), so an image's noise does not
     depend on how many are generated with it."""
-    gens = (torch.Generator().manual_seed(seed * 1_000_003 + i) for i in range(count))
+    # torch seeds must fit 64 bits: large seeds (a style seed times a mask's checksum) wrap
+    gens = (torch.Generator().manual_seed((seed * 1_000_003 + i) % (1 << 63)) for i in range(count))
     return torch.stack([torch.randn(channels, height, width, generator=g) for g in gens])
 
 

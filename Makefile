@@ -1,5 +1,5 @@
-# make demo: synthetic data -> notebooks 01-05 headless into runs/demo/
-#            (explore, pretransform, train, evaluate, gallery)
+# make demo: synthetic data -> notebooks 01-06 headless into runs/demo/
+#            (explore, pretransform, train, evaluate, gallery, synthesize)
 # make test: lint, notebook pairing check, unit + notebook tests
 # Both create .venv and install what they need on first use.
 PYTHON ?= python3
@@ -46,7 +46,11 @@ demo: $(STAMP)
 		-p REPORT $(CURDIR)/$(DEMO)/evaluation/report.json -p OUT_DIR $(CURDIR)/$(DEMO)/evaluation/generated
 	$(NB_RUN) notebooks/05_gallery.ipynb $(DEMO)/notebooks/05_gallery.ipynb \
 		-p DATA_DIR $(DEMO_ARRAYS) -y 'CHECKPOINTS: ["quick=$(DEMO_CKPT)"]' -p OUT_DIR $(CURDIR)/$(DEMO)/gallery
-	@echo "demo done in $(DEMO)/: notebooks/ (executed), training/quick/checkpoints/, evaluation/report.json, gallery/gallery.html"
+	$(NB_RUN) notebooks/06_synthesize.ipynb $(DEMO)/notebooks/06_synthesize.ipynb \
+		-p CHECKPOINT $(DEMO_CKPT) -p REAL_DIR $(DEMO_ARRAYS) -p OUT_DIR $(CURDIR)/$(DEMO)/synthetic \
+		-p METHOD procedural -p SOURCE all -p COUNT 15 -p SIZE 1000 -p GRID 2 -p TILE_SIZE 286 -p OVERWRITE True \
+		-y 'FRACTIONS: [0.1, 0.25]' -y 'RATIOS: [1.0]' -p SEEDS 2 -p STEPS 60 -p SEG_CROP 64
+	@echo "demo done in $(DEMO)/: notebooks/ (executed), training/quick/checkpoints/, evaluation/report.json, gallery/gallery.html, synthetic/segbench/report.md"
 
 lint: $(STAMP)
 	$(BIN)/ruff check satgan tests benchmarks docs notebooks/*.py

@@ -104,10 +104,22 @@ def _cmd_gallery(args: argparse.Namespace) -> int:
 
 
 def _cmd_forge(args: argparse.Namespace) -> int:
+    from satgan.atomic import atomic_path
     from satgan.data.forge import forge
+    from satgan.plots import plot_forge
 
     report = forge(from_namespace(ForgeConfig, args))
     print(f"forged {len(report['masks'])} masks ({report['method']}) -> {report['folder']}")
+    for key, label in (("count", "buildings per mask"), ("fraction", "building fraction"), ("area", "building area")):
+        shown = [f"{name} {d[key]['median']:g} [{d[key]['q1']:g}, {d[key]['q3']:g}]"
+                 for name, d in (("source", report["source"].get("distribution")), ("forged", report["distribution"]))
+                 if d and d[key].get("n")]
+        if shown:
+            print(f"  {label}, median [quartiles]: {'; '.join(shown)}")
+    figure = Path(args.out) / "forge.png"
+    with atomic_path(figure) as tmp:
+        plot_forge(report).savefig(tmp, dpi=80)
+    print(f"figure: {figure}")
     return 0
 
 
@@ -115,7 +127,9 @@ def _cmd_synthesize(args: argparse.Namespace) -> int:
     from satgan.synthesize import synthesize
 
     result = synthesize(from_namespace(SynthesizeConfig, args))
-    print(f"{result['written']} images written, {result['kept']} kept from an earlier run -> {result['root']}")
+    print(f"{result['written']} images written, {result['kept']} kept from an earlier run"
+          + (f", {result['removed']} of masks no longer there removed" if result["removed"] else "")
+          + f" -> {result['root']}")
     if result["failed"]:
         print(f"{len(result['failed'])} mask(s) failed: {', '.join(result['failed'])}", file=sys.stderr)
         return 1

@@ -1,4 +1,5 @@
-"""Figures for the data notebooks: pairs whole and tiled, fraction histograms, array samples.
+"""Figures for the data notebooks: pairs whole and tiled, fraction histograms, array
+samples, training curves, reports, forged masks and synthesized pairs.
 
 Every function returns a matplotlib ``Figure`` (shown by the notebook, saved by papermill);
 :func:`pair_browser` wraps :func:`plot_pair` in ipywidgets for interactive use.
@@ -221,5 +222,67 @@ def plot_lattice(gen, mask: np.ndarray, scale: float, overlap: float, side: int 
                              (axes[2], diff, f"difference (shift consistency {psnr:.1f} dB over the scene)")):
         ax.imshow(image, cmap="magma" if image.ndim == 2 else None, vmin=0, vmax=64 if image.ndim == 2 else 255)
         ax.set_title(title)
+        ax.set_axis_off()
+    return fig
+
+
+def _template_path(report: dict, name: str) -> Path | None:
+    """The source file a forged mask's template window came from (rearrange, edit)."""
+    return next((Path(p) for p in report["source"].get("sha256", {}) if Path(p).name == name), None)
+
+
+def plot_forge(report: dict, n: int = 6) -> Figure:
+    """The first ``n`` forged masks of a ``forge.json`` report (under the source windows
+    they were made from, for rearrange and edit), and histograms of building count and
+    building fraction per mask in the source (sampled windows) and in the forge."""
+    masks = report["masks"][:n]
+    paired = report["method"] != "procedural"
+    fig = plt.figure(figsize=(2.2 * max(len(masks), 4), 2.3 * (2 if paired else 1) + 2.6), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[2.3 * (2 if paired else 1), 2.6])
+    axes = np.atleast_2d(top.subplots(2 if paired else 1, len(masks), squeeze=False))
+    folder = Path(report["folder"])
+    for col, m in enumerate(masks):
+        forged = read_mask(folder / f"{m['name']}.tif")
+        ax = axes[-1, col]
+        ax.imshow(_subsample(forged), cmap="gray", vmin=0, vmax=1)
+        ax.set_title(f"{m['name']}\n{m['fraction']:.0%} built", fontsize=8)
+        if paired:
+            path, (y, x) = _template_path(report, m["template"]), m["window"]
+            side = forged.shape[0]
+            if path is not None:
+                window = read_mask(path)[y : y + side, x : x + side]
+                axes[0, col].imshow(_subsample(window), cmap="gray", vmin=0, vmax=1)
+            axes[0, col].set_title(f"source {m['template']}", fontsize=8)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    top.suptitle(f"forge: {report['method']}" + (" (top: source windows, bottom: forged)" if paired else ""))
+    hist = bottom.subplots(1, 2)
+    source = report["source"].get("windows", [])
+    for ax, key, label in ((hist[0], "buildings", "buildings per mask"), (hist[1], "fraction", "building fraction")):
+        forged_values = [m[key] for m in report["masks"] if m.get(key) is not None]
+        values = [v for v in (forged_values, [w[key] for w in source]) if v]
+        bins = np.linspace(0, max(max(v) for v in values) or 1, 21)
+        if source:
+            ax.hist([w[key] for w in source], bins=bins, alpha=0.5, density=True, label="source")
+        ax.hist(forged_values, bins=bins, alpha=0.5, density=True, label="forged")
+        ax.set_xlabel(label)
+        ax.legend()
+    return fig
+
+
+def plot_synthesized(root: str | os.PathLike, layout: str = "inria", n: int = 6) -> Figure:
+    """The first ``n`` pairs of a synthesized dataset: each generated image above its mask."""
+    from satgan.synthesize import dataset_folders
+
+    images_dir, masks_dir = dataset_folders(root, layout)
+    names = sorted(p.name for p in images_dir.iterdir() if p.suffix == ".tif")[:n]
+    fig, axes = plt.subplots(2, max(len(names), 1), figsize=(2.4 * max(len(names), 1), 5), squeeze=False,
+                             layout="constrained")
+    for col, name in enumerate(names):
+        image, mask = read_image(images_dir / name), read_mask(masks_dir / name)
+        axes[0, col].imshow(_subsample(image))
+        axes[0, col].set_title(Path(name).stem, fontsize=8)
+        axes[1, col].imshow(_subsample(mask), cmap="gray", vmin=0, vmax=1)
+    for ax in axes.ravel():
         ax.set_axis_off()
     return fig

@@ -13,7 +13,8 @@ Each image has its own seed (from ``cfg.seed``, its mask's name and its variant)
 draws its dropout noise (``--dropout``) and, for a model that has them, its style code and
 noise; ``cfg.variants`` > 1 writes several generations of every mask as ``<name>-v<k>``.
 An interrupted run picks up where it stopped when started again with the same settings:
-finished images are kept, nothing half-written is ever read.
+finished images whose mask is unchanged (SHA-256) are kept, nothing half-written is ever
+read, and images an earlier run made from masks no longer there are removed.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def _check_resume(path: Path, settings: dict) -> dict:
 def synthesize(cfg: SynthesizeConfig, gen: Generator | None = None, progress: bool = True) -> dict:
     """Generate an image for every mask in ``cfg.masks`` into the dataset ``cfg.out`` (see
     the module's docstring). A mask that cannot be read is named in a warning and skipped.
-    Returns ``{"root", "written", "kept", "failed", "images"}``."""
+    Returns ``{"root", "written", "kept", "removed", "failed", "images"}``."""
     source = Path(cfg.masks).expanduser()
     if not source.is_dir():
         raise SatganError(f"{source}: no such folder of masks")
@@ -160,7 +161,8 @@ def synthesize(cfg: SynthesizeConfig, gen: Generator | None = None, progress: bo
     for path, k in tqdm(jobs, desc="synthesize", unit="image", disable=not progress):
         name = path.stem if cfg.variants == 1 else f"{path.stem}-v{k + 1}"
         image_path, mask_path = images_dir / f"{name}.tif", masks_dir / f"{name}.tif"
-        if name in done and image_path.exists() and mask_path.exists():
+        digest = file_sha256(path)
+        if done.get(name, {}).get("mask_sha256") == digest and image_path.exists() and mask_path.exists():
             kept += 1
             continue
         seed = image_seed(cfg.seed, path.stem, k)
@@ -177,14 +179,22 @@ def synthesize(cfg: SynthesizeConfig, gen: Generator | None = None, progress: bo
             warnings.warn(f"skipped: {exc}", SatganWarning, stacklevel=2)
             continue
         _write_pair(image, mask, path, image_path, mask_path)
-        record["images"][name] = {"source": str(path.relative_to(source)), "seed": seed, "variant": k + 1,
-                                  "city": styled.city, "size": list(image.shape[:2])}
+        record["images"][name] = {"source": str(path.relative_to(source)), "mask_sha256": digest, "seed": seed,
+                                  "variant": k + 1, "city": styled.city, "size": list(image.shape[:2])}
         written += 1
         if time.monotonic() - saved > SAVE_EVERY_S:
             write_json(manifest_path, record)
             saved = time.monotonic()
+    # what an earlier run made from masks that are gone (a forge redone smaller) leaves the dataset
+    wanted = {path.stem if cfg.variants == 1 else f"{path.stem}-v{k + 1}" for path, k in jobs}
+    stale = sorted(set(record["images"]) - wanted)
+    for name in stale:
+        (images_dir / f"{name}.tif").unlink(missing_ok=True)
+        (masks_dir / f"{name}.tif").unlink(missing_ok=True)
+        del record["images"][name]
     write_json(manifest_path, record)
-    return {"root": str(out), "written": written, "kept": kept, "failed": failed, "images": len(record["images"])}
+    return {"root": str(out), "written": written, "kept": kept, "removed": len(stale), "failed": failed,
+            "images": len(record["images"])}
 
 
 def variant_diversity(out: str | Path, layout: str = "inria", inception: metrics.InceptionFeatures | None = None,

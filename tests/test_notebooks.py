@@ -158,3 +158,17 @@ def test_evaluate_and_gallery_notebooks_with_a_city_model(inria_arrays, styled_c
     assert _images(nb5) >= 7  # a figure per city, one mask as every city, one mask with two codes
     figures = sorted(p.name for p in (tmp_path / "gallery" / "figures").glob("*.jpg"))
     assert any(n.startswith("cities-") for n in figures) and any(n.startswith("codes-") for n in figures)
+
+
+def test_synthesize_notebook(inria_root, inria_arrays, tiny_checkpoint, tmp_path):
+    """Forge -> synthesize -> pretransform -> segbench, with tiny settings."""
+    out = tmp_path / "synthetic"
+    nb = _run("06_synthesize", tmp_path, CHECKPOINT=str(tiny_checkpoint), REAL_DIR=str(inria_arrays),
+              OUT_DIR=str(out), METHOD="rearrange", SOURCE=str(inria_root), COUNT=4,
+              SIZE=160, GRID=1, TILE_SIZE=72, VARIANTS=2, DROPOUT=True, STEPS=2, SEEDS=1, FRACTIONS=[1.0],
+              RATIOS=[0.25], SEG_CROP=32, SEG_NGF=4)
+    assert _images(nb) >= 3  # forge, synthesized pairs, segbench
+    report = json.loads((out / "segbench" / "report.json").read_text())
+    assert [a["arm"] for a in report["arms"]] == ["real 100%", "real 100% + synthetic 0.25x", "synthetic only"]
+    assert report["counts"]["synthetic"] == 8  # 4 masks x 2 variants, one tile each
+    assert len(list((out / "forged" / "AerialImageDataset" / "train" / "gt").iterdir())) == 4

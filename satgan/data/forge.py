@@ -162,7 +162,8 @@ def forge_rearranged(windows: _Windows, pool: list[np.ndarray], rng: np.random.G
         at = int(np.searchsorted(areas, area))
         lo = max(0, min(at - choices // 2, len(pool) - choices))
         fp = pool[lo + int(rng.integers(min(choices, len(pool))))]
-        angle = street - principal_angle(fp) + 180 * int(rng.integers(2)) + rng.normal(0, jitter)
+        # PIL turns counter-clockwise on screen; angles from image rows and columns run clockwise
+        angle = principal_angle(fp) - street + 180 * int(rng.integers(2)) + rng.normal(0, jitter)
         fp = turned(fp, angle)
         if max(fp.shape) > size:
             continue
@@ -260,14 +261,21 @@ def forge(cfg: ForgeConfig, progress: bool = True) -> dict:
                             "masks": len(files)}
         pool = []
         if cfg.method == "rearrange":
+            whole, cut = [], []
             for path, _ in _spread(files, POOL_MASKS):
-                pool += cut_footprints(windows.read(path), whole=False)
+                whole += cut_footprints(windows.read(path))
+                cut += cut_footprints(windows.read(path), whole=False)
+            # whole buildings; those the source's border cut only where no whole one is as large
+            largest = max((int(fp.sum()) for fp in whole), default=0)
+            pool = whole + [fp for fp in cut if int(fp.sum()) > largest]
             pool = sorted((fp for fp in pool if max(fp.shape) <= cfg.size), key=lambda fp: int(fp.sum()))
             if not pool:
                 raise SatganError(f"{cfg.source}: no whole building smaller than {cfg.size} pixels in the source masks")
         rng = np.random.default_rng([cfg.seed, 1])
-        report["source"]["distribution"] = distribution([mask_summary(windows.draw(rng)[0])
-                                                         for _ in range(min(SAMPLE_WINDOWS, 4 * cfg.count))])
+        sampled = [mask_summary(windows.draw(rng)[0]) for _ in range(min(SAMPLE_WINDOWS, 4 * cfg.count))]
+        report["source"]["distribution"] = distribution(sampled)
+        report["source"]["windows"] = [{"buildings": s["count"], "fraction": round(s["fraction"], 6)}
+                                       for s in sampled]
     made, used, counters = [], set(), {}
     with staged_folder(out) as stage:
         gt = masks_folder(stage)

@@ -1,0 +1,179 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Synthesize
+#
+# Does a generator make segmentation training data worth having? Three steps, each also a
+# command:
+#
+# 1. **Forge** new building masks (`satgan forge`): procedural layouts of the built-in
+#    cities, real buildings rearranged into new layouts, or real masks edited.
+# 2. **Synthesize** an image for every forged mask with a trained checkpoint
+#    (`satgan synthesize`): a dataset in the Inria layout that any segmentation tool reads,
+#    then pretransformed like real data.
+# 3. **Measure** (`satgan segbench`): a small U-Net segmenter trained with the same budget
+#    and seeds on real tiles only, real plus synthetic tiles at several ratios, and
+#    synthetic tiles only, at several fractions of the real data, scored by IoU and F1 on
+#    real tiles none of them saw.
+#
+# Everything goes under `OUT_DIR`: `forged/`, `synthesized/`, `pretransformed/`, `segbench/`.
+
+# %%
+# Colab: install satgan and mount Google Drive. Elsewhere this cell only imports satgan.
+import importlib.util
+import os
+import subprocess
+import sys
+
+try:
+    IN_COLAB = importlib.util.find_spec("google.colab") is not None
+except ModuleNotFoundError:  # no "google" package at all
+    IN_COLAB = False
+if IN_COLAB and importlib.util.find_spec("satgan") is None:
+    REPO = os.environ.get("SATGAN_REPO", "https://github.com/satgan/satgan")
+    if not os.path.isdir("/content/satgan"):
+        subprocess.run(["git", "clone", "--depth", "1", REPO, "/content/satgan"], check=True)
+    subprocess.run(["bash", "/content/satgan/colab_setup.sh"], check=True)
+    sys.path.insert(0, "/content/satgan")
+
+from satgan.colab import resolve, setup_notebook
+
+WORKSPACE = setup_notebook()  # Drive folder on Colab, runs/ locally: relative paths start here
+
+# %% tags=["parameters"]
+CHECKPOINT = "training/satgan/checkpoints/last.pt"  # the generator (notebook 03)
+REAL_DIR = "pretransformed/grid1-286"  # real pairs (notebook 02): segbench trains on train, scores val
+SOURCE = "all"  # procedural: cities (comma-separated, or all); rearrange/edit: a dataset of masks
+OUT_DIR = "synthetic"
+METHOD = "procedural"  # procedural | rearrange | edit
+COUNT = 20  # masks to forge
+SIZE = 1000  # their side in pixels (rearrange/edit: at most the source masks' side)
+GRID = 1  # the synthesized images are cut like the real ones: use REAL_DIR's grid
+TILE_SIZE = 286  # ... and its tile size
+OVERWRITE = False  # forge and pretransform again into an OUT_DIR that holds them
+# None: the default in satgan/config.py (ForgeConfig, SynthesizeConfig, SegbenchConfig)
+SEED = None  # the forge's seed
+STRENGTH = None  # edit: how much each mask changes
+MODE = None  # synthesize: seamless (whole masks) or resize (one tile per mask)
+VARIANTS = None  # synthesize: generations per mask
+DROPOUT = None  # synthesize: dropout as noise, seeded per image
+STEPS = None  # segbench: training steps per run
+SEEDS = None  # segbench: seeds per arm
+FRACTIONS = None  # segbench: fractions of the real training tiles
+RATIOS = None  # segbench: synthetic tiles per real tile
+SEG_CROP = None  # segbench: training crop
+SEG_NGF = None  # segbench: U-Net width
+
+# %%
+from satgan.config import ForgeConfig, PretransformConfig, SegbenchConfig, SynthesizeConfig
+from satgan.settings import build
+
+out = resolve(OUT_DIR, WORKSPACE)
+checkpoint, real = resolve(CHECKPOINT, WORKSPACE), resolve(REAL_DIR, WORKSPACE)
+source = SOURCE if METHOD == "procedural" else str(resolve(SOURCE, WORKSPACE))
+forged, synthesized = out / "forged", out / "synthesized"
+arrays, bench = out / "pretransformed" / f"grid{GRID}-{TILE_SIZE}", out / "segbench"
+
+# %% [markdown]
+# ## 1 · Forge masks
+#
+# `forge.json` beside the masks records the method, its settings and seed, the source
+# files' hashes and, per mask, its building count and fraction. For `rearrange` and `edit`
+# each forged mask is shown under the source window it was made from; the histograms
+# compare the source's masks with the forged ones.
+
+# %%
+import json
+
+import matplotlib.pyplot as plt
+
+from satgan.data.forge import FORGE_JSON, forge
+from satgan.plots import plot_forge
+
+forge_config = build(ForgeConfig, source=source, out=str(forged), method=METHOD, count=COUNT, size=SIZE, seed=SEED,
+                     strength=STRENGTH, overwrite=True)
+if OVERWRITE or not (forged / FORGE_JSON).exists():
+    report = forge(forge_config)
+else:
+    report = json.loads((forged / FORGE_JSON).read_text())
+    report["folder"] = str(forged / "AerialImageDataset" / "train" / "gt")
+    print(f"{forged}: kept the earlier forge (OVERWRITE = True to forge again)")
+print(f"{len(report['masks'])} masks, building fraction {report['distribution']['fraction']['mean']:.1%} on average")
+plot_forge(report)
+plt.show()
+
+# %% [markdown]
+# ## 2 · Synthesize images
+#
+# One image per forged mask (per variant), written beside a copy of the mask at the
+# image's size. Rerunning with the same settings keeps what is done: an interrupted run
+# picks up where it stopped.
+
+# %%
+from satgan.plots import plot_synthesized
+from satgan.synthesize import synthesize
+
+synth_config = build(SynthesizeConfig, checkpoint=str(checkpoint), masks=str(forged), out=str(synthesized),
+                     mode=MODE, variants=VARIANTS, dropout=DROPOUT)
+result = synthesize(synth_config)
+print(f"{result['written']} images written, {result['kept']} kept from before, {result['removed']} removed, "
+      f"{len(result['failed'])} failed")
+plot_synthesized(synthesized)
+plt.show()
+
+# %% [markdown]
+# Several variants of one mask (`VARIANTS` >= 2 with `DROPOUT`, or a model with a style
+# code or noise) differ where the mask says nothing; how much, in pixels (mean absolute
+# difference, images in [0, 1]):
+
+# %%
+from satgan.synthesize import variant_diversity
+
+if synth_config.variants > 1:
+    print(variant_diversity(synthesized))
+else:
+    print("one variant per mask (VARIANTS = 1): no diversity to measure")
+
+# %% [markdown]
+# ## 3 · Pretransform the synthetic pairs like the real ones
+
+# %%
+from satgan.data.arrays import load_manifest
+from satgan.data.pretransform import pretransform
+
+real_settings = load_manifest(real)["settings"]
+pretransform(build(PretransformConfig, source=str(synthesized), out=str(arrays), grid=GRID, size=TILE_SIZE,
+                   crop=min(256, TILE_SIZE), overwrite=True))
+print(f"synthetic tiles: {load_manifest(arrays)['splits']['train']['count']} (real: grid {real_settings['grid']}, "
+      f"size {real_settings['size']})")
+
+# %% [markdown]
+# ## 4 · Does it help? Segmentation with and without synthetic pairs
+#
+# Every arm trains the same network for the same steps from the same initial weights per
+# seed; mixes keep their fraction's real tiles and add synthetic ones. ΔIoU is each arm's
+# mean IoU minus that of its real-only arm: positive means the synthetic pairs helped.
+
+# %%
+from satgan.segbench import format_table, segbench, segbench_figure
+
+bench_config = build(SegbenchConfig, real=str(real), out=str(bench), synthetic=str(arrays), steps=STEPS,
+                     seeds=SEEDS, fractions=FRACTIONS, ratios=RATIOS, crop=SEG_CROP, ngf=SEG_NGF)
+bench_report = segbench(bench_config)
+print(format_table(bench_report))
+segbench_figure(bench_report)
+
+# %% [markdown]
+# The report is in `segbench/report.json` (every run, every arm), `report.md` (the table)
+# and `report.png` (the figure).

@@ -166,11 +166,14 @@ class _Scene:
 
     def place_buildings(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
         """Footprints (centre, along-road axis, depth axis, height) placed along the roads.
-        (Plain floats in the loop, numpy arrays only for a free spot: a 5000-pixel chicago
-        tries some 13,000 spots.)"""
+        (Plain floats and local names in the loop, numpy arrays only for a free spot: a
+        5000-pixel chicago tries some 13,000 spots.)"""
         st, rng, px, s = self.style, self.rng, self.px, self.size
         centres = rng.uniform(0.15 * s, 0.85 * s, (st.villages, 2)) if st.villages else np.zeros((0, 2))
-        occupied = self.occupied
+        occupied, villages, rows, build_prob = self.occupied, st.villages, range(st.rows), st.build_prob
+        uniform, random, normal, claim = rng.uniform, rng.random, rng.normal, self._claim
+        (f0, f1), (d0, d1), (g0, g1), (h0, h1) = st.frontage, st.depth, st.gap, st.height
+        first_gap, kerb = g1 * px, (st.road_width / 2 + st.setback) * px
         placed = []
         for line in self.roads:
             for p0, p1 in zip(line[:-1].tolist(), line[1:].tolist()):
@@ -181,42 +184,44 @@ class _Scene:
                 ux, uy = sx / length, sy / length
                 nx, ny = -uy, ux
                 for side in (-1.0, 1.0):
-                    t = rng.uniform(0, st.gap[1] * px)
+                    t = uniform(0, first_gap)
                     while t < length:
-                        a = rng.uniform(*st.frontage) * px / 2
-                        offset = (st.road_width / 2 + st.setback) * px
-                        for _row in range(st.rows):
-                            b = rng.uniform(*st.depth) * px / 2
+                        a = uniform(f0, f1) * px / 2
+                        offset = kerb
+                        for _row in rows:
+                            b = uniform(d0, d1) * px / 2
                             cx = p0[0] + ux * (t + a) + side * nx * (offset + b)
                             cy = p0[1] + uy * (t + a) + side * ny * (offset + b)
-                            offset += 2 * b + rng.uniform(2, 6) * px
+                            offset += 2 * b + uniform(2, 6) * px
                             if not (-a < cx < s + a and -a < cy < s + a):
                                 continue
-                            c = np.array([cx, cy]) if st.villages else None
-                            if rng.random() > st.build_prob * self._village_weight(centres, c):
+                            weight = self._village_weight(centres, np.array([cx, cy])) if villages else 1.0
+                            if random() > build_prob * weight:
                                 continue
-                            jitter = rng.normal(0, 0.03)
+                            jitter = normal(0, 0.03)
                             ix, iy = int(cx), int(cy)  # the centre taken: the spot is not free
                             if 0 <= ix < s and 0 <= iy < s and occupied[iy, ix]:
                                 continue
                             cos, sin = math.cos(jitter), math.sin(jitter)
                             uux, uuy = ux * cos - uy * sin, ux * sin + uy * cos
-                            ha, hb = np.array([uux * a, uuy * a]), np.array([-uuy * b, uux * b])
-                            c = np.array([cx, cy])
-                            if self._claim(c, ha, hb):
-                                placed.append((c, ha, hb, rng.uniform(*st.height)))
-                        t += 2 * a + rng.uniform(*st.gap) * px
+                            hax, hay, hbx, hby = uux * a, uuy * a, -uuy * b, uux * b
+                            if claim(cx, cy, hax, hay, hbx, hby):
+                                placed.append((np.array([cx, cy]), np.array([hax, hay]), np.array([hbx, hby]),
+                                               uniform(h0, h1)))
+                        t += 2 * a + uniform(g0, g1) * px
         return placed
 
-    def _claim(self, c: np.ndarray, ha: np.ndarray, hb: np.ndarray) -> bool:
-        """Reserve the footprint if its core is free of roads, water, forest and buildings."""
+    def _claim(self, cx: float, cy: float, hax: float, hay: float, hbx: float, hby: float) -> bool:
+        """Reserve the footprint (centre, half axes) if its core is free of roads, water,
+        forest and buildings. (Floats: most calls end at the free-box test.)"""
         s = self.size
-        ex, ey = abs(ha[0]) + abs(hb[0]), abs(ha[1]) + abs(hb[1])
-        x0, y0 = min(max(int(c[0] - ex), 0), s), min(max(int(c[1] - ey), 0), s)
-        x1, y1 = min(max(int(c[0] + ex) + 1, 0), s), min(max(int(c[1] + ey) + 1, 0), s)
+        ex, ey = abs(hax) + abs(hbx), abs(hay) + abs(hby)
+        x0, y0 = min(max(int(cx - ex), 0), s), min(max(int(cy - ey), 0), s)
+        x1, y1 = min(max(int(cx + ex) + 1, 0), s), min(max(int(cy + ey) + 1, 0), s)
         box = self.occupied[y0:y1, x0:x1]
         # a free box with the centre in the image: every sample below is free and one is inside
-        if not (0 <= c[0] < s and 0 <= c[1] < s and not box.any()):
+        if not (0 <= cx < s and 0 <= cy < s and not box.any()):
+            c, ha, hb = np.array([cx, cy]), np.array([hax, hay]), np.array([hbx, hby])
             pts = c + _CLAIM_A * ha + _CLAIM_B * hb  # samples inside the footprint
             xs, ys = pts[..., 0].astype(int).ravel(), pts[..., 1].astype(int).ravel()
             inside = (xs >= 0) & (xs < s) & (ys >= 0) & (ys < s)

@@ -271,11 +271,13 @@ def plot_forge(report: dict, n: int = 6) -> Figure:
 
 
 def plot_synthesized(root: str | os.PathLike, layout: str = "inria", n: int = 6) -> Figure:
-    """The first ``n`` pairs of a synthesized dataset: each generated image above its mask."""
+    """``n`` pairs of a synthesized dataset spread over its names (so over its cities):
+    each generated image above its mask."""
     from satgan.synthesize import dataset_folders
 
     images_dir, masks_dir = dataset_folders(root, layout)
-    names = sorted(p.name for p in images_dir.iterdir() if p.suffix == ".tif")[:n]
+    every = sorted(p.name for p in images_dir.iterdir() if p.suffix == ".tif")
+    names = every if len(every) <= n else [every[round(i * (len(every) - 1) / max(n - 1, 1))] for i in range(n)]
     fig, axes = plt.subplots(2, max(len(names), 1), figsize=(2.4 * max(len(names), 1), 5), squeeze=False,
                              layout="constrained")
     for col, name in enumerate(names):

@@ -143,6 +143,23 @@ BAD_OPTIONS = [
     (["train", "{arrays}", "{root}/t", "--preset", "nope"], r"invalid choice: 'nope'"),
     (["train", "{arrays}", "{root}/t", *TINY, "--resume", "{root}/nope.pt"], r"nope.pt: no such checkpoint"),
     (["info", "{root}/nothing"], r"nothing"),
+    (["forge", "atlantis", "{root}/f"], r"atlantis"),
+    (["forge", "all", "{root}/f", "--count", "0"], r"count=0"),
+    (["forge", "all", "{root}/f", "--size", "10"], r"size=10"),
+    (["forge", "all", "{root}/f", "--method", "shuffle"], r"method='shuffle'"),
+    (["forge", "all", "{root}/f", "--strength", "2"], r"strength=2"),
+    (["forge", "{root}/missing", "{root}/f", "--method", "rearrange"], r"missing: no such folder"),
+    (["forge", "{arrays}", "{root}/f", "--method", "edit"], r"no dataset and no mask files"),
+    (["synthesize", "{ckpt}", "{root}/missing", "{root}/s"], r"missing: no such folder"),
+    (["synthesize", "{ckpt}", "{root}", "{root}/s", "--variants", "0"], r"variants=0"),
+    (["synthesize", "{ckpt}", "{root}", "{root}/s", "--layout", "coco"], r"layout='coco'"),
+    (["synthesize", "{ckpt}", "{root}", "{root}/s"], r"inside the masks folder"),
+    (["synthesize", "{ckpt}", "{root}", "{root}/../elsewhere", "--city", "vienna"], r"not conditioned on a city"),
+    (["segbench", "{root}/missing", "{root}/b"], r"missing"),
+    (["segbench", "{arrays}", "{root}/b", "--steps", "0"], r"steps=0"),
+    (["segbench", "{arrays}", "{root}/b", "--fractions", "0"], r"fractions"),
+    (["segbench", "{arrays}", "{root}/b", "--synthetic", "{root}", "--crop", "32"], r"not a pretransformed folder"),
+    (["segbench", "{arrays}", "{root}/b"], r"72 px, smaller than crop=128"),
 ]
 
 
@@ -189,7 +206,8 @@ def test_config_file_of_wrong_types(place, capsys, tmp_path):
 
 
 # -- outputs that cannot be written --------------------------------------------------------------
-@pytest.mark.parametrize("command", ["synth", "generate", "evaluate", "gallery", "train", "pretransform"])
+@pytest.mark.parametrize("command", ["synth", "generate", "evaluate", "gallery", "train", "pretransform", "forge",
+                                     "synthesize", "segbench"])
 @pytest.mark.parametrize("where", ["is-file", "parent-is-file"])
 def test_output_paths_that_are_files(place, capsys, command, where):
     out = place["file"] if where == "is-file" else place["file"] / "sub"
@@ -200,7 +218,10 @@ def test_output_paths_that_are_files(place, capsys, command, where):
             "evaluate": ["evaluate", place["ckpt"], place["arrays"], "--out", out / "r.json"],
             "gallery": ["gallery", place["ckpt"], place["arrays"], "--out", out],
             "train": ["train", place["arrays"], out, *TINY],
-            "pretransform": ["pretransform", place["arrays"], out]}[command]
+            "pretransform": ["pretransform", place["arrays"], out],
+            "forge": ["forge", "all", out, "--size", "64", "--count", "1"],
+            "synthesize": ["synthesize", place["ckpt"], place["arrays"].parent, out],
+            "segbench": ["segbench", place["arrays"], out, "--steps", "1"]}[command]
     before = snapshot(place["root"])
     fails(capsys, argv, re.escape(str(place["file"])) + r".*(is a file|not a folder)")
     assert snapshot(place["root"]) == before

@@ -352,8 +352,9 @@ class SynthesizeConfig(Settings):
                                                   "with --dropout, a style code or noise)")
     seed: int = setting(0, ge=0, help="seeds of the variants' dropout, style code and noise")
     dropout: bool = setting(False, help="keep pix2pix's dropout on as noise, seeded per image")
-    city: str | None = setting(None, help="a city-conditioned model: draw every mask as this city (default: "
-                                          "the city a mask's Inria-style name says)")
+    city: str | None = setting(None, help="a city-conditioned model: draw every mask as this city, or 'random' "
+                                          "(each image a city drawn from its seed); default: the city a mask's "
+                                          "Inria-style name says")
     scale: float | None = setting(None, gt=0, help="seamless: mask pixels per output pixel (default: the "
                                                    "checkpoint's training scale)")
     batch_size: int = setting(8, ge=1, help="tiles, or training-crop-sized windows, per forward pass")

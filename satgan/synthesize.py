@@ -51,6 +51,7 @@ from satgan.inference import (
 )
 
 MANIFEST = "synthesize.json"
+RANDOM_CITY = "random"  # --city random: each image a city drawn from its own seed
 SAVE_EVERY_S = 5.0  # how often the manifest is rewritten during a run (and always at the end)
 # settings that change the images; the others (device, batch size) may differ when a run resumes
 _IMAGE_SETTINGS = ("mode", "variants", "seed", "dropout", "city", "scale", "layout")
@@ -75,12 +76,14 @@ def _source_masks(folder: Path) -> list[Path]:
 
 
 def _styled(gen: Generator, cfg: SynthesizeConfig, path: Path, seed: int) -> Generator:
-    """``gen`` drawing ``path`` with its own seed: its city (``cfg.city``, else its name's),
-    style code and noise; its dropout drawn from the seed too."""
+    """``gen`` drawing ``path`` with its own seed: its city (``cfg.city``; ``random``: one
+    drawn from the seed; else its name's), style code and noise; its dropout drawn from the
+    seed too."""
+    city = gen.labels[seed % len(gen.labels)] if cfg.city == RANDOM_CITY else cfg.city
     if gen.latent or gen.noise:
-        gen = gen.styled(cfg.city, seed)
-    elif cfg.city is not None:
-        gen = gen.styled(cfg.city)
+        gen = gen.styled(city, seed)
+    elif city is not None:
+        gen = gen.styled(city)
     if cfg.dropout:
         torch.manual_seed(seed)
     return file_style(gen, path)
@@ -141,7 +144,10 @@ def synthesize(cfg: SynthesizeConfig, gen: Generator | None = None, progress: bo
         if unnamed:
             raise SatganError(f"{source}: which city to draw? {len(unnamed)} mask name(s) say none this model "
                               f"knows (e.g. {unnamed[0]}); give --city one of {', '.join(gen.labels)}")
-    if cfg.city is not None:
+    if cfg.city == RANDOM_CITY and not gen.labels:
+        raise SatganError(f"--city {RANDOM_CITY}: this model is not conditioned on a city (train with "
+                          "model.condition=city)")
+    if cfg.city not in (None, RANDOM_CITY):
         gen.styled(cfg.city)  # an unknown city (or a model without cities) is an error before any work
     scale = cfg.scale if cfg.scale is not None else (gen.pixel_scale or 1.0)
     settings = {k: v for k, v in asdict(cfg).items() if k in _IMAGE_SETTINGS}

@@ -26,6 +26,8 @@ from satgan.inference import Generator, load_generator
 from satgan.synthesize import MANIFEST, dataset_folders, synthesize, variant_diversity
 from tests.conftest import REPO
 
+CITIES = ["austin", "chicago", "kitsap", "tyrol-w", "vienna"]  # the styled fixture's labels, sorted as training does
+
 
 @pytest.fixture(scope="module")
 def forged(tmp_path_factory) -> Path:
@@ -157,6 +159,10 @@ def test_a_styled_model_draws_each_mask_as_its_city_with_its_own_code(styled_che
     run(styled_checkpoint, forged, tmp_path / "vienna", mode="resize", city="vienna")
     assert {e["city"] for e in json.loads((tmp_path / "vienna" / MANIFEST).read_text())["images"].values()} \
         == {"vienna"}
+    run(styled_checkpoint, forged, tmp_path / "random", mode="resize", city="random", variants=4)
+    drawn = json.loads((tmp_path / "random" / MANIFEST).read_text())["images"]
+    assert len({e["city"] for e in drawn.values()}) >= 3, "random cities: several of the five over 20 images"
+    assert all(e["city"] == CITIES[e["seed"] % 5] for e in drawn.values())
 
 
 def test_bad_inputs_are_named(tiny_checkpoint, styled_checkpoint, forged, tmp_path):
@@ -166,6 +172,8 @@ def test_bad_inputs_are_named(tiny_checkpoint, styled_checkpoint, forged, tmp_pa
         run(tiny_checkpoint, forged, forged / "out")
     with pytest.raises(SatganError, match="not conditioned"):
         run(tiny_checkpoint, forged, tmp_path / "o2", city="vienna")
+    with pytest.raises(SatganError, match="--city random: this model is not conditioned"):
+        run(tiny_checkpoint, forged, tmp_path / "o2", city="random")
     with pytest.raises(SatganError, match="atlantis"):
         run(styled_checkpoint, forged, tmp_path / "o3", city="atlantis")
     plain = tmp_path / "plain"

@@ -3,7 +3,7 @@
     python docs/make_figures.py                       # the synthetic cities
     python docs/make_figures.py runs/real/quick-geocompass quick_geocompass   # a training run
     python docs/make_figures.py --scene CKPT MASK_DIR   # a seamless scene of real masks mosaicked
-    python docs/make_figures.py --synthetic runs/segbench geo   # forge, synthesized pairs, segbench of geo-*
+    python docs/make_figures.py --synthetic runs/segbench geo geocompass   # forge, pairs, segbench of geo-*
 """
 
 import json
@@ -112,28 +112,28 @@ def whole_scene(checkpoint: str, masks: Path) -> None:
     print(f"scene {scene.shape}, building fraction {mask.mean():.3f}, {np.mean(scene):.1f} mean grey")
 
 
-def synthetic_set(folder: Path, name: str) -> None:
-    """A synthetic training set's pictures: ``<name>-forged/`` (its forge figure),
-    ``<name>-synth/`` (synthesized pairs) and ``<name>-bench/`` (the segbench plot)."""
+def synthetic_set(folder: Path, name: str, title: str) -> None:
+    """A synthetic training set's pictures, named after ``title``: ``<name>-forged/`` (its
+    forge figure), ``<name>-synth/`` (synthesized pairs) and ``<name>-bench/`` (the segbench plot)."""
     from satgan.data.forge import FORGE_JSON
     from satgan.plots import plot_forge, plot_synthesized
     from satgan.segbench import segbench_figure
 
     report = json.loads((folder / f"{name}-forged" / FORGE_JSON).read_text())
     report["folder"] = str(folder / f"{name}-forged" / "AerialImageDataset" / "train" / "gt")
-    plot_forge(report).savefig(OUT / f"forge_{name}.jpg", dpi=70, pil_kwargs={"quality": 85})
-    plot_synthesized(folder / f"{name}-synth", n=8).savefig(OUT / f"synthesized_{name}.jpg", dpi=70,
+    plot_forge(report).savefig(OUT / f"forge_{title}.jpg", dpi=70, pil_kwargs={"quality": 85})
+    plot_synthesized(folder / f"{name}-synth", n=8).savefig(OUT / f"synthesized_{title}.jpg", dpi=70,
                                                           pil_kwargs={"quality": 85})
     bench = json.loads((folder / f"{name}-bench" / "report.json").read_text())
-    segbench_figure(bench).savefig(OUT / f"segbench_{name}.png", dpi=80)
+    segbench_figure(bench).savefig(OUT / f"segbench_{title}.png", dpi=80)
 
 
 if __name__ == "__main__":
     OUT.mkdir(exist_ok=True)
     if len(sys.argv) == 4 and sys.argv[1] == "--scene":
         whole_scene(sys.argv[2], Path(sys.argv[3]))
-    elif len(sys.argv) == 4 and sys.argv[1] == "--synthetic":
-        synthetic_set(Path(sys.argv[2]), sys.argv[3])
+    elif len(sys.argv) == 5 and sys.argv[1] == "--synthetic":
+        synthetic_set(Path(sys.argv[2]), sys.argv[3], sys.argv[4])
     elif len(sys.argv) == 3:
         training_run(Path(sys.argv[1]), sys.argv[2])
     else:

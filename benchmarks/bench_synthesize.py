@@ -21,7 +21,8 @@ from pathlib import Path
 
 from satgan.config import GenerateConfig, SynthesizeConfig
 from satgan.data.forge import masks_folder
-from satgan.inference import generate, load_generator, mask_files
+from satgan.data.sources import mask_files
+from satgan.inference import generate, load_generator
 from satgan.synthesize import synthesize
 
 

@@ -59,9 +59,10 @@ OUT_DIR = "synthetic"
 METHOD = "procedural"  # procedural | rearrange | edit
 COUNT = 20  # masks to forge
 SIZE = 1000  # their side in pixels (rearrange/edit: at most the source masks' side)
-GRID = 1  # the synthesized images are cut like the real ones: use REAL_DIR's grid
-TILE_SIZE = 286  # ... and its tile size
-OVERWRITE = False  # forge and pretransform again into an OUT_DIR that holds them
+OVERWRITE = False  # forge again into an OUT_DIR that holds a forge
+# None: the synthesized images are cut like the real ones, REAL_DIR's grid and tile size
+GRID = None
+TILE_SIZE = None
 # None: the default in satgan/config.py (ForgeConfig, SynthesizeConfig, SegbenchConfig)
 SEED = None  # the forge's seed
 STRENGTH = None  # edit: how much each mask changes
@@ -82,8 +83,7 @@ from satgan.settings import build
 out = resolve(OUT_DIR, WORKSPACE)
 checkpoint, real = resolve(CHECKPOINT, WORKSPACE), resolve(REAL_DIR, WORKSPACE)
 source = SOURCE if METHOD == "procedural" else str(resolve(SOURCE, WORKSPACE))
-forged, synthesized = out / "forged", out / "synthesized"
-arrays, bench = out / "pretransformed" / f"grid{GRID}-{TILE_SIZE}", out / "segbench"
+forged, synthesized, bench = out / "forged", out / "synthesized", out / "segbench"
 
 # %% [markdown]
 # ## 1 · Forge masks
@@ -153,10 +153,13 @@ from satgan.data.arrays import load_manifest
 from satgan.data.pretransform import pretransform
 
 real_settings = load_manifest(real)["settings"]
-pretransform(build(PretransformConfig, source=str(synthesized), out=str(arrays), grid=GRID, size=TILE_SIZE,
-                   crop=min(256, TILE_SIZE), overwrite=True))
-print(f"synthetic tiles: {load_manifest(arrays)['splits']['train']['count']} (real: grid {real_settings['grid']}, "
-      f"size {real_settings['size']})")
+grid, size = GRID or real_settings["grid"], TILE_SIZE or real_settings["size"]
+arrays = out / "pretransformed" / f"grid{grid}-{size}"
+# overwrite: the synthesized set changes when the forge does; with the same inputs this is a no-op
+pretransform(build(PretransformConfig, source=str(synthesized), out=str(arrays), grid=grid, size=size,
+                   crop=min(256, size), overwrite=True))
+print(f"synthetic tiles: {load_manifest(arrays)['splits']['train']['count']} at grid {grid}, {size} px "
+      f"(as the real ones)")
 
 # %% [markdown]
 # ## 4 · Does it help? Segmentation with and without synthetic pairs

@@ -32,6 +32,12 @@ from satgan.presets import PRESETS, make_config
 from satgan.settings import add_options, from_namespace
 
 
+def _some(names, shown: int = 5) -> str:
+    """The first few of many names, and how many more (the warnings above named each)."""
+    names = list(names)
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     from satgan.data.synthetic import synthesize_inria
 
@@ -65,7 +71,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     scale = f" at scale {result['scale']:g}" if result["scale"] else ""
     print(f"wrote {len(result['written'])} files{scale} to {args.out}")
     if result["failed"]:
-        print(f"{len(result['failed'])} input file(s) failed: {', '.join(result['failed'])}", file=sys.stderr)
+        print(f"{len(result['failed'])} input file(s) failed: {_some(result['failed'])}", file=sys.stderr)
         return 1
     return 0
 
@@ -116,7 +122,7 @@ def _cmd_forge(args: argparse.Namespace) -> int:
                  if d and d[key].get("n")]
         if shown:
             print(f"  {label}, median [quartiles]: {'; '.join(shown)}")
-    figure = Path(args.out) / "forge.png"
+    figure = Path(args.out).expanduser() / "forge.png"
     with atomic_path(figure) as tmp:
         plot_forge(report).savefig(tmp, dpi=80)
     print(f"figure: {figure}")
@@ -131,7 +137,7 @@ def _cmd_synthesize(args: argparse.Namespace) -> int:
           + (f", {result['removed']} of masks no longer there removed" if result["removed"] else "")
           + f" -> {result['root']}")
     if result["failed"]:
-        print(f"{len(result['failed'])} mask(s) failed: {', '.join(result['failed'])}", file=sys.stderr)
+        print(f"{len(result['failed'])} mask(s) failed: {_some(result['failed'])}", file=sys.stderr)
         return 1
     return 0
 
@@ -141,7 +147,7 @@ def _cmd_segbench(args: argparse.Namespace) -> int:
 
     report = segbench(from_namespace(SegbenchConfig, args))
     print(format_table(report))
-    print(f"report: {Path(args.out) / 'report.json'}")
+    print(f"report: {Path(args.out).expanduser() / 'report.json'}")
     return 0
 
 

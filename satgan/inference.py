@@ -34,8 +34,8 @@ from satgan.checkpoint import load_checkpoint
 from satgan.config import Config, GenerateConfig
 from satgan.data.arrays import MANIFEST, load_split, open_arrays, split_samples
 from satgan.data.labels import label_indices
-from satgan.data.readers import IMAGE_SUFFIXES, read_geotags, read_mask
-from satgan.data.sources import inria_city
+from satgan.data.readers import read_geotags, read_mask
+from satgan.data.sources import inria_city, mask_files
 from satgan.data.tiling import grid_shape, mask_coverage, tile_bounds
 from satgan.data.writers import scaled_geotags, write_geotiff, write_image
 from satgan.errors import SatganError, SatganWarning
@@ -393,17 +393,7 @@ def shift_consistency(gen: Generator, mask: np.ndarray, scale: float = 1.0, over
 
 
 # -- files ----------------------------------------------------------------------------------
-def mask_files(folder: Path) -> list[Path]:
-    """Mask files in ``folder`` (or its ``gt/``, as in the Inria layout), sorted."""
-    if (folder / "gt").is_dir():
-        folder = folder / "gt"
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise SatganError(f"{folder}: no mask files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    return files
-
-
-def _named_city(gen: Generator, path: Path) -> str | None:
+def named_city(gen: Generator, path: Path) -> str | None:
     """The city an Inria-style mask name says (``austin12``), if this generator knows it."""
     city = inria_city(path.stem)
     return city if city in gen.labels else None
@@ -415,7 +405,7 @@ def file_style(gen: Generator, path: str | os.PathLike) -> Generator:
     path = Path(path)
     if not gen.labels or gen.city is not None:
         return gen
-    city = _named_city(gen, path)
+    city = named_city(gen, path)
     if city is None:
         raise SatganError(f"{path}: which city to draw? The name says none this model knows; "
                           f"give --city one of {', '.join(gen.labels)}, or --city all")
@@ -506,7 +496,7 @@ def generate(cfg: GenerateConfig, gen: Generator | None = None) -> dict:
     if cfg.mode == "seamless" and cfg.window is not None:
         check_window(gen, cfg.window)  # before anything is written
     if gen.labels and gen.city is None:
-        unnamed = [f.name for f in files if _named_city(gen, f) is None]
+        unnamed = [f.name for f in files if named_city(gen, f) is None]
         if unnamed:
             raise SatganError(f"{source}: which city to draw? {len(unnamed)} mask name(s) say none this model knows "
                               f"(e.g. {unnamed[0]}); give --city one of {', '.join(gen.labels)}, or --city all")

@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from satgan.data.arrays import load_manifest
+from satgan.data.forge import spread
 from satgan.data.readers import read_image, read_mask
 from satgan.data.sources import Pair, Source
 from satgan.data.tiling import grid_shape, tile_bounds
@@ -276,8 +277,7 @@ def plot_synthesized(root: str | os.PathLike, layout: str = "inria", n: int = 6)
     from satgan.synthesize import dataset_folders
 
     images_dir, masks_dir = dataset_folders(root, layout)
-    every = sorted(p.name for p in images_dir.iterdir() if p.suffix == ".tif")
-    names = every if len(every) <= n else [every[round(i * (len(every) - 1) / max(n - 1, 1))] for i in range(n)]
+    names = spread(sorted(p.name for p in images_dir.iterdir() if p.suffix == ".tif"), n)
     fig, axes = plt.subplots(2, max(len(names), 1), figsize=(2.4 * max(len(names), 1), 5), squeeze=False,
                              layout="constrained")
     for col, name in enumerate(names):

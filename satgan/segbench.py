@@ -377,6 +377,9 @@ def segbench(cfg: SegbenchConfig, progress: bool = True) -> dict:
     real = load_tiles(cfg.real, TRAIN, "real", cfg.crop)
     test = load_tiles(cfg.real, cfg.test_split, "real", cfg.crop)
     synthetic = load_tiles(cfg.synthetic, TRAIN, "synthetic", cfg.crop) if cfg.synthetic else None
+    if synthetic is not None and synthetic.root == real.root:
+        raise SatganError(f"--synthetic {synthetic.root} is the real folder: the 'synthetic' arms would train "
+                          "on real tiles; give the pretransformed synthetic pairs")
     arms = plan_arms(cfg, len(real), len(synthetic) if synthetic is not None else None)
 
     runs = []

@@ -19,6 +19,7 @@ read, and images an earlier run made from masks no longer there are removed.
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 import zlib
@@ -26,28 +27,25 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import tifffile
 import torch
 from tqdm.auto import tqdm
 
 from satgan import metrics
-from satgan.atomic import atomic_path, check_output_folder, write_json
+from satgan.atomic import check_output_folder, write_json
 from satgan.config import SynthesizeConfig
-from satgan.data.forge import masks_folder
 from satgan.data.readers import file_sha256, read_geotags, read_image, read_mask
-from satgan.data.sources import INRIA_DIR
+from satgan.data.sources import INRIA_DIR, mask_files
 from satgan.data.tiling import mask_coverage
-from satgan.data.writers import scaled_geotags, write_geotiff
+from satgan.data.writers import scaled_geotags, write_geotiff, write_mask_tiff
 from satgan.errors import SatganError, SatganWarning
 from satgan.images import to_unit_range
 from satgan.inference import (
     Generator,
-    _named_city,
     file_style,
     generate_resize,
     generate_seamless,
     load_generator,
-    mask_files,
+    named_city,
 )
 
 MANIFEST = "synthesize.json"
@@ -69,10 +67,6 @@ def image_seed(seed: int, stem: str, variant: int) -> int:
     """The seed of one image: the same for the same mask name and variant in every run and
     in any order, so a resumed run draws what an uninterrupted one would."""
     return zlib.crc32(f"{seed}/{stem}/{variant}".encode())
-
-
-def _source_masks(folder: Path) -> list[Path]:
-    return mask_files(masks_folder(folder) if masks_folder(folder).is_dir() else folder)
 
 
 def _styled(gen: Generator, cfg: SynthesizeConfig, path: Path, seed: int) -> Generator:
@@ -101,17 +95,30 @@ def _write_pair(image: np.ndarray, mask: np.ndarray, source: Path, image_path: P
     small = mask_coverage(mask, image.shape[:2]) >= 128
     tags = scaled_geotags(read_geotags(source), (mask.shape[0] / image.shape[0], mask.shape[1] / image.shape[1]))
     write_geotiff(image_path, image, tags)
-    with atomic_path(mask_path) as tmp:
-        tifffile.imwrite(tmp, small.astype(np.uint8) * np.uint8(255), photometric="minisblack",
-                         compression="lzw", predictor=True, extratags=tags, metadata=None)
+    write_mask_tiff(mask_path, small, tags)
+
+
+def _check_apart(source: Path, masks_dir: Path, out: Path, layout: str) -> None:
+    """The dataset must not be written among the masks, nor over them, nor over a dataset
+    that is not an earlier synthesis (a real one's images and masks)."""
+    inputs, output = {source.resolve(), masks_dir.resolve()}, out.resolve()
+    if any(output == p or p in output.parents for p in inputs):
+        raise SatganError(f"{out} is inside the masks folder {source}: choose another OUT")
+    written = [d.resolve() for d in dataset_folders(out, layout)]
+    if any(d == p or d in p.parents for d in written for p in inputs):
+        raise SatganError(f"{out}: its dataset folders would hold the masks in {masks_dir}: the masks would be "
+                          "overwritten; choose another OUT")
+    if not (out / MANIFEST).exists():
+        taken = [f for d in written if d.is_dir() for f in d.iterdir() if f.is_file()]
+        if taken:
+            raise SatganError(f"{out}: holds a dataset that satgan synthesize did not write ({taken[0]}); "
+                              "choose another OUT")
 
 
 def _check_resume(path: Path, settings: dict) -> dict:
     """The images an earlier run with the same settings finished (none without a manifest)."""
     if not path.exists():
         return {}
-    import json
-
     try:
         earlier = json.loads(path.read_text())
         images = earlier["images"]
@@ -135,12 +142,11 @@ def synthesize(cfg: SynthesizeConfig, gen: Generator | None = None, progress: bo
     if not source.is_dir():
         raise SatganError(f"{source}: no such folder of masks")
     out = check_output_folder(cfg.out)
-    if out.resolve() == source.resolve() or source.resolve() in out.resolve().parents:
-        raise SatganError(f"{out} is inside the masks folder {source}: choose another OUT")
-    files = _source_masks(source)
+    files = mask_files(source)
+    _check_apart(source, files[0].parent, out, cfg.layout)
     gen = gen or load_generator(cfg.checkpoint, cfg.device, cfg.dropout)
     if gen.labels and cfg.city is None:
-        unnamed = [f.name for f in files if _named_city(gen, f) is None]
+        unnamed = [f.name for f in files if named_city(gen, f) is None]
         if unnamed:
             raise SatganError(f"{source}: which city to draw? {len(unnamed)} mask name(s) say none this model "
                               f"knows (e.g. {unnamed[0]}); give --city one of {', '.join(gen.labels)}")
@@ -191,6 +197,9 @@ def synthesize(cfg: SynthesizeConfig, gen: Generator | None = None, progress: bo
         if time.monotonic() - saved > SAVE_EVERY_S:
             write_json(manifest_path, record)
             saved = time.monotonic()
+    if failed and not written and not kept:  # nothing usable: one error, not a list of each mask's
+        first = next(iter(failed.values()))
+        raise SatganError(f"{source}: none of the {len(files)} masks could be generated; the first: {first}")
     # what an earlier run made from masks that are gone (a forge redone smaller) leaves the dataset
     wanted = {path.stem if cfg.variants == 1 else f"{path.stem}-v{k + 1}" for path, k in jobs}
     stale = sorted(set(record["images"]) - wanted)

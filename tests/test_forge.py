@@ -164,3 +164,50 @@ def test_cli_forge_and_its_error_line(tmp_path, capsys):
     assert main(["forge", str(tmp_path / "nowhere"), str(tmp_path / "o2"), "--method", "edit"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("satgan: error:") and "nowhere" in err[0]
+
+
+def test_rearrange_and_edit_same_seed_same_bytes(inria_root, tmp_path):
+    for method in ("rearrange", "edit"):
+        run(inria_root, tmp_path / f"{method}-a", method=method, count=3, size=160, seed=5)
+        run(inria_root, tmp_path / f"{method}-b", method=method, count=3, size=160, seed=5)
+        assert files(tmp_path / f"{method}-a") == files(tmp_path / f"{method}-b")
+
+
+def test_a_city_named_twice_is_forged_once_per_turn(tmp_path):
+    report = run("austin,austin,vienna", tmp_path / "o", count=4, size=100)
+    names = [m["name"] for m in report["masks"]]
+    assert names == ["austin10001", "vienna10001", "austin10002", "vienna10002"]
+    assert len(list(masks_folder(tmp_path / "o").iterdir())) == 4
+
+
+def test_overwrite_never_deletes_masks_no_forge_made(inria_root, tmp_path):
+    """A real dataset's gt/ (no forge.json) is refused even with --overwrite; a forge's
+    folder with a stranger in it too; its own masks are replaced."""
+    real = tmp_path / "real"
+    gt = masks_folder(real)
+    gt.mkdir(parents=True)
+    (gt / "austin1.tif").write_bytes(b"a real mask")
+    with pytest.raises(SatganError, match="no forge made"):
+        run("austin", real, count=1, size=100, overwrite=True)
+    assert (gt / "austin1.tif").read_bytes() == b"a real mask"
+    run("austin", tmp_path / "f", count=2, size=100)
+    (masks_folder(tmp_path / "f") / "mine.tif").write_bytes(b"a user's file")
+    with pytest.raises(SatganError, match="did not make"):
+        run("austin", tmp_path / "f", count=1, size=100, overwrite=True)
+    assert (masks_folder(tmp_path / "f") / "mine.tif").exists()
+
+
+def test_photos_given_as_masks_are_refused(shared_data, tmp_path):
+    with pytest.raises(SatganError, match="not a single-band mask"):
+        run(shared_data / "geocompass" / "train" / "images", tmp_path / "o", method="edit", count=1, size=256)
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").rglob("*.tif"))
+
+
+def test_a_bare_masks_folder_takes_its_parents_name(tmp_path):
+    source = tmp_path / "São Paulo" / "masks"
+    source.mkdir(parents=True)
+    mask = np.zeros((120, 120), np.uint8)
+    mask[20:50, 30:90] = 255
+    tifffile.imwrite(source / "tile.tif", mask)
+    report = run(source, tmp_path / "o", method="edit", count=1, size=100)
+    assert report["masks"][0]["name"] == "sao-paulo10001"

@@ -187,3 +187,30 @@ def test_command_line(inria_arrays, synthetic_arrays, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("satgan: error:") and "nowhere" in err[0]
     assert not (tmp_path / "out2").exists()
+
+
+def test_score_counts_pixels_as_a_known_prediction_says():
+    """A 'network' that predicts a building where the red channel is bright: TP, FP and
+    FN, IoU and F1 as counted by hand, with padding to the network's multiple cropped off."""
+    from satgan.segbench import Tiles, score
+
+    images = np.zeros((2, 40, 40, 3), np.uint8)
+    masks = np.zeros((2, 40, 40), np.uint8)
+    images[0, :10, :10, 0] = 255  # predicted 100 px
+    masks[0, 5:10, :10] = 255  # true 50 px, all predicted: TP 50, FP 50
+    masks[1, 30:40, 30:40] = 255  # true 100 px, none predicted: FN 100
+
+    class RedIsBuilding(torch.nn.Module):
+        def forward(self, x):
+            return x[:, :1] * 10  # [-1, 1] input: red 255 -> +10, red 0 -> -10
+
+    result = score(RedIsBuilding(), Tiles(Path("."), "val", images, masks), crop=32, device=torch.device("cpu"))
+    assert (result["tp"], result["fp"], result["fn"]) == (50, 50, 100)
+    assert result["iou"] == pytest.approx(50 / 200) and result["f1"] == pytest.approx(100 / 250)
+
+
+def test_the_real_folder_as_synthetic_is_refused(inria_arrays, tmp_path):
+    with pytest.raises(SatganError, match="is the real folder"):
+        segbench(SegbenchConfig(real=str(inria_arrays), out=str(tmp_path / "o"), synthetic=str(inria_arrays),
+                                **TINY), progress=False)
+    assert not (tmp_path / "o").exists()

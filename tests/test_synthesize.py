@@ -197,3 +197,35 @@ def test_an_unreadable_mask_is_named_and_the_rest_are_made(tiny_checkpoint, forg
     assert code == 1 and "broken1.tif" in captured.err
     assert sorted(p.name for p in dataset_folders(tmp_path / "o", "inria")[0].iterdir()) == \
         ["austin10001.tif", "vienna10001.tif"]
+
+
+def test_the_masks_are_never_overwritten(tiny_checkpoint, forged, tmp_path):
+    """MASKS = a forge's gt/ and OUT = that forge: the dataset's gt/ would be the masks."""
+    import shutil
+
+    copy = tmp_path / "forge"
+    shutil.copytree(forged, copy)
+    gt = copy / "AerialImageDataset" / "train" / "gt"
+    before = tree(copy)
+    with pytest.raises(SatganError, match="masks would be overwritten"):
+        run(tiny_checkpoint, gt, copy, mode="resize")
+    assert tree(copy) == before
+
+
+def test_a_dataset_it_did_not_write_is_refused(tiny_checkpoint, forged, tmp_path):
+    out = tmp_path / "real"
+    images, _ = dataset_folders(out, "inria")
+    images.mkdir(parents=True)
+    (images / "austin1.tif").write_bytes(b"a real image")
+    with pytest.raises(SatganError, match="did not write"):
+        run(tiny_checkpoint, forged, out, mode="resize")
+    assert (images / "austin1.tif").read_bytes() == b"a real image"
+
+
+def test_when_no_mask_can_be_generated_it_is_one_error(tiny_checkpoint, shared_data, tmp_path, capsys):
+    photos = shared_data / "geocompass" / "val" / "images"
+    code = main(["synthesize", str(tiny_checkpoint), str(photos), str(tmp_path / "o"), "--mode", "resize",
+                 "--device", "cpu"])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("satgan: error:")]
+    assert code == 2 and len(lines) == 1 and "none of the 74 masks" in lines[0]

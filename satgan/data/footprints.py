@@ -22,22 +22,26 @@ def buildings(mask: np.ndarray) -> tuple[np.ndarray, int]:
     return labels, int(count)
 
 
-def cut_footprints(mask: np.ndarray, min_area: int = 4, whole: bool = True) -> list[np.ndarray]:
-    """The buildings of ``mask`` as tight ``bool`` crops, specks under ``min_area`` pixels
-    left out; ``whole``: buildings the mask's border cuts (only part of them is known) too."""
+def footprints(mask: np.ndarray, min_area: int = 4) -> list[tuple[np.ndarray, bool]]:
+    """The buildings of ``mask`` as tight ``bool`` crops, each with whether the mask's
+    border cuts it (then only part of the building is known); specks under ``min_area``
+    pixels left out."""
     labels, _ = buildings(mask)
     h, w = mask.shape
     out = []
     for k, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is None:
             continue
-        ys, xs = box
-        if whole and (ys.start == 0 or xs.start == 0 or ys.stop == h or xs.stop == w):
-            continue
         fp = labels[box] == k
         if fp.sum() >= min_area:
-            out.append(fp)
+            ys, xs = box
+            out.append((fp, ys.start == 0 or xs.start == 0 or ys.stop == h or xs.stop == w))
     return out
+
+
+def cut_footprints(mask: np.ndarray, min_area: int = 4) -> list[np.ndarray]:
+    """The whole buildings of ``mask`` (:func:`footprints` the border does not cut)."""
+    return [fp for fp, cut in footprints(mask, min_area) if not cut]
 
 
 def mask_summary(mask: np.ndarray) -> dict:

@@ -25,13 +25,13 @@ files appear only when the whole forge has succeeded.
 
 from __future__ import annotations
 
+import json
 import re
-import shutil
+import unicodedata
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import tifffile
 from scipy import ndimage
 from tqdm.auto import tqdm
 
@@ -41,22 +41,23 @@ from satgan.data.city_styles import CITY_STYLES, geotags
 from satgan.data.footprints import (
     EIGHT,
     Canvas,
-    cut_footprints,
     distribution,
+    footprints,
     mask_summary,
     principal_angle,
     turned,
 )
-from satgan.data.readers import IMAGE_SUFFIXES, file_sha256, read_geotags, read_mask
-from satgan.data.sources import INRIA_DIR, inria_city, open_source
-from satgan.data.synthetic import _Scene
-from satgan.data.writers import window_geotags
+from satgan.data.readers import file_sha256, read_geotags, read_mask
+from satgan.data.sources import INRIA_DIR, MASK_DIR_NAMES, inria_city, mask_files, open_source
+from satgan.data.synthetic import layout_mask
+from satgan.data.writers import window_geotags, write_mask_tiff
 from satgan.errors import SatganError
 
 FORGE_JSON = "forge.json"
 FIRST_INDEX = 10001
 POOL_MASKS = 400  # source masks whose buildings form the pool (evenly spread over the source)
 SAMPLE_WINDOWS = 200  # source windows the source's distribution is measured on
+KEEP, REMOVE, MOVE, DUPLICATE = range(4)  # what edit does to each building
 
 
 def masks_folder(out: str | Path) -> Path:
@@ -65,16 +66,11 @@ def masks_folder(out: str | Path) -> Path:
 
 
 def _city_name(text: str) -> str:
-    """A source's city as a name prefix the Inria pattern reads back (lower-case letters, - and _)."""
-    name = re.sub(r"[^a-z_-]", "", text.lower()).strip("-_")
+    """A source's city as a name prefix the Inria pattern reads back (lower-case letters,
+    - and _; accents dropped: São Paulo -> sao-paulo)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    name = re.sub(r"[^a-z_-]", "", re.sub(r"\s+", "-", ascii_text)).strip("-_")
     return name or "forged"
-
-
-def _write_mask(path: Path, mask: np.ndarray, tags: list) -> None:
-    """A ``bool`` (or already 0/255 ``uint8``) mask as a 0/255 LZW GeoTIFF."""
-    data = mask if mask.dtype == np.uint8 else mask.view(np.uint8) * np.uint8(255)
-    tifffile.imwrite(path, data, photometric="minisblack", compression="lzw", predictor=True, extratags=tags,
-                     metadata=None)
 
 
 # -- sources ----------------------------------------------------------------------------------
@@ -87,23 +83,28 @@ def source_masks(source: str | Path, split: str) -> list[tuple[Path, str]]:
     try:
         found = open_source(path, skip_unpaired=True)
     except SatganError:
-        folder = masks_folder(path) if masks_folder(path).is_dir() else path / "gt" if (path / "gt").is_dir() else path
-        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES) \
-            if folder.is_dir() else []
-        if not files:
-            raise SatganError(f"{path}: no dataset and no mask files ({', '.join(sorted(IMAGE_SUFFIXES))})") from None
-        return [(f, inria_city(f.stem) or path.name) for f in files]
+        try:
+            files = mask_files(path)
+        except SatganError as exc:
+            raise SatganError(f"{path}: no dataset, and {exc}") from None
+        # a folder's city is its name, or its parent's for a masks/ or gt/ folder
+        folder = files[0].parent
+        named = folder.parent if folder.name.lower() in MASK_DIR_NAMES else folder
+        return [(f, inria_city(f.stem) or named.name) for f in files]
     splits = found.splits
     if split not in splits:
         raise SatganError(f"{path}: no split {split!r}; it has {', '.join(splits)} (choose with --split)")
     return [(p.mask, p.city) for p in splits[split]]
 
 
-def _spread(items: list, count: int) -> list:
-    """At most ``count`` of ``items``, evenly spread over them (every one if there are fewer)."""
+def spread(items: list, count: int) -> list:
+    """At most ``count`` of ``items``, evenly spaced from the first to the last (all of them
+    when there are no more): a sample that covers a sorted list."""
     if len(items) <= count:
         return list(items)
-    return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)] if count > 1 else [items[0]]
+    if count <= 1:
+        return list(items[:count])
+    return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)]
 
 
 class _Windows:
@@ -111,20 +112,17 @@ class _Windows:
 
     def __init__(self, files: list[tuple[Path, str]], size: int):
         self.files, self.size, self._cache = files, size, {}
-        small = []
-        for path, _ in _spread(files, 16):  # a look at a few sizes first: a clear error before work
-            mask = self.read(path)
-            if min(mask.shape) < size:
-                small.append(f"{path.name} ({mask.shape[0]}x{mask.shape[1]})")
-        if small:
-            raise SatganError(f"--size {size} is larger than source masks such as {small[0]}: "
+        shapes = {path.name: self.read(path).shape for path, _ in spread(files, 16)}  # a look first: errors early
+        if all(min(shape) < size for shape in shapes.values()):
+            name, (h, w) = next(iter(shapes.items()))
+            raise SatganError(f"--size {size} is larger than the source masks (e.g. {name}, {h}x{w}): "
                               f"give --size at most their shorter side")
 
     def read(self, path: Path) -> np.ndarray:
         if path not in self._cache:
             if len(self._cache) > 64:  # masks of 5000 pixels: keep memory bounded
                 self._cache.clear()
-            self._cache[path] = read_mask(path)
+            self._cache[path] = read_mask(path, strict=True)  # a photo given as masks is refused, not thresholded
         return self._cache[path]
 
     def draw(self, rng: np.random.Generator) -> tuple[np.ndarray, Path, str, int, int]:
@@ -136,15 +134,15 @@ class _Windows:
             if h >= self.size and w >= self.size:
                 top, left = int(rng.integers(h - self.size + 1)), int(rng.integers(w - self.size + 1))
                 return mask[top : top + self.size, left : left + self.size], path, city, top, left
-        raise SatganError(f"no source mask is {self.size} pixels on both sides; give a smaller --size")
+        raise SatganError(f"no source mask drawn is {self.size} pixels on both sides; give a smaller --size")
 
 
 # -- methods ----------------------------------------------------------------------------------
 def forge_procedural(city: str, size: int, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """One ``size``-pixel layout of the synthetic ``city`` (a :class:`_Scene` without the
-    image), as a 0/255 ``uint8`` mask (written as it is: no conversion of 25 million pixels)."""
-    scene = _Scene(CITY_STYLES[city], size, rng)
-    return scene.layout(), {"placed": scene.placed}
+    """One ``size``-pixel layout of the synthetic ``city``, as a 0/255 ``uint8`` mask
+    (written as it is: no conversion of 25 million pixels)."""
+    mask, placed = layout_mask(city, size, rng)
+    return mask, {"placed": placed}
 
 
 def forge_rearranged(windows: _Windows, pool: list[np.ndarray], rng: np.random.Generator,
@@ -187,19 +185,20 @@ def forge_edited(windows: _Windows, strength: float, rng: np.random.Generator
     boxes = ndimage.find_objects(labels)
     ops = {"removed": 0, "moved": 0, "duplicated": 0, "morphology": "none", "blocks_changed": 0}
     # each building's fate: kept, removed, moved (drawn later near where it was), duplicated
-    fate = rng.choice(4, size=count, p=[1 - 0.65 * strength, 0.25 * strength, 0.25 * strength, 0.15 * strength])
+    fate = rng.choice([KEEP, REMOVE, MOVE, DUPLICATE], size=count,
+                      p=[1 - 0.65 * strength, 0.25 * strength, 0.25 * strength, 0.15 * strength])
     canvas = Canvas(size, size, gap=1)
     canvas.mask[:] = window
     later = []
     for k, (box, f) in enumerate(zip(boxes, fate), start=1):
-        if f in (1, 2):
+        if f in (REMOVE, MOVE):
             canvas.mask[box][labels[box] == k] = False
-            ops["removed" if f == 1 else "moved"] += 1
-        if f in (2, 3):
+            ops["removed" if f == REMOVE else "moved"] += 1
+        if f in (MOVE, DUPLICATE):
             later.append((labels[box] == k, box[0].start, box[1].start, f))
     canvas.taken[:] = ndimage.binary_dilation(canvas.mask, EIGHT) if canvas.mask.any() else False
     for fp, y, x, f in later:
-        if f == 2:  # moved: somewhere near its old place, not onto it
+        if f == MOVE:  # moved: somewhere near its old place (drawn around a shifted spot)
             dy, dx = rng.normal(0, 0.1 * size, 2)
             if not canvas.place_near(fp, int(y + dy), int(x + dx), rng, spread=0.1 * size):
                 ops["moved"] -= 1
@@ -227,7 +226,7 @@ def forge_edited(windows: _Windows, strength: float, rng: np.random.Generator
 
 # -- the command -------------------------------------------------------------------------------
 def _cities(text: str) -> list[str]:
-    names = [c.strip() for c in text.split(",") if c.strip()]
+    names = list(dict.fromkeys(c.strip() for c in text.split(",") if c.strip()))  # each city once
     if names == ["all"]:
         return list(INRIA_CITIES)
     unknown = [c for c in names if c not in CITY_STYLES]
@@ -237,19 +236,34 @@ def _cities(text: str) -> list[str]:
     return names
 
 
-def _prepare_out(cfg: ForgeConfig) -> Path:
+def _earlier_forge(cfg: ForgeConfig) -> tuple[Path, list[Path]]:
+    """``cfg.out`` and the masks of an earlier forge there (to replace with ``overwrite``).
+    Masks no ``forge.json`` lists (a real dataset's) are never replaced: an error."""
     out = check_output_folder(cfg.out)
-    gt = masks_folder(out)
-    earlier = (out / FORGE_JSON).exists() or (gt.is_dir() and any(gt.iterdir()))
-    if earlier and not cfg.overwrite:
-        raise SatganError(f"{out}: holds an earlier forge (or masks); pass --overwrite to replace it")
-    return out
+    gt, record = masks_folder(out), out / FORGE_JSON
+    present = sorted(p for p in gt.iterdir() if p.is_file()) if gt.is_dir() else []
+    if not record.exists():
+        if present:
+            raise SatganError(f"{gt}: holds masks that no forge made ({present[0].name}, ...); "
+                              "forge into another OUT")
+        return out, []
+    if not cfg.overwrite:
+        raise SatganError(f"{out}: holds an earlier forge; pass --overwrite to replace it")
+    try:
+        listed = {f"{m['name']}.tif" for m in json.loads(record.read_text())["masks"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SatganError(f"{record}: damaged ({exc}); remove the earlier forge by hand") from None
+    strangers = [p.name for p in present if p.name not in listed]
+    if strangers:
+        raise SatganError(f"{gt}: holds masks the earlier forge did not make ({strangers[0]}, ...); "
+                          "forge into another OUT")
+    return out, present
 
 
 def forge(cfg: ForgeConfig, progress: bool = True) -> dict:
     """Forge ``cfg.count`` masks into ``cfg.out`` (see the module's docstring); returns the
     report that is also written as ``forge.json``."""
-    out = _prepare_out(cfg)
+    out, earlier = _earlier_forge(cfg)
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "overwrite")}
     report: dict = {"method": cfg.method, "settings": settings, "seed": cfg.seed}
     if cfg.method == "procedural":
@@ -263,16 +277,14 @@ def forge(cfg: ForgeConfig, progress: bool = True) -> dict:
                             "masks": len(files)}
         pool = []
         if cfg.method == "rearrange":
-            whole, cut = [], []
-            for path, _ in _spread(files, POOL_MASKS):
-                whole += cut_footprints(windows.read(path))
-                cut += cut_footprints(windows.read(path), whole=False)
+            found = [f for path, _ in spread(files, POOL_MASKS) for f in footprints(windows.read(path))]
             # whole buildings; those the source's border cut only where no whole one is as large
-            largest = max((int(fp.sum()) for fp in whole), default=0)
-            pool = whole + [fp for fp in cut if int(fp.sum()) > largest]
+            largest = max((int(fp.sum()) for fp, cut in found if not cut), default=0)
+            pool = [fp for fp, cut in found if not cut or int(fp.sum()) > largest]
             pool = sorted((fp for fp in pool if max(fp.shape) <= cfg.size), key=lambda fp: int(fp.sum()))
             if not pool:
-                raise SatganError(f"{cfg.source}: no whole building smaller than {cfg.size} pixels in the source masks")
+                what = f"no building of at most {cfg.size} pixels" if found else "no building at all"
+                raise SatganError(f"{cfg.source}: {what} in the source masks: nothing to rearrange")
         rng = np.random.default_rng([cfg.seed, 1])
         sampled = [mask_summary(windows.draw(rng)[0]) for _ in range(min(SAMPLE_WINDOWS, 4 * cfg.count))]
         report["source"]["distribution"] = distribution(sampled)
@@ -303,7 +315,7 @@ def forge(cfg: ForgeConfig, progress: bool = True) -> dict:
                 tags = window_geotags(read_geotags(path), top, left)
                 summary = mask_summary(mask)
             name = f"{city}{index}"
-            _write_mask(gt / f"{name}.tif", mask, tags)
+            write_mask_tiff(gt / f"{name}.tif", mask, tags)
             made.append({"name": name, "city": city, "fraction": round(summary["fraction"], 6),
                          "buildings": summary["count"], **info})
             if "areas" in summary:
@@ -313,8 +325,8 @@ def forge(cfg: ForgeConfig, progress: bool = True) -> dict:
         report["distribution"] = distribution([{"count": m["buildings"], "fraction": m["fraction"],
                                                 "areas": m.pop("areas", [])} for m in made])
         report["masks"] = made
-        if cfg.overwrite:  # the earlier forge's masks go; the new ones arrive when the stage is moved
-            shutil.rmtree(masks_folder(out), ignore_errors=True)
+        for path in earlier:  # the earlier forge's masks go; the new ones arrive when the stage is moved
+            path.unlink(missing_ok=True)
         write_json(stage / FORGE_JSON, report)
     report["folder"] = str(masks_folder(out))
     return report

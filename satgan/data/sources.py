@@ -102,6 +102,25 @@ def _list_images(folder: Path) -> dict[str, Path]:
     return found
 
 
+def mask_files(folder: str | os.PathLike) -> list[Path]:
+    """The mask files of a folder of masks, sorted: the folder itself, or its ``gt/`` or
+    ``masks/`` (a paired folder), or its Inria ``AerialImageDataset/train/gt`` (e.g. a
+    forge); hidden files left out. A folder without any is an error naming it."""
+    folder = Path(folder).expanduser()
+    nested = (folder / INRIA_DIR / "train" / "gt", folder / "train" / "gt", *(folder / n for n in MASK_DIR_NAMES))
+    for candidate in nested:
+        if candidate.is_dir():
+            folder = candidate
+            break
+    if not folder.is_dir():
+        raise SatganError(f"{folder}: no such folder of masks")
+    files = sorted(p for p in folder.iterdir()
+                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    if not files:
+        raise SatganError(f"{folder}: no mask files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
 def _mask_dir(folder: Path) -> Path | None:
     for name in MASK_DIR_NAMES:
         if (folder / name).is_dir():

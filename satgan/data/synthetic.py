@@ -352,6 +352,15 @@ def render_scene(city: str, size: int, seed: int = 0, index: int = 1) -> tuple[n
     return _Scene(CITY_STYLES[style_name], size, rng).render()
 
 
+def layout_mask(city: str, size: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """A ``size``-pixel street layout of the synthetic ``city`` without its image: the
+    0/255 ``uint8`` mask and the number of buildings placed (``satgan forge --method procedural``)."""
+    if city not in CITY_STYLES:
+        raise SatganError(f"unknown city {city!r}; choose from {', '.join(INRIA_CITIES)}")
+    scene = _Scene(CITY_STYLES[city], size, rng)
+    return scene.layout(), scene.placed
+
+
 def _write_pair(job: tuple[str, int, int, int, Path, Path | None]) -> None:
     city, index, size, seed, image_path, mask_path = job
     image, mask = render_scene(city, size, seed, index)

@@ -63,6 +63,14 @@ def write_geotiff(path: Path, image: np.ndarray, tags: list[tuple]) -> None:
         tifffile.imwrite(tmp, image, photometric="rgb", compression="zlib", extratags=tags, metadata=None)
 
 
+def write_mask_tiff(path: Path, mask: np.ndarray, tags: list[tuple]) -> None:
+    """A ``bool`` (or already 0/255 ``uint8``) mask as a 0/255 LZW GeoTIFF with ``tags``, atomically."""
+    data = mask if mask.dtype == np.uint8 else mask.astype(bool).view(np.uint8) * np.uint8(255)
+    with atomic_path(path) as tmp:
+        tifffile.imwrite(tmp, data, photometric="minisblack", compression="lzw", predictor=True, extratags=tags,
+                         metadata=None)
+
+
 def write_image(path: Path, image: np.ndarray, max_side: int | None = None) -> None:
     """PNG or JPEG (by suffix), atomically; ``max_side`` shrinks it first (previews)."""
     img = Image.fromarray(image)

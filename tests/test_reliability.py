@@ -149,7 +149,7 @@ BAD_OPTIONS = [
     (["forge", "all", "{root}/f", "--method", "shuffle"], r"method='shuffle'"),
     (["forge", "all", "{root}/f", "--strength", "2"], r"strength=2"),
     (["forge", "{root}/missing", "{root}/f", "--method", "rearrange"], r"missing: no such folder"),
-    (["forge", "{arrays}", "{root}/f", "--method", "edit"], r"no dataset and no mask files"),
+    (["forge", "{arrays}", "{root}/f", "--method", "edit"], r"neither a dataset .* nor a folder of mask files"),
     (["synthesize", "{ckpt}", "{root}/missing", "{root}/s"], r"missing: no such folder"),
     (["synthesize", "{ckpt}", "{root}", "{root}/s", "--variants", "0"], r"variants=0"),
     (["synthesize", "{ckpt}", "{root}", "{root}/s", "--layout", "coco"], r"layout='coco'"),

@@ -85,8 +85,9 @@ def source_masks(source: str | Path, split: str) -> list[tuple[Path, str]]:
     except SatganError:
         try:
             files = mask_files(path)
-        except SatganError as exc:
-            raise SatganError(f"{path}: no dataset, and {exc}") from None
+        except SatganError:
+            raise SatganError(f"{path}: neither a dataset (the Inria layout, or images/ with masks/) nor a folder "
+                              "of mask files") from None
         # a folder's city is its name, or its parent's for a masks/ or gt/ folder
         folder = files[0].parent
         named = folder.parent if folder.name.lower() in MASK_DIR_NAMES else folder

@@ -162,8 +162,10 @@ def synthesize(cfg: SynthesizeConfig, gen: Generator | None = None, progress: bo
     manifest_path = out / MANIFEST
     done = _check_resume(manifest_path, settings)
     images_dir, masks_dir = dataset_folders(out, cfg.layout)
-    images_dir.mkdir(parents=True, exist_ok=True)
-    masks_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (images_dir, masks_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+        for partial in folder.glob(".*.tmp-*"):  # a killed run's file being written: never finished
+            partial.unlink(missing_ok=True)
     record = {"settings": settings, "checkpoint": str(Path(cfg.checkpoint).expanduser().resolve()),
               "model": {"condition": gen.config.model.condition, "labels": list(gen.labels),
                         "latent": gen.latent, "noise": gen.noise}, "images": dict(done)}

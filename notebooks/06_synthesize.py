@@ -59,7 +59,7 @@ OUT_DIR = "synthetic"
 METHOD = "procedural"  # procedural | rearrange | edit
 COUNT = 20  # masks to forge
 SIZE = 1000  # their side in pixels (rearrange/edit: at most the source masks' side)
-OVERWRITE = False  # forge again into an OUT_DIR that holds a forge
+OVERWRITE = False  # forge and synthesize afresh in an OUT_DIR that holds an earlier run (e.g. a new checkpoint)
 # None: the synthesized images are cut like the real ones, REAL_DIR's grid and tile size
 GRID = None
 TILE_SIZE = None
@@ -118,14 +118,18 @@ plt.show()
 #
 # One image per forged mask (per variant), written beside a copy of the mask at the
 # image's size. Rerunning with the same settings keeps what is done: an interrupted run
-# picks up where it stopped.
+# picks up where it stopped (`OVERWRITE` starts it afresh, e.g. for a new checkpoint).
 
 # %%
+import shutil
+
 from satgan.plots import plot_synthesized
-from satgan.synthesize import synthesize
+from satgan.synthesize import MANIFEST, synthesize
 
 synth_config = build(SynthesizeConfig, checkpoint=str(checkpoint), masks=str(forged), out=str(synthesized),
                      mode=MODE, variants=VARIANTS, dropout=DROPOUT)
+if OVERWRITE and (synthesized / MANIFEST).exists():  # only a folder synthesize wrote
+    shutil.rmtree(synthesized)
 result = synthesize(synth_config)
 print(f"{result['written']} images written, {result['kept']} kept from before, {result['removed']} removed, "
       f"{len(result['failed'])} failed")

@@ -171,11 +171,11 @@ def synthesize(cfg: SynthesizeConfig, gen: Generator | None = None, progress: bo
                         "latent": gen.latent, "noise": gen.noise}, "images": dict(done)}
     write_json(manifest_path, record)  # the settings first: a rerun with others is refused, even after a kill
     jobs = [(f, k) for f in files for k in range(cfg.variants)]
-    written, kept, failed, saved = 0, 0, {}, time.monotonic()
+    written, kept, failed, saved, digests = 0, 0, {}, time.monotonic(), {}
     for path, k in tqdm(jobs, desc="synthesize", unit="image", disable=not progress):
         name = path.stem if cfg.variants == 1 else f"{path.stem}-v{k + 1}"
         image_path, mask_path = images_dir / f"{name}.tif", masks_dir / f"{name}.tif"
-        digest = file_sha256(path)
+        digest = digests[path] = digests.get(path) or file_sha256(path)  # once per mask, not per variant
         if done.get(name, {}).get("mask_sha256") == digest and image_path.exists() and mask_path.exists():
             kept += 1
             continue

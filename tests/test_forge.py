@@ -12,7 +12,7 @@ import tifffile
 
 from satgan.cli import main
 from satgan.config import ForgeConfig
-from satgan.data.footprints import Canvas, cut_footprints, mask_summary, principal_angle, turned
+from satgan.data.footprints import Canvas, footprints, mask_summary, principal_angle, turned
 from satgan.data.forge import FORGE_JSON, forge, masks_folder
 from satgan.data.readers import read_geotags, read_mask
 from satgan.data.sources import open_source
@@ -119,7 +119,8 @@ def test_window_geotags_move_the_tie_point_and_the_transformation():
 def test_footprints_turn_and_place_without_touching():
     block = np.zeros((20, 40), bool)
     block[5:15, 5:35] = True  # 10 x 30, long axis horizontal
-    [fp] = cut_footprints(block)
+    [(fp, cut)] = footprints(block)
+    assert not cut
     assert fp.shape == (10, 30) and abs(principal_angle(fp)) < 1
     upright = turned(fp, 90)
     assert upright.shape == (30, 10) and upright.sum() == fp.sum()
@@ -130,7 +131,8 @@ def test_footprints_turn_and_place_without_touching():
     assert mask_summary(canvas.mask)["count"] == 2
     border = np.zeros((10, 10), bool)
     border[0:3, 2:5] = True  # cut by the border: not a whole building
-    assert cut_footprints(border) == []
+    [(_, cut)] = footprints(border)
+    assert cut, "cut by the border: not a whole building"
 
 
 def test_overwrite_replaces_an_earlier_forge(tmp_path):

@@ -39,11 +39,6 @@ def footprints(mask: np.ndarray, min_area: int = 4) -> list[tuple[np.ndarray, bo
     return out
 
 
-def cut_footprints(mask: np.ndarray, min_area: int = 4) -> list[np.ndarray]:
-    """The whole buildings of ``mask`` (:func:`footprints` the border does not cut)."""
-    return [fp for fp, cut in footprints(mask, min_area) if not cut]
-
-
 def mask_summary(mask: np.ndarray) -> dict:
     """One mask described by its buildings: ``count``, ``areas`` (pixels each) and the
     building ``fraction`` of its pixels."""

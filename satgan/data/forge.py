@@ -146,14 +146,13 @@ def forge_procedural(city: str, size: int, rng: np.random.Generator) -> tuple[np
     return mask, {"placed": placed}
 
 
-def forge_rearranged(windows: _Windows, pool: list[np.ndarray], rng: np.random.Generator,
+def forge_rearranged(windows: _Windows, pool: list[np.ndarray], areas: np.ndarray, rng: np.random.Generator,
                      jitter: float = 4.0, choices: int = 5) -> tuple[np.ndarray, dict, tuple[Path, str, int, int]]:
     """A new layout of a random source window's buildings: each of the window's buildings
-    is replaced by one of the ``choices`` footprints of ``pool`` (sorted by area) nearest
+    is replaced by one of the ``choices`` footprints of ``pool`` (sorted by ``areas``) nearest
     to it in area, so count, sizes and density follow the window's; all turned to one
     street direction (with ``jitter`` degrees), the largest placed first, without overlaps."""
     window, path, city, top, left = windows.draw(rng)
-    areas = np.array([fp.sum() for fp in pool])
     wanted = np.sort(mask_summary(window)["areas"])[::-1]
     size = windows.size
     canvas = Canvas(size, size)
@@ -267,22 +266,22 @@ def forge(cfg: ForgeConfig, progress: bool = True) -> dict:
     out, earlier = _earlier_forge(cfg)
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "overwrite")}
     report: dict = {"method": cfg.method, "settings": settings, "seed": cfg.seed}
+    windows = pool = areas = None
     if cfg.method == "procedural":
         cities = _cities(cfg.source)
         report["source"] = {"styles": cities}
-        windows = pool = None
     else:
         files = source_masks(cfg.source, cfg.split)
         windows = _Windows(files, cfg.size)
         report["source"] = {"path": str(Path(cfg.source).expanduser().resolve()), "split": cfg.split,
                             "masks": len(files)}
-        pool = []
         if cfg.method == "rearrange":
             found = [f for path, _ in spread(files, POOL_MASKS) for f in footprints(windows.read(path))]
             # whole buildings; those the source's border cut only where no whole one is as large
             largest = max((int(fp.sum()) for fp, cut in found if not cut), default=0)
             pool = [fp for fp, cut in found if not cut or int(fp.sum()) > largest]
             pool = sorted((fp for fp in pool if max(fp.shape) <= cfg.size), key=lambda fp: int(fp.sum()))
+            areas = np.array([int(fp.sum()) for fp in pool])  # once: every mask searches it
             if not pool:
                 what = f"no building of at most {cfg.size} pixels" if found else "no building at all"
                 raise SatganError(f"{cfg.source}: {what} in the source masks: nothing to rearrange")
@@ -300,14 +299,13 @@ def forge(cfg: ForgeConfig, progress: bool = True) -> dict:
             if cfg.method == "procedural":
                 city = cities[i % len(cities)]
                 mask, info = forge_procedural(city, cfg.size, rng)
-                info = {"placed": info["placed"]}
                 index = FIRST_INDEX + i // len(cities)
                 tags = geotags(city, index, cfg.size)
                 # the placed footprints, not components: a 5000-pixel mask is not labelled (speed)
                 summary = {"count": info["placed"], "fraction": float(np.count_nonzero(mask) / mask.size)}
             else:
                 if cfg.method == "rearrange":
-                    mask, info, (path, city, top, left) = forge_rearranged(windows, pool, rng)
+                    mask, info, (path, city, top, left) = forge_rearranged(windows, pool, areas, rng)
                 else:
                     mask, info, (path, city, top, left) = forge_edited(windows, cfg.strength, rng)
                 used.add(path)

@@ -37,10 +37,20 @@ def test_ipynb_matches_py_and_has_no_outputs(source):
     assert len(params) == 1, "one cell tagged 'parameters'"
 
 
+CELL_TIMEOUT_S = 600  # no cell here takes a minute; a lost kernel message once hung a run for good
+
+
 def _run(name: str, out_dir: Path, **params) -> nbformat.NotebookNode:
     out = out_dir / f"{name}.ipynb"
-    pm.execute_notebook(str(REPO / "notebooks" / f"{name}.ipynb"), str(out), parameters=params,
-                        kernel_name="python3", progress_bar=False, cwd=str(out_dir))
+    for attempt in (1, 2):  # a kernel that stopped answering gets one fresh start, a failing cell none
+        try:
+            pm.execute_notebook(str(REPO / "notebooks" / f"{name}.ipynb"), str(out), parameters=params,
+                                kernel_name="python3", progress_bar=False, cwd=str(out_dir),
+                                execution_timeout=CELL_TIMEOUT_S)
+            break
+        except Exception as exc:
+            if attempt == 2 or "Timeout" not in type(exc).__name__:
+                raise
     return nbformat.read(out, as_version=4)
 
 

@@ -106,6 +106,8 @@ class ModelConfig(Settings):
     antialias: Literal[0, 3, 5] = setting(
         0, arch=True, help="U-Net: blur (3 or 5 taps) before each stride-2 convolution, so the output follows a "
                            "shifted input and seamless windows agree (0: off)")
+    input_skip: bool = setting(False, arch=True, help="U-Net: the last convolution also sees the mask itself at full "
+                                                      "size, so building edges come out sharp")
     condition: Literal["none", "city"] = setting(
         "none", arch=True, help="city: the generator draws in the style of a tile's city (its manifest label) and "
                                 "the discriminator judges (mask, image, city)")
@@ -132,6 +134,10 @@ class LossConfig(Settings):
     gan_mode: Literal["vanilla", "lsgan", "hinge"] = setting("vanilla", help="adversarial loss")
     gan_weight: float = setting(1.0, ge=0, help="0: the generator trains alone on its other losses; no discriminator")
     l1_weight: float = setting(100.0, ge=0, help="L1 to the real image")
+    detail_weight: float = setting(0.0, ge=0, help="local detail energy (what a 2 px blur removes, over ~4 px "
+                                                   "neighbourhoods) matched to the real image's: sharper edges")
+    detail_region: Literal["all", "edges"] = setting("all", help="where the detail term applies: everywhere, or "
+                                                                 "within 4 px of the mask's edges")
     vgg_weight: float = setting(0.0, ge=0, help="VGG19 perceptual loss; needs the ImageNet weights file")
     vgg_layers: list[str] = setting(factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
                                     help="VGG19 layers the perceptual loss compares")

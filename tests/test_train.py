@@ -245,7 +245,10 @@ def test_channels_last_and_other_variants_train(tiny_data, tmp_path):
          "loss.fm_weight=10"],
         ["data.mask_channels=3", "train.scheduler=plateau"],
         ["train.scheduler=cosine", "model.upsample=deconv", "data.rot90=true"],
+        ["loss.detail_weight=100", "loss.detail_region=edges", "model.input_skip=true", "model.noise=1"],
     ]
     for i, extra in enumerate(variants):
         metrics = train(tiny_data, tmp_path / f"run{i}", tiny("train.epochs=1", *extra))
         assert metrics["epoch"] == 1 and metrics["psnr"] > 0, extra
+    history = json.loads((tmp_path / "run5" / "history.json").read_text())
+    assert history[-1]["G_detail"] > 0  # the detail term is computed and logged

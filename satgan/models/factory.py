@@ -40,7 +40,8 @@ def build_generator(config: Config) -> nn.Module:
     channels = config.data.mask_channels + m.noise
     if m.generator == "unet":
         net = UNetGenerator(channels, OUTPUT_CHANNELS, unet_depth(m, config.data.crop), m.ngf, m.norm,
-                            m.upsample, m.dropout, padding=m.padding, antialias=m.antialias, style_dim=styles)
+                            m.upsample, m.dropout, padding=m.padding, antialias=m.antialias, style_dim=styles,
+                            input_skip=m.input_skip)
     else:
         net = ResNetGenerator(channels, OUTPUT_CHANNELS, m.resnet_blocks, m.ngf, m.norm, m.upsample, dropout=False,
                               padding=m.padding, style_dim=styles)

@@ -13,7 +13,7 @@ from torch import nn
 
 from satgan.config import LossConfig
 from satgan.models.augment import augment_pairs
-from satgan.models.losses import feature_matching_loss, gan_loss
+from satgan.models.losses import detail_loss, feature_matching_loss, gan_loss
 
 # Every loss term by name: who minimises it, and what it is. Plots and logs read this.
 LOSS_TERMS = {
@@ -23,6 +23,7 @@ LOSS_TERMS = {
     "G_FM": ("generator", "discriminator feature matching"),
     "G_L1": ("generator", "L1 to the real image"),
     "G_VGG": ("generator", "VGG19 perceptual distance"),
+    "G_detail": ("generator", "local detail energy against the real image's"),
     "D_R1": ("discriminator", "R1: squared gradient of D on real pairs"),
     "G_MS": ("generator", "mode seeking: 1 / (image distance per code distance) of two codes and noises"),
 }
@@ -100,6 +101,9 @@ def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tenso
         else:
             terms["G_L1"] = F.l1_loss(fake, real)
         weighted.append(cfg.l1_weight * terms["G_L1"])
+    if cfg.detail_weight > 0:
+        terms["G_detail"] = detail_loss(fake.float(), real.float(), mask if cfg.detail_region == "edges" else None)
+        weighted.append(cfg.detail_weight * terms["G_detail"])
     if vgg is not None:
         with torch.autocast(fake.device.type, enabled=False):  # VGG features overflow in fp16
             terms["G_VGG"] = vgg(fake.float(), real.float())

@@ -4,6 +4,7 @@
     python docs/make_figures.py runs/real/quick-geocompass quick_geocompass   # a training run
     python docs/make_figures.py --scene CKPT MASK_DIR   # a seamless scene of real masks mosaicked
     python docs/make_figures.py --synthetic runs/segbench geo geocompass   # forge, pairs, segbench of geo-*
+    python docs/make_figures.py --compare DATA NAME quick=CKPT detail=CKPT ...   # val tiles, model by model
 """
 
 import json
@@ -128,12 +129,39 @@ def synthetic_set(folder: Path, name: str, title: str) -> None:
     segbench_figure(bench).savefig(OUT / f"segbench_{title}.png", dpi=80)
 
 
+def compare_models(data: Path, name: str, checkpoints: list[str], tiles: int = 6) -> None:
+    """``tiles`` validation tiles of ``data`` (spread over the split) as mask | flat fill |
+    each checkpoint | real, one row per tile: ``compare_<name>.jpg``."""
+    import numpy as np
+
+    from satgan.evaluation import FlatFill, run_model, split_samples
+    from satgan.inference import load_generator
+
+    models = {"flat fill": FlatFill.from_split(data, "val")}
+    models.update({spec.split("=", 1)[0]: load_generator(spec.split("=", 1)[1], "cpu") for spec in checkpoints})
+    batch = next(iter(split_samples(data, "val", 128, 10_000, None)))
+    pick = np.linspace(0, len(batch["masks"]) - 1, tiles).round().astype(int)
+    masks, cities = batch["masks"][pick], [batch["cities"][i] for i in pick]
+    columns = {"mask": np.repeat(masks[..., None], 3, -1)}
+    columns.update({label: run_model(model, masks, cities) for label, model in models.items()})
+    columns["real"] = batch["images"][pick]
+    fig, axes = plt.subplots(tiles, len(columns), figsize=(1.6 * len(columns), 1.6 * tiles), layout="constrained")
+    for col, (label, images) in enumerate(columns.items()):
+        axes[0, col].set_title(label, fontsize=8)
+        for row in range(tiles):
+            axes[row, col].imshow(images[row])
+            axes[row, col].axis("off")
+    fig.savefig(OUT / f"compare_{name}.jpg", dpi=80, pil_kwargs={"quality": 88})
+
+
 if __name__ == "__main__":
     OUT.mkdir(exist_ok=True)
     if len(sys.argv) == 4 and sys.argv[1] == "--scene":
         whole_scene(sys.argv[2], Path(sys.argv[3]))
     elif len(sys.argv) == 5 and sys.argv[1] == "--synthetic":
         synthetic_set(Path(sys.argv[2]), sys.argv[3], sys.argv[4])
+    elif len(sys.argv) >= 4 and sys.argv[1] == "--compare":
+        compare_models(Path(sys.argv[2]), sys.argv[3], sys.argv[4:])
     elif len(sys.argv) == 3:
         training_run(Path(sys.argv[1]), sys.argv[2])
     else:

@@ -138,6 +138,8 @@ class LossConfig(Settings):
                                                    "neighbourhoods) matched to the real image's: sharper edges")
     detail_region: Literal["all", "edges"] = setting("all", help="where the detail term applies: everywhere, or "
                                                                  "within 4 px of the mask's edges")
+    detail_share: float = setting(0.0, ge=0, le=1, help="> 0: only detail below this share of the real image's "
+                                                       "costs (more is free); 0: any difference costs")
     vgg_weight: float = setting(0.0, ge=0, help="VGG19 perceptual loss; needs the ImageNet weights file")
     vgg_layers: list[str] = setting(factory=lambda: ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"],
                                     help="VGG19 layers the perceptual loss compares")

@@ -129,6 +129,9 @@ def test_detail_loss_asks_for_detail_not_for_its_exact_place():
     detail_loss(smooth, real, mask).backward()
     step = smooth - 0.5 * smooth.grad / smooth.grad.abs().max()  # a step down the gradient adds detail
     assert local_detail(step.detach()).mean() > local_detail(smooth.detach()).mean()
+    # with a share, only a shortfall costs: more detail than asked for is free
+    assert detail_loss(real * 1.5, real, share=0.5).item() == 0.0 < detail_loss(real * 1.5, real).item()
+    assert detail_loss(smooth.detach(), real, share=0.5) > 0
     # far from any building edge nothing is asked: the mask does not say what is there
     empty = torch.full_like(mask, -1.0)
     assert detail_loss(smooth, real, empty).item() == 0.0 < detail_loss(smooth, real).item()  # without: everywhere

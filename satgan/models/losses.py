@@ -88,13 +88,17 @@ def near_edges(mask: torch.Tensor, reach: int = 4) -> torch.Tensor:
     return F.max_pool2d(m, size, 1, reach) != -F.max_pool2d(-m, size, 1, reach)
 
 
-def detail_loss(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """L1 between the local detail energies of the two images' brightness (near the
-    ``mask``'s edges only, when given). L1 to the image itself pays for detail drawn a
-    pixel off (roofs offset from footprints, shadows), so under that uncertainty it learns
-    none; this term pays for detail that is missing or too strong, wherever exactly it
-    falls. Brightness only: per colour channel it drew rainbow fringes (docs/RESULTS.md)."""
-    gap = (local_detail(fake.mean(1, keepdim=True)) - local_detail(real.mean(1, keepdim=True))).abs()
+def detail_loss(fake: torch.Tensor, real: torch.Tensor, mask: torch.Tensor | None = None,
+                share: float | None = None) -> torch.Tensor:
+    """How far the local detail energy of ``fake``'s brightness falls from ``real``'s
+    (near the ``mask``'s edges only, when given). L1 to the image itself pays for detail
+    drawn a pixel off (roofs offset from footprints, shadows), so under that uncertainty
+    it learns none; this term pays for detail that is missing, wherever exactly it falls.
+    With ``share``, only a shortfall below that share of the real detail costs: asked for
+    all of it, the generator drew echoes around every edge (docs/RESULTS.md). Brightness
+    only: per colour channel it drew rainbow fringes."""
+    have, want = local_detail(fake.mean(1, keepdim=True)), local_detail(real.mean(1, keepdim=True))
+    gap = (have - want).abs() if share is None else F.relu(share * want - have)
     if mask is None:
         return gap.mean()
     near = near_edges(mask)

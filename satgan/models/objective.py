@@ -102,7 +102,8 @@ def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tenso
             terms["G_L1"] = F.l1_loss(fake, real)
         weighted.append(cfg.l1_weight * terms["G_L1"])
     if cfg.detail_weight > 0:
-        terms["G_detail"] = detail_loss(fake.float(), real.float(), mask if cfg.detail_region == "edges" else None)
+        terms["G_detail"] = detail_loss(fake.float(), real.float(), mask if cfg.detail_region == "edges" else None,
+                                        cfg.detail_share or None)
         weighted.append(cfg.detail_weight * terms["G_detail"])
     if vgg is not None:
         with torch.autocast(fake.device.type, enabled=False):  # VGG features overflow in fp16

@@ -107,7 +107,7 @@ class ModelConfig(Settings):
         0, arch=True, help="U-Net: blur (3 or 5 taps) before each stride-2 convolution, so the output follows a "
                            "shifted input and seamless windows agree (0: off)")
     input_skip: bool = setting(False, arch=True, help="U-Net: the last convolution also sees the mask itself at full "
-                                                      "size, so building edges come out sharp")
+                                                      "size, so building edges can come out sharp")
     condition: Literal["none", "city"] = setting(
         "none", arch=True, help="city: the generator draws in the style of a tile's city (its manifest label) and "
                                 "the discriminator judges (mask, image, city)")
@@ -135,7 +135,8 @@ class LossConfig(Settings):
     gan_weight: float = setting(1.0, ge=0, help="0: the generator trains alone on its other losses; no discriminator")
     l1_weight: float = setting(100.0, ge=0, help="L1 to the real image")
     detail_weight: float = setting(0.0, ge=0, help="local detail energy (what a 2 px blur removes, over ~4 px "
-                                                   "neighbourhoods) matched to the real image's: sharper edges")
+                                                   "neighbourhoods) matched to the real image's brightness, so the "
+                                                   "generator draws sharp edges")
     detail_region: Literal["all", "edges"] = setting("all", help="where the detail term applies: everywhere, or "
                                                                  "within 4 px of the mask's edges")
     detail_share: float = setting(0.0, ge=0, le=1, help="> 0: only detail below this share of the real image's "

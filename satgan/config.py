@@ -115,6 +115,9 @@ class ModelConfig(Settings):
                                                               "default: the training split's cities)")
     latent: int = setting(0, ge=0, le=256, arch=True, help="a random style code of this many numbers: different "
                                                            "images for one mask (0: none)")
+    encoder: bool = setting(False, arch=True, help="with model.latent: learn the style code of each real image "
+                                                  "(BicycleGAN), so L1 pulls each code to its own image, not all "
+                                                  "codes to one; generation still draws codes at random")
     noise: int = setting(0, ge=0, le=16, arch=True, help="channels of per-pixel noise beside the mask: something to "
                                                         "draw texture from where the mask is uniform (0: none)")
     ndf: int = setting(64, ge=1, arch=True, help="discriminator width")
@@ -150,6 +153,10 @@ class LossConfig(Settings):
         factory=list, help="differentiable augmentations of the discriminator's inputs (DiffAugment), "
                            "the same for a sample's real and generated pair")
     r1_weight: float = setting(0.0, ge=0, help="R1 penalty: squared gradient of D on real pairs")
+    kl_weight: float = setting(0.01, ge=0, help="with model.encoder: KL of the encoded codes to N(0, 1), so random "
+                                                "codes look like encoded ones")
+    latent_weight: float = setting(0.5, ge=0, help="with model.encoder: L1 of the code the encoder reads back from "
+                                                   "an image drawn with a random code, so random codes are used")
     variety_l1: bool = setting(False, help="with mode seeking: L1 to the real image for the closer of the two "
                                            "generations only (a variety loss), so the other may differ")
     mode_seeking: float = setting(0.0, ge=0, help="mode seeking (MSGAN): two style codes (and noises) must give "
@@ -212,6 +219,8 @@ class Config(Settings):
         if self.loss.mode_seeking > 0 and m.latent == 0 and m.noise == 0:
             raise SatganError("loss.mode_seeking needs a style code or noise to seek modes with: "
                               "set model.latent (e.g. 8) or model.noise (e.g. 1)")
+        if m.encoder and m.latent == 0:
+            raise SatganError("model.encoder learns style codes: set model.latent (e.g. 8)")
         if self.loss.variety_l1 and self.loss.mode_seeking == 0:
             raise SatganError("loss.variety_l1 compares the two generations mode seeking makes: set loss.mode_seeking")
         if len(set(m.labels)) != len(m.labels):

@@ -38,7 +38,8 @@ from satgan.errors import SatganError, SatganWarning
 from satgan.images import control_grid, model_to_unit_range
 from satgan.models.conditioning import StyledGenerator
 from satgan.models.ema import EMA
-from satgan.models.factory import build_discriminator, build_generator, build_vgg_loss
+from satgan.models.encoder import sample_codes
+from satgan.models.factory import build_discriminator, build_encoder, build_generator, build_vgg_loss
 from satgan.models.objective import discriminator_loss, generator_loss
 from satgan.optim import adam, scheduler, step_schedulers
 from satgan.runs import RunDir
@@ -114,14 +115,17 @@ class Trainer:
         self.styled = isinstance(self.G, StyledGenerator)  # called with labels and codes
         self.D = build_discriminator(config)
         self.D = self.D.to(self.device) if self.D is not None else None
+        self.E = build_encoder(config)  # BicycleGAN's style encoder (training only)
+        self.E = self.E.to(self.device) if self.E is not None else None
         self.vgg = build_vgg_loss(config.loss)
         self.vgg = self.vgg.to(self.device) if self.vgg is not None else None
         if t.channels_last:
             self.G, self.D = (n.to(memory_format=torch.channels_last) if n is not None else None
                               for n in (self.G, self.D))
         self.ema = EMA(self.G, t.ema) if t.ema else None
-        self.opt_G, self.opt_D = adam(self.G, t), adam(self.D, t, t.lr_d)
-        self.sched_G, self.sched_D = scheduler(self.opt_G, t), scheduler(self.opt_D, t)
+        self.opt_G, self.opt_D, self.opt_E = adam(self.G, t), adam(self.D, t, t.lr_d), adam(self.E, t)
+        self.sched_G, self.sched_D, self.sched_E = scheduler(self.opt_G, t), scheduler(self.opt_D, t), scheduler(
+            self.opt_E, t)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp == torch.float16)
         seed_all(t.seed + self.procs.rank)  # training randomness (dropout) differs per rank
 
@@ -141,6 +145,9 @@ class Trainer:
             "discriminator": D.state_dict() if D is not None else None,
             "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict() if self.opt_D else None,
             "sched_G": self.sched_G.state_dict(), "sched_D": self.sched_D.state_dict() if self.sched_D else None,
+            "encoder": self.E.state_dict() if self.E is not None else None,
+            "opt_E": self.opt_E.state_dict() if self.opt_E else None,
+            "sched_E": self.sched_E.state_dict() if self.sched_E else None,
             "scaler": self.scaler.state_dict(), "rng": rng, "epoch": self.epoch, "step": self.step,
             "batch_in_epoch": self.batch_in_epoch, "partial": self.partial, "history": self.history,
         }
@@ -159,6 +166,10 @@ class Trainer:
             bare(self.D).load_state_dict(state["discriminator"])
             self.opt_D.load_state_dict(state["opt_D"])
             self.sched_D.load_state_dict(state["sched_D"])
+        if self.E is not None:  # an encoder is architecture: resume_from has checked it was there
+            self.E.load_state_dict(state["encoder"])
+            self.opt_E.load_state_dict(state["opt_E"])
+            self.sched_E.load_state_dict(state["sched_E"])
         self.scaler.load_state_dict(state["scaler"])
         rng = state["rng"]
         set_rng_state(rng[self.procs.rank] if isinstance(rng, list) else rng)
@@ -223,7 +234,7 @@ class Trainer:
             if self.epoch % t.val_every == 0 or self.epoch == t.epochs:
                 entry.update(self.validate())
             self.history.append(entry)
-            step_schedulers([self.sched_G, self.sched_D], entry.get("psnr"))
+            step_schedulers([self.sched_G, self.sched_D, self.sched_E], entry.get("psnr"))
             self._log_epoch(elapsed, seen)
             self.save("last.pt")
             if t.keep_every and self.epoch % t.keep_every == 0:
@@ -246,18 +257,31 @@ class Trainer:
         m, batch_norm = self.config.model, self.config.model.norm == "batch"
         label = batch["label"].to(self.device) if m.condition == "city" else None
         code, noise = self._randomness(mask)
-        second = None
+        second = encoded = None
         with autocast:
+            if self.E is not None:  # each mask drawn with its own real image's code (BicycleGAN)
+                mean, log_var = self.E(real)
+                code = sample_codes(mean, log_var)
             fake = self.G(mask, label, code, noise) if self.styled else self.G(mask)
-            if self.config.loss.mode_seeking > 0:  # the same masks with another code and noise
+            if self.config.loss.mode_seeking > 0 or self.E is not None:  # the same masks, another code and noise
                 other_code, other_noise = self._randomness(mask)
                 second = (self.G(mask, label, other_code, other_noise), _flat(other_code, other_noise),
-                          _flat(code, noise))
+                          _flat(code.detach() if code is not None else None, noise))
+        if self.E is not None:  # the random code must be readable from its image: G's task, not E's
+            self.E.requires_grad_(False)
+            with autocast:
+                read_back, _ = self.E(second[0])
+            self.E.requires_grad_(True)
+            encoded = (mean, log_var, read_back, other_code)
         terms: dict[str, torch.Tensor] = {}
         if self.D is not None:
             self.D.requires_grad_(True)
+            judged = (mask, fake, real, label)
+            if self.E is not None:  # D learns from the encoded and the random codes' images alike
+                judged = (torch.cat([mask, mask]), torch.cat([fake, second[0]]), torch.cat([real, real]),
+                          None if label is None else torch.cat([label, label]))
             with autocast:
-                loss_d, terms_d = discriminator_loss(self.D, mask, fake, real, self.config.loss, batch_norm, label)
+                loss_d, terms_d = discriminator_loss(self.D, *judged[:3], self.config.loss, batch_norm, judged[3])
             self._check_finite(loss_d, "discriminator")
             self.opt_D.zero_grad(set_to_none=True)
             self.scaler.scale(loss_d).backward()
@@ -266,11 +290,17 @@ class Trainer:
             self.D.requires_grad_(False)
             terms.update(terms_d)
         with autocast:
-            loss_g, terms_g = generator_loss(self.D, self.vgg, mask, fake, real, self.config.loss, label, second)
+            loss_g, terms_g = generator_loss(self.D, self.vgg, mask, fake, real, self.config.loss, label, second,
+                                             encoded)
         self._check_finite(loss_g, "generator")
         self.opt_G.zero_grad(set_to_none=True)
+        if self.E is not None:
+            self.opt_E.zero_grad(set_to_none=True)
         self.scaler.scale(loss_g).backward()
         self.scaler.step(self.opt_G)
+        if self.E is not None:  # like D, E is not DDP-wrapped: its gradients are averaged by hand
+            self.procs.average_gradients(self.E)
+            self.scaler.step(self.opt_E)
         self.scaler.update()
         if self.ema is not None:
             self.ema.update(bare(self.G))

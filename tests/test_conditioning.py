@@ -25,9 +25,11 @@ from satgan.gallery import gallery
 from satgan.images import to_unit_range
 from satgan.inference import generate, generate_seamless, load_generator
 from satgan.models.conditioning import StyledGenerator
-from satgan.models.factory import build_discriminator, build_generator
+from satgan.models.encoder import kl_to_standard_normal, sample_codes
+from satgan.models.factory import build_discriminator, build_encoder, build_generator
 from satgan.models.objective import generator_loss, mode_seeking_loss
 from satgan.presets import preset
+from satgan.train import train
 from tests.conftest import write_pair_folder
 
 CITIES = ["austin", "chicago", "kitsap", "tyrol-w", "vienna"]
@@ -255,3 +257,54 @@ def test_labels_for_paired_folders_from_a_pattern_or_a_csv(tmp_path):
     pretransform(PretransformConfig(source=str(root), out=str(out), size=64, crop=32, labels=r"^([a-z]+)_"))
     assert {s["city"] for s in json.loads((out / "manifest.json").read_text())["splits"]["train"]["samples"]} == {
         "north", "south"}
+
+
+def test_style_encoder_codes_and_their_kl():
+    mean, log_var = torch.tensor([[0.5, -1.0]]), torch.tensor([[0.2, -0.3]])
+    expected = torch.distributions.kl_divergence(torch.distributions.Normal(mean, (0.5 * log_var).exp()),
+                                                 torch.distributions.Normal(0.0, 1.0)).sum()
+    assert float(kl_to_standard_normal(mean, log_var)) == pytest.approx(float(expected), rel=1e-5)
+    assert float(kl_to_standard_normal(torch.zeros(3, 4), torch.zeros(3, 4))) == 0.0
+    E = build_encoder(small("model.latent=5", "model.encoder=true"))
+    mean, log_var = E(torch.rand(2, 3, 64, 64))
+    assert mean.shape == log_var.shape == (2, 5)
+    codes = sample_codes(mean, log_var)
+    assert codes.shape == (2, 5) and not torch.equal(codes, mean)  # drawn, not the mean
+    with pytest.raises(SatganError, match="model.encoder learns style codes: set model.latent"):
+        small("model.encoder=true")
+    assert build_encoder(small("model.latent=5")) is None
+
+
+def test_style_encoder_learns_from_l1_and_kl_but_not_from_the_read_back(inria_arrays, tmp_path):
+    """One step twice from the same state, the read-back weight 0 and 1000: G moves
+    differently, E identically (reading random codes back is the generator's task)."""
+    from satgan.train import Trainer
+
+    after = []
+    for weight in (0, 1000):
+        cfg = small("model.condition=city", "model.latent=4", "model.encoder=true", f"loss.latent_weight={weight}")
+        trainer = Trainer(inria_arrays, tmp_path / f"run{weight}", cfg)
+        E0 = {k: v.clone() for k, v in trainer.E.state_dict().items()}
+        terms = trainer.train_step(next(iter(trainer.loader)))
+        assert {"G_KL", "G_latent", "G_L1", "G_GAN"} <= set(terms) and terms["G_KL"] > 0
+        assert any(not torch.equal(E0[k], v) for k, v in trainer.E.state_dict().items())  # E was trained
+        after.append((trainer.G.state_dict(), trainer.E.state_dict()))
+    (g0, e0), (g1, e1) = after
+    assert all(torch.equal(e0[k], e1[k]) for k in e0)
+    assert any(not torch.equal(g0[k], g1[k]) for k in g0)
+
+
+def test_an_encoder_run_resumes_and_generates_without_its_encoder(inria_arrays, tmp_path):
+    run = tmp_path / "run"
+    cfg = small("train.epochs=1", "model.condition=city", "model.latent=4", "model.encoder=true")
+    train(inria_arrays, run, cfg)
+    ckpt = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert set(ckpt.training["encoder"]) >= {"mean.weight", "log_var.weight"}
+    G = load_generator(run / "checkpoints" / "last.pt", "cpu")  # the generator alone, as before
+    masks = np.zeros((2, 64, 64), np.uint8)
+    masks[:, 16:40, 20:44] = 255
+    assert G(masks, cities=["austin", "vienna"]).shape == (2, 64, 64, 3)
+    train(inria_arrays, run, apply_overrides(cfg, ["train.epochs=2"]), resume="auto")
+    assert load_checkpoint(run / "checkpoints" / "last.pt").epoch == 2
+    with pytest.raises(SatganError, match="another architecture"):  # the encoder is part of the architecture
+        train(inria_arrays, run, apply_overrides(cfg, ["train.epochs=3", "model.encoder=false"]), resume="auto")

@@ -69,7 +69,8 @@ def _script(data: Path, run: Path, resume: str, slow: float) -> str:
     for item in TINY + ["train.epochs=4", "train.deterministic=true", "train.checkpoint_every=1",
                         "train.scheduler=linear", "train.decay_epochs=2", "train.ema=0.9",
                         "loss.d_augment=translation,cutout,color", "loss.r1_weight=1",
-                        "model.condition=city", "model.latent=2", "loss.mode_seeking=1", "model.noise=1"]:
+                        "model.condition=city", "model.latent=2", "loss.mode_seeking=1", "model.noise=1",
+                        "model.encoder=true"]:
         args += ["--set", item]
     return (
         "import time, satgan.train as t\n"
@@ -118,6 +119,8 @@ def test_resume_after_kill_is_bitwise_exact(tiny_data, tmp_path):
     assert ea["updates"] == eb["updates"] and all(torch.equal(ea["weights"][k], eb["weights"][k]) for k in a)
     dd, ddb = da.training["discriminator"], db.training["discriminator"]
     assert all(torch.equal(dd[k], ddb[k]) for k in dd)
+    ea, eb = da.training["encoder"], db.training["encoder"]
+    assert all(torch.equal(ea[k], eb[k]) for k in ea)
     assert da.training["history"][-1]["G_L1"] == db.training["history"][-1]["G_L1"]
 
 

@@ -10,6 +10,7 @@ from satgan.config import Config, LossConfig, unet_depth
 from satgan.errors import SatganError
 from satgan.models.conditioning import StyledGenerator, style_dim
 from satgan.models.discriminator import MultiscaleDiscriminator
+from satgan.models.encoder import StyleEncoder
 from satgan.models.generator import ResNetGenerator, UNetGenerator
 from satgan.models.layers import init_weights
 from satgan.models.losses import VGGLoss
@@ -67,6 +68,15 @@ def build_discriminator(config: Config) -> MultiscaleDiscriminator | None:
                                   n_layers=m.d_layers, norm=m.norm, spectral=m.spectral_norm,
                                   num_labels=len(m.labels) if m.condition == "city" else 0)
     return init_weights(net, m.init, m.init_gain)
+
+
+def build_encoder(config: Config) -> StyleEncoder | None:
+    """The style encoder of ``model.encoder`` (BicycleGAN), as wide as the discriminator;
+    ``None`` without one. Training only: generation draws codes at random."""
+    m = config.model
+    if not m.encoder:
+        return None
+    return init_weights(StyleEncoder(OUTPUT_CHANNELS, m.latent, nef=m.ndf, norm=m.norm), m.init, m.init_gain)
 
 
 def build_vgg_loss(loss: LossConfig, download: bool = True) -> VGGLoss | None:

@@ -13,6 +13,7 @@ from torch import nn
 
 from satgan.config import LossConfig
 from satgan.models.augment import augment_pairs
+from satgan.models.encoder import kl_to_standard_normal
 from satgan.models.losses import detail_loss, feature_matching_loss, gan_loss
 
 # Every loss term by name: who minimises it, and what it is. Plots and logs read this.
@@ -26,6 +27,8 @@ LOSS_TERMS = {
     "G_detail": ("generator", "local detail energy against the real image's"),
     "D_R1": ("discriminator", "R1: squared gradient of D on real pairs"),
     "G_MS": ("generator", "mode seeking: 1 / (image distance per code distance) of two codes and noises"),
+    "G_KL": ("generator", "KL of the encoded style codes to N(0, 1)"),
+    "G_latent": ("generator", "L1 of a random code to the one the encoder reads back from its image"),
 }
 
 
@@ -74,17 +77,24 @@ def discriminator_loss(D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, rea
 def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tensor, fake: torch.Tensor,
                    real: torch.Tensor, cfg: LossConfig, label: torch.Tensor | None = None,
                    second: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+                   encoded: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
                    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Fool D (when there is one), match the real image (L1, VGG); with ``second`` =
-    (another generation of the same masks, its code, ``fake``'s code), seek modes."""
+    (another generation of the same masks, its code, ``fake``'s code), seek modes.
+
+    With a style encoder, ``fake`` was drawn with the real image's encoded code and
+    ``second`` with a random one; ``encoded`` = (the codes' mean, log-variance, the code
+    read back from ``second``'s image, the random code): L1 goes to ``fake`` only, D
+    judges both, and the KL and read-back terms join."""
     terms: dict[str, torch.Tensor] = {}
     weighted: list[torch.Tensor] = []
     variety = second is not None and cfg.variety_l1
+    judge_both = second is not None and (variety or encoded is not None)
     if D is not None:
         seen_mask, (seen_fake, seen_real) = augment_pairs(mask, [fake, real], cfg.d_augment)
         pred_fake = D(seen_mask, seen_fake, label)
         terms["G_GAN"] = gan_loss(pred_fake, True, cfg.gan_mode, for_discriminator=False)
-        if variety:  # the generation L1 may leave alone must still look real
+        if judge_both:  # the generation L1 leaves alone must still look real
             seen_mask2, (seen_other,) = augment_pairs(mask, [second[0]], cfg.d_augment)
             other_gan = gan_loss(D(seen_mask2, seen_other, label), True, cfg.gan_mode, for_discriminator=False)
             terms["G_GAN"] = 0.5 * (terms["G_GAN"] + other_gan)
@@ -109,6 +119,11 @@ def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tenso
         with torch.autocast(fake.device.type, enabled=False):  # VGG features overflow in fp16
             terms["G_VGG"] = vgg(fake.float(), real.float())
         weighted.append(cfg.vgg_weight * terms["G_VGG"])
+    if encoded is not None:
+        mean, log_var, read_back, random_code = encoded
+        terms["G_KL"] = kl_to_standard_normal(mean.float(), log_var.float())
+        terms["G_latent"] = (read_back.float() - random_code.float()).abs().mean()
+        weighted += [cfg.kl_weight * terms["G_KL"], cfg.latent_weight * terms["G_latent"]]
     if second is not None and cfg.mode_seeking > 0:
         other, other_code, code = second
         terms["G_MS"] = mode_seeking_loss(fake, other, code, other_code)

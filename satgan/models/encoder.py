@@ -13,27 +13,32 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from satgan.models.layers import norm_layer
-
 
 class StyleEncoder(nn.Module):
     """``layers`` stride-2 convolutions (widths ``nef``, 2nef, 4nef, capped at 4nef),
-    averaged over the image, then the mean and log-variance of a ``latent``-long code."""
+    averaged over the image, then the mean and log-variance of a ``latent``-long code.
 
-    def __init__(self, in_channels: int, latent: int, nef: int = 64, layers: int = 4, norm: str = "instance"):
+    No normalisation: instance norm would remove each channel's mean over the image,
+    which is what the average keeps (the palette, the light), and the first run with it
+    encoded next to nothing (KL 0.3 nats over 8 numbers after 30 epochs)."""
+
+    def __init__(self, in_channels: int, latent: int, nef: int = 64, layers: int = 4):
         super().__init__()
-        make_norm = norm_layer(norm)
         stages: list[nn.Module] = []
         width = in_channels
         for i in range(layers):
             new = nef * min(2**i, 4)
-            stages += [nn.Conv2d(width, new, 4, stride=2, padding=1, padding_mode="reflect")]
-            if i:  # the first stage is not normalised, as in the discriminator
-                stages.append(make_norm(new))
-            stages.append(nn.LeakyReLU(0.2, inplace=True))
+            stages += [nn.Conv2d(width, new, 4, stride=2, padding=1, padding_mode="reflect"),
+                       nn.LeakyReLU(0.2, inplace=True)]
             width = new
         self.body = nn.Sequential(*stages, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.mean, self.log_var = nn.Linear(width, latent), nn.Linear(width, latent)
+        # He init, not the networks' N(0, 0.02): without normalisation that would shrink the
+        # image's signal 10^4-fold over four layers, and every image would start with one code
+        for conv in self.body:
+            if isinstance(conv, nn.Conv2d):
+                nn.init.kaiming_normal_(conv.weight, a=0.2)
+                nn.init.zeros_(conv.bias)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mean, log_var)``, each ``(N, latent)``."""

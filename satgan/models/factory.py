@@ -76,7 +76,7 @@ def build_encoder(config: Config) -> StyleEncoder | None:
     m = config.model
     if not m.encoder:
         return None
-    return init_weights(StyleEncoder(OUTPUT_CHANNELS, m.latent, nef=m.ndf, norm=m.norm), m.init, m.init_gain)
+    return StyleEncoder(OUTPUT_CHANNELS, m.latent, nef=m.ndf)  # it initialises itself (see there)
 
 
 def build_vgg_loss(loss: LossConfig, download: bool = True) -> VGGLoss | None:

@@ -153,8 +153,9 @@ class LossConfig(Settings):
         factory=list, help="differentiable augmentations of the discriminator's inputs (DiffAugment), "
                            "the same for a sample's real and generated pair")
     r1_weight: float = setting(0.0, ge=0, help="R1 penalty: squared gradient of D on real pairs")
-    kl_weight: float = setting(0.01, ge=0, help="with model.encoder: KL of the encoded codes to N(0, 1), so random "
-                                                "codes look like encoded ones")
+    kl_weight: float = setting(1.0, ge=0, help="with model.encoder: KL of the encoded codes to N(0, 1), so random "
+                                               "codes look like encoded ones (with L1 100, 0.1 let the codes run "
+                                               "away from N(0, 1); docs/RESULTS.md)")
     latent_weight: float = setting(0.5, ge=0, help="with model.encoder: L1 of the code the encoder reads back from "
                                                    "an image drawn with a random code, so random codes are used")
     variety_l1: bool = setting(False, help="with mode seeking: L1 to the real image for the closer of the two "

@@ -41,9 +41,10 @@ class StyleEncoder(nn.Module):
                 nn.init.zeros_(conv.bias)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(mean, log_var)``, each ``(N, latent)``."""
+        """``(mean, log_var)``, each ``(N, latent)``; the log-variance is kept within
+        [-8, 2] (an unnormalised network drifted it past 15, and exp() then overflowed)."""
         features = self.body(image)
-        return self.mean(features), self.log_var(features)
+        return self.mean(features), self.log_var(features).clamp(-8.0, 2.0)
 
 
 def sample_codes(mean: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from satgan.config import EvaluateConfig
@@ -24,12 +25,15 @@ from satgan.presets import make_config
 from satgan.train import train
 
 
-def _scoring(out: Path, data: Path) -> EvaluateConfig:
-    return EvaluateConfig(out=str(out / "unused.json"), data=str(data), baselines=["flat"])
+def _scoring(out: Path, data: Path, split: str = "val", limit: int | None = None) -> EvaluateConfig:
+    return EvaluateConfig(out=str(out / "unused.json"), data=str(data), baselines=["flat"], split=split, limit=limit)
 
 
 def run_candidate(data: Path, out: Path, name: str, overrides: list[str], preset: str, epochs: int,
-                  budgets: list[int], extra: list[str]) -> list[dict]:
+                  budgets: list[int], extra: list[str], sharpen: list[float] | None = None,
+                  split: str = "val", limit: int | None = None) -> list[dict]:
+    """Train candidate ``name`` (resuming a run that is there) and score it at each budget;
+    with ``sharpen``, once per unsharp-mask amount (rows named ``NAME+sharpenA``)."""
     run = out / "runs" / name
     cfg = make_config(preset, overrides=[f"train.epochs={epochs}", "train.keep_every=1", "train.val_kid=false",
                                          *extra, *overrides])
@@ -39,19 +43,21 @@ def run_candidate(data: Path, out: Path, name: str, overrides: list[str], preset
     print(f"{name}: trained in {(time.perf_counter() - started) / 60:.1f} min", file=sys.stderr)
     rows = []
     for budget in budgets:
-        models = {name: load_generator(run / "checkpoints" / f"epoch_{budget:04d}.pt", "cpu")}
-        report = evaluate_models(models, data, _scoring(out, data))
+        gen = load_generator(run / "checkpoints" / f"epoch_{budget:04d}.pt", "cpu")
+        models = {name: gen} if sharpen is None else {f"{name}+sharpen{a:g}": replace(gen, sharpen=a) for a in sharpen}
+        report = evaluate_models(models, data, _scoring(out, data, split, limit))
         minutes = sum(h["seconds"] for h in history[:budget]) / 60
-        rows.append({"candidate": name, "overrides": overrides, "epochs": budget, "minutes": round(minutes, 2),
-                     **{k: report["models"][name]["overall"].get(k) for k in ("psnr", "ssim", "fid", "kid")}})
-        print(json.dumps(rows[-1]), file=sys.stderr)
+        for model in models:
+            rows.append({"candidate": model, "overrides": overrides, "epochs": budget, "minutes": round(minutes, 2),
+                         **{k: report["models"][model]["overall"].get(k) for k in ("psnr", "ssim", "fid", "kid")}})
+            print(json.dumps(rows[-1]), file=sys.stderr)
     return rows
 
 
-def baselines(data: Path, out: Path, preset: str) -> list[dict]:
+def baselines(data: Path, out: Path, preset: str, split: str = "val", limit: int | None = None) -> list[dict]:
     cfg = make_config(preset)
-    models = {"flat": FlatFill.from_split(data, "val"), "untrained": generator_from_config(cfg, "cpu")}
-    report = evaluate_models(models, data, _scoring(out, data))
+    models = {"flat": FlatFill.from_split(data, split, limit), "untrained": generator_from_config(cfg, "cpu")}
+    report = evaluate_models(models, data, _scoring(out, data, split, limit))
     return [{"candidate": n, "overrides": [], "epochs": 0, "minutes": 0.0,
              **{k: m["overall"].get(k) for k in ("psnr", "ssim", "fid", "kid")}} for n, m in report["models"].items()]
 
@@ -95,20 +101,26 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="settings for every candidate")
     parser.add_argument("--plot", default="", help="draw the results to this PNG")
     parser.add_argument("--title", default="")
+    parser.add_argument("--sharpen", default="", help="comma-separated model.sharpen amounts to score each "
+                                                      "checkpoint with (default: its own)")
+    parser.add_argument("--split", default="val", help="the split scored")
+    parser.add_argument("--limit", type=int, default=None, help="score only the split's first N tiles")
     args = parser.parse_args()
+    sharpen = [float(a) for a in args.sharpen.split(",")] if args.sharpen else None
     data, out = Path(args.data), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     results = out / "results.json"
     rows = json.loads(results.read_text()) if results.exists() else []
     if not any(r["epochs"] == 0 for r in rows):
-        rows += baselines(data, out, args.preset)
+        rows += baselines(data, out, args.preset, args.split, args.limit)
     budgets = [int(b) for b in args.budgets.split(",")]
     for spec in args.candidate:
         name, _, sets = spec.partition("=")
         overrides = [s for s in sets.split(";") if s]
-        if any(r["candidate"] == name for r in rows):
+        if any(r["candidate"].partition("+sharpen")[0] == name for r in rows):
             continue  # already measured (the script resumes)
-        rows += run_candidate(data, out, name, overrides, args.preset, args.epochs, budgets, args.set)
+        rows += run_candidate(data, out, name, overrides, args.preset, args.epochs, budgets, args.set, sharpen,
+                              args.split, args.limit)
         results.write_text(json.dumps(rows, indent=1))
     results.write_text(json.dumps(rows, indent=1))
     print(table(rows))

@@ -120,6 +120,12 @@ class ModelConfig(Settings):
                                                   "codes to one; generation still draws codes at random")
     noise: int = setting(0, ge=0, le=16, arch=True, help="channels of per-pixel noise beside the mask: something to "
                                                         "draw texture from where the mask is uniform (0: none)")
+    sharpen: float = setting(0.0, ge=0, le=4, help="at generation (and validation): unsharp-mask the output by this "
+                                                  "amount (2 px Gaussian), restoring the 2-4 px detail L1 leaves "
+                                                  "soft; no weights, so it can change after training (0: off)")
+    noise_blur: float = setting(0.0, ge=0, le=64, arch=True, help="with model.noise: blur the noise by a Gaussian of "
+                                                                 "this many pixels (kept at unit variance), so it "
+                                                                 "varies like trees and fields, not grain (0: white)")
     ndf: int = setting(64, ge=1, arch=True, help="discriminator width")
     d_layers: int = setting(3, ge=1, le=8, arch=True, help="PatchGAN stride-2 stages: 3 gives 70x70 patches")
     num_d: int = setting(1, ge=1, le=4, arch=True, help="discriminator scales (pix2pixHD uses 2-3)")
@@ -220,6 +226,8 @@ class Config(Settings):
         if self.loss.mode_seeking > 0 and m.latent == 0 and m.noise == 0:
             raise SatganError("loss.mode_seeking needs a style code or noise to seek modes with: "
                               "set model.latent (e.g. 8) or model.noise (e.g. 1)")
+        if m.noise_blur and m.noise == 0:
+            raise SatganError("model.noise_blur smooths the noise: set model.noise (e.g. 1)")
         if m.encoder and m.latent == 0:
             raise SatganError("model.encoder learns style codes: set model.latent (e.g. 8)")
         if self.loss.variety_l1 and self.loss.mode_seeking == 0:
@@ -278,6 +286,8 @@ class GenerateConfig(Settings):
                                                       "style, noise seed 0)")
     dropout: bool = setting(False, help="keep pix2pix's dropout on as noise (otherwise deterministic)")
     seed: int = setting(0, ge=0, help="with --dropout")
+    sharpen: float | None = setting(None, ge=0, le=4, help="unsharp-mask amount of the output (default: the "
+                                                          "checkpoint's model.sharpen; 0: the generator's own output)")
     split: str = setting("val", help="pretransformed input: which split")
     limit: int | None = setting(None, ge=1, help="pretransformed input: at most this many tiles")
     preview_size: int = setting(1024, ge=16, help="seamless: longest side of the JPEG preview")
@@ -298,6 +308,8 @@ class EvaluateConfig(Settings):
     real: str | None = setting(None, help="folder mode: the real images")
     inception: str | None = setting(None, help="path to the FID Inception file (default_1.pt); default: found")
     kid_subsets: int = setting(100, ge=1, help="KID subsets")
+    sharpen: float | None = setting(None, ge=0, le=4, help="unsharp-mask amount for every checkpoint (default: "
+                                                          "each checkpoint's model.sharpen)")
     batch_size: int = setting(16, ge=1, help="tiles per forward pass")
     device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,14 +43,18 @@ REAL_ROLES = ("originalresized-", "original-", "real-")
 
 
 # -- naming -----------------------------------------------------------------------------------
-def load_generators(specs: list[str], device: str = "auto") -> dict[str, Model]:
-    """The generators of checkpoints given as ``path`` or ``name=path``, by name."""
+def load_generators(specs: list[str], device: str = "auto", sharpen: float | None = None) -> dict[str, Model]:
+    """The generators of checkpoints given as ``path`` or ``name=path``, by name; with
+    ``sharpen``, each unsharp-masks its output by that amount instead of its own
+    ``model.sharpen``."""
     models: dict[str, Model] = {}
     for spec in specs:
         name, path = model_spec(spec)
         if name in models:
             raise SatganError(f"two models named {name!r}; name them with NAME=PATH")
         models[name] = load_generator(path, device)
+        if sharpen is not None:
+            models[name] = replace(models[name], sharpen=sharpen)
     return models
 
 
@@ -294,7 +299,7 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     if cfg.generated:
         report = evaluate_folders(cfg)
     else:
-        models: dict[str, Model] = load_generators(cfg.checkpoints, cfg.device)
+        models: dict[str, Model] = load_generators(cfg.checkpoints, cfg.device, cfg.sharpen)
         if "untrained" in cfg.baselines:
             models["untrained"] = generator_from_config(next(iter(models.values())).config, cfg.device)
         if "flat" in cfg.baselines:

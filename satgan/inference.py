@@ -42,6 +42,7 @@ from satgan.errors import SatganError, SatganWarning
 from satgan.metrics import shifted_psnr
 from satgan.models.conditioning import StyledGenerator, noise_fields, random_codes
 from satgan.models.factory import build_generator, input_multiple
+from satgan.models.filters import unsharp_mask
 from satgan.models.shared_norm import SharedStatistics
 from satgan.runtime import resolve_device
 from satgan.settings import defaults
@@ -70,6 +71,7 @@ class Generator:
     city: str | None = None  # the city every image is drawn as, unless a call gives one per image
     code: torch.Tensor | None = None  # the style code of every image (None: zeros, the average style)
     noise_seed: int = 0  # a generator fed noise: where its noise comes from (the same seed, the same images)
+    sharpen: float = 0.0  # unsharp-mask amount of every output (model.sharpen; 0: the network's own)
 
     def styled(self, city: str | None = None, seed: int | None = None) -> Generator:
         """This generator drawing every image as ``city``, with the style code and the noise
@@ -117,7 +119,7 @@ class Generator:
             y = self.net(x, self._labels(len(x), cities), self._codes(len(x)), noise)
         else:
             y = self.net(x)
-        y = y.float().clamp(-1, 1)
+        y = unsharp_mask(y.float(), self.sharpen).clamp(-1, 1)
         return ((y + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
     def _labels(self, n: int, cities: list[str] | None) -> torch.Tensor | None:
@@ -189,7 +191,8 @@ def _ready(net: nn.Module, config: Config, device: str, pixel_scale: float | Non
                 m.train()
     m = config.model
     labels = tuple(m.labels) if m.condition == "city" else ()
-    return Generator(net, config, dev, config.data.crop, input_multiple(config), pixel_scale, labels, m.latent)
+    return Generator(net, config, dev, config.data.crop, input_multiple(config), pixel_scale, labels, m.latent,
+                     sharpen=m.sharpen)
 
 
 def in_batches(model, masks: list[np.ndarray] | np.ndarray, batch_size: int,
@@ -460,6 +463,8 @@ def generate(cfg: GenerateConfig, gen: Generator | None = None) -> dict:
         raise SatganError(f"--out {out} is inside the input folder {source}: outputs would mix with the data; "
                           "choose another folder")
     gen = gen or load_generator(cfg.checkpoint, cfg.device, cfg.dropout)
+    if cfg.sharpen is not None:
+        gen = replace(gen, sharpen=cfg.sharpen)
     if cfg.dropout:
         torch.manual_seed(cfg.seed)
     if cfg.city == "all":

@@ -330,7 +330,7 @@ class Trainer:
         started = time.perf_counter()
         n = min(self.config.train.val_samples, len(self.val_set))
         G = self.ema.net if self.ema is not None else bare(self.G)  # what checkpoints will generate with
-        masks, fake, real = generate_samples(G, self.val_set, n, self.device, self.amp)
+        masks, fake, real = generate_samples(G, self.val_set, n, self.device, self.amp, self.config.model.sharpen)
         scores = {"psnr": float(psnr(fake, real).mean()),
                   "ssim": float(metrics.ssim(model_to_unit_range(fake), model_to_unit_range(real))),
                   **self.realism(fake, real)}

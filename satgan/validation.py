@@ -13,6 +13,7 @@ from satgan.data.dataset import PairDataset
 from satgan.errors import SatganError, SatganWarning
 from satgan.images import model_to_unit_range
 from satgan.models.conditioning import StyledGenerator, noise_fields
+from satgan.models.filters import unsharp_mask
 
 
 def validation_set(train_set: PairDataset, config: Config, warn: bool = True) -> PairDataset:
@@ -34,10 +35,12 @@ def validation_set(train_set: PairDataset, config: Config, warn: bool = True) ->
 
 
 @torch.no_grad()
-def generate_samples(G: nn.Module, dataset: PairDataset, n: int, device: torch.device, amp: torch.dtype | None):
+def generate_samples(G: nn.Module, dataset: PairDataset, n: int, device: torch.device, amp: torch.dtype | None,
+                     sharpen: float = 0.0):
     """Masks, generated images (G in eval mode; each of its own city, with the average
-    style code and noise fixed per sample, where G is styled) and real images of ``dataset``'s first ``n`` samples,
-    as model tensors on the CPU."""
+    style code and noise fixed per sample, where G is styled; unsharp-masked by ``sharpen``
+    as generation does) and real images of ``dataset``'s first ``n`` samples, as model
+    tensors on the CPU."""
     styled = isinstance(G, StyledGenerator)
     channels = G.noise if styled else 0
     was_training = G.training
@@ -49,7 +52,8 @@ def generate_samples(G: nn.Module, dataset: PairDataset, n: int, device: torch.d
             mask = item["mask"][None].to(device)
             label = torch.tensor([item["label"]], device=device) if "label" in item else None
             noise = noise_fields(1, channels, *mask.shape[2:], seed=i) if channels else None  # the same each time
-            fakes.append((G(mask, label, noise=noise) if styled else G(mask)).float().cpu())
+            fake = (G(mask, label, noise=noise) if styled else G(mask)).float()
+            fakes.append(unsharp_mask(fake, sharpen).clamp(-1, 1).cpu())
         masks.append(item["mask"][None])
         reals.append(item["image"][None])
     G.train(was_training)

@@ -24,7 +24,7 @@ from satgan.evaluation import DropoutNoise, diversity, evaluate
 from satgan.gallery import gallery
 from satgan.images import to_unit_range
 from satgan.inference import generate, generate_seamless, load_generator
-from satgan.models.conditioning import StyledGenerator
+from satgan.models.conditioning import StyledGenerator, noise_fields, smooth_noise
 from satgan.models.encoder import kl_to_standard_normal, sample_codes
 from satgan.models.factory import build_discriminator, build_encoder, build_generator
 from satgan.models.objective import generator_loss, mode_seeking_loss
@@ -308,3 +308,31 @@ def test_an_encoder_run_resumes_and_generates_without_its_encoder(inria_arrays, 
     assert load_checkpoint(run / "checkpoints" / "last.pt").epoch == 2
     with pytest.raises(SatganError, match="another architecture"):  # the encoder is part of the architecture
         train(inria_arrays, run, apply_overrides(cfg, ["train.epochs=3", "model.encoder=false"]), resume="auto")
+
+
+def test_smoothed_noise_is_unit_variance_blobs_that_follow_a_shift():
+    white = noise_fields(1, 1, 256, 256, seed=3)
+    blobs = smooth_noise(white, 6.0)
+    assert smooth_noise(white, 0.0) is white
+    inner = blobs[..., 32:-32, 32:-32]
+    assert 0.8 < float(inner.std()) < 1.25, "kept at unit variance"
+    neighbours = torch.corrcoef(torch.stack([inner[..., :, :-1].flatten(), inner[..., :, 1:].flatten()]))[0, 1]
+    assert neighbours > 0.95 > float(torch.corrcoef(torch.stack([white[..., :-1].flatten(),
+                                                                  white[..., 1:].flatten()]))[0, 1])
+    # a window cut from the field and smoothed alone agrees with the whole field's smoothing inside
+    window = smooth_noise(white[..., 40:168, 40:168], 6.0)
+    assert torch.allclose(window[..., 24:-24, 24:-24], blobs[..., 64:144, 64:144], atol=1e-5)
+
+
+def test_noise_blur_reaches_the_generator_and_needs_noise():
+    with pytest.raises(SatganError, match="model.noise_blur"):
+        apply_overrides(preset("quick"), ["model.noise_blur=4"])
+    cfg = apply_overrides(preset("quick"), ["data.crop=64", "model.ngf=8", "model.noise=1"])
+    torch.manual_seed(0)
+    G = build_generator(cfg).eval()
+    blurred = build_generator(apply_overrides(cfg, ["model.noise_blur=4"])).eval()
+    blurred.load_state_dict(G.state_dict())  # the same weights: no new parameters
+    mask, noise = torch.zeros(1, 1, 64, 64), noise_fields(1, 1, 64, 64, seed=0)
+    with torch.no_grad():
+        assert not torch.allclose(G(mask, noise=noise), blurred(mask, noise=noise))
+        assert torch.allclose(G(mask, noise=smooth_noise(noise, 4.0)), blurred(mask, noise=noise))

@@ -21,6 +21,7 @@ LAYERS = [
     ["satgan.data.city_styles"],
     ["satgan.data.synthetic", "satgan.data.pretransform", "satgan.data.dataset", "satgan.data.footprints"],
     ["satgan.data.forge"],
+    ["satgan.models.filters"],
     ["satgan.models.conditioning"],
     ["satgan.models", "satgan.models.layers", "satgan.models.ema", "satgan.models.shared_norm"],
     ["satgan.models.generator", "satgan.models.discriminator", "satgan.models.losses", "satgan.models.augment",

@@ -6,6 +6,7 @@ from satgan.config import Config, DataConfig, LossConfig, ModelConfig
 from satgan.errors import SatganError
 from satgan.models.discriminator import PatchDiscriminator
 from satgan.models.factory import build_discriminator, build_generator, build_vgg_loss
+from satgan.models.filters import gaussian_blur
 from satgan.models.layers import init_weights
 from satgan.models.losses import (
     VGG19_FILE,
@@ -13,7 +14,6 @@ from satgan.models.losses import (
     detail_loss,
     feature_matching_loss,
     gan_loss,
-    gaussian_blur,
     local_detail,
     near_edges,
 )

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from satgan.checkpoint import load_checkpoint
-from satgan.config import LossConfig
+from satgan.config import GenerateConfig, LossConfig
+from satgan.inference import generate, load_generator
 from satgan.models.augment import augment_pairs
 from satgan.models.discriminator import MultiscaleDiscriminator
 from satgan.models.ema import EMA
+from satgan.models.filters import unsharp_mask
 from satgan.models.objective import discriminator_loss
 from satgan.train import Trainer, train
+from satgan.validation import generate_samples
 from tests.test_train import tiny, tiny_data  # noqa: F401  (fixture)
 
 
@@ -75,3 +82,41 @@ def test_ema_generator_is_what_checkpoints_generate_with(tiny_data, tmp_path):  
     ema, raw = ckpt.training["generator_ema"]["weights"], ckpt.training["generator"]
     assert all(torch.equal(ckpt.generator[k], ema[k]) for k in ema)
     assert any(not torch.equal(raw[k], ema[k]) for k in raw if raw[k].is_floating_point())
+
+
+def test_unsharp_mask_steepens_edges_and_leaves_flat_ground():
+    x = torch.full((1, 3, 32, 32), -0.2)
+    x[..., 16:] = 0.4  # one vertical edge
+    assert unsharp_mask(x, 0.0) is x
+    once, twice = unsharp_mask(x, 1.0), unsharp_mask(x, 2.0)
+    assert torch.allclose(once[..., :4], x[..., :4], atol=1e-6), "ground far from the edge is untouched"
+    assert bool((once[..., 15] < x[..., 15]).all() and (once[..., 16] > x[..., 16]).all()), "both sides overshoot"
+    assert torch.allclose(twice - x, 2 * (once - x), atol=1e-6), "the change is proportional to the amount"
+    assert abs(float(once.mean() - x.mean())) < 1e-3, "the mean colour stays"
+
+
+def test_sharpen_is_what_generation_and_validation_draw(tiny_data, tmp_path):  # noqa: F811
+    run = tmp_path / "run"
+    train(tiny_data, run, tiny("train.epochs=1", "model.sharpen=1.5", "train.val_kid=false"))
+    gen = load_generator(run / "checkpoints" / "last.pt", "cpu")
+    assert gen.sharpen == 1.5
+    masks = np.zeros((2, 32, 32), np.uint8)
+    masks[:, 8:20, 10:24] = 255
+    with torch.no_grad():
+        raw_net = gen.net(torch.from_numpy(masks).float()[:, None] / 127.5 - 1)
+    expected = ((unsharp_mask(raw_net, 1.5).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    sharp, plain = gen(masks), replace(gen, sharpen=0.0)(masks)
+    assert np.array_equal(sharp, expected.permute(0, 2, 3, 1).numpy())
+    assert not np.array_equal(sharp, plain)
+    # generate --sharpen overrides the checkpoint's amount (0: the network's own output)
+    written = generate(GenerateConfig(checkpoint=str(run / "checkpoints" / "last.pt"), input=str(tiny_data),
+                                      out=str(tmp_path / "raw"), mode="resize", sharpen=0.0, limit=2))["written"]
+    first = np.asarray(Image.open(written[0]).convert("RGB"))
+    trainer = Trainer(tiny_data, tmp_path / "again", tiny("model.sharpen=1.5"))
+    item = trainer.val_set[0]
+    assert np.array_equal(first, replace(gen, sharpen=0.0)(item["mask"][None, 0].add(1).mul(127.5).round()
+                                                           .to(torch.uint8).numpy())[0])
+    # validation scores what generation draws: the same net, with and without the mask
+    _, fake_sharp, _ = generate_samples(gen.net, trainer.val_set, 1, torch.device("cpu"), None, sharpen=1.5)
+    _, fake_plain, _ = generate_samples(gen.net, trainer.val_set, 1, torch.device("cpu"), None)
+    assert torch.allclose(fake_sharp, unsharp_mask(fake_plain, 1.5).clamp(-1, 1), atol=1e-6)

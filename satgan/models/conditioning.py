@@ -15,12 +15,14 @@ windows agree on the city and the code.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from satgan.errors import SatganError
+from satgan.models.filters import gaussian_blur
 
 
 class StyleNorm(nn.Module):
@@ -49,9 +51,10 @@ class StyledGenerator(nn.Module):
     the network has something to draw texture from where the mask is uniform (a
     convolution of a constant is a constant)."""
 
-    def __init__(self, net: nn.Module, num_labels: int = 0, latent: int = 0, noise: int = 0):
+    def __init__(self, net: nn.Module, num_labels: int = 0, latent: int = 0, noise: int = 0, noise_blur: float = 0.0):
         super().__init__()
         self.net, self.num_labels, self.latent, self.noise = net, num_labels, latent, noise
+        self.noise_blur = noise_blur
         if (num_labels or latent) and not any(isinstance(m, StyleNorm) for m in net.modules()):
             raise SatganError("a generator with labels or a style code needs StyleNorm layers")
 
@@ -60,7 +63,7 @@ class StyledGenerator(nn.Module):
         if self.noise:
             if noise is None:
                 noise = torch.randn(mask.shape[0], self.noise, *mask.shape[2:], device=mask.device, dtype=mask.dtype)
-            mask = torch.cat([mask, noise.to(mask.device, mask.dtype)], dim=1)
+            mask = torch.cat([mask, smooth_noise(noise.to(mask.device, mask.dtype), self.noise_blur)], dim=1)
         if not (self.num_labels or self.latent):
             return self.net(mask)
         if self.latent and code is None:
@@ -76,6 +79,17 @@ class StyledGenerator(nn.Module):
         finally:
             for m in norms:
                 m.style = None
+
+
+def smooth_noise(noise: torch.Tensor, sigma: float) -> torch.Tensor:
+    """White noise blurred by a Gaussian of ``sigma`` pixels and scaled back to unit
+    variance (a 2-D Gaussian of ``sigma`` keeps 1 / (4 pi sigma^2) of white noise's
+    variance): blobs about ``2 sigma`` across instead of grain. Shift-equivariant, so the
+    windows of a seamless scene, cut from one field, agree away from their borders.
+    ``sigma`` 0 returns ``noise`` itself."""
+    if not sigma:
+        return noise
+    return gaussian_blur(noise, sigma) * (2 * math.sqrt(math.pi) * sigma)
 
 
 def noise_fields(count: int, channels: int, height: int, width: int, seed: int) -> torch.Tensor:

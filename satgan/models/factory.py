@@ -48,7 +48,7 @@ def build_generator(config: Config) -> nn.Module:
                               padding=m.padding, style_dim=styles)
     net = init_weights(net, m.init, m.init_gain)
     labels = len(m.labels) if m.condition == "city" else 0
-    return StyledGenerator(net, labels, m.latent, m.noise) if styles or m.noise else net
+    return StyledGenerator(net, labels, m.latent, m.noise, m.noise_blur) if styles or m.noise else net
 
 
 def build_segmenter(ngf: int = 16, crop: int = 128) -> nn.Module:

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from satgan.errors import SatganError
+from satgan.models.filters import gaussian_blur
 
 GAN_MODES = ("vanilla", "lsgan", "hinge")
 
@@ -61,18 +62,6 @@ VGG19_LAYERS = {
     "relu5_1": 29, "relu5_2": 31, "relu5_3": 33, "relu5_4": 35,
 }
 DEFAULT_VGG_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # pix2pixHD's
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Each channel blurred by a Gaussian of ``sigma`` pixels (separable, reflect padding)."""
-    radius = max(1, min(int(3 * sigma + 0.5), min(x.shape[-2:]) - 1))
-    taps = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
-    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
-    kernel = (kernel / kernel.sum()).repeat(x.shape[1], 1, 1, 1)
-    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), kernel.view(-1, 1, 1, 2 * radius + 1),
-                 groups=x.shape[1])
-    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), kernel.view(-1, 1, 2 * radius + 1, 1),
-                    groups=x.shape[1])
 
 
 def local_detail(x: torch.Tensor, band: float = 2.0, window: float = 4.0) -> torch.Tensor:

@@ -59,6 +59,7 @@ BASELINES = ["flat", "untrained"]  # flat | untrained
 # None: the default in satgan/config.py (EvaluateConfig, GenerateConfig), where each setting is described
 SPLIT = "val"  # the split to score; its first mask is generated whole below
 LIMIT = None  # at most this many tiles; None: every tile of the split
+SHARPEN = None  # unsharp-mask amount of every generated image; None: each checkpoint's model.sharpen (0: raw output)
 REPORT = "evaluation/report.json"
 MASK_FILE = ""  # a real-size mask for seamless generation; "": the first mask of SPLIT
 OUT_DIR = "evaluation/generated"
@@ -76,7 +77,7 @@ from satgan.settings import build
 data_dir, report_path, out_dir = (resolve(p, WORKSPACE) for p in (DATA_DIR, REPORT, OUT_DIR))
 checkpoints = [resolve_spec(s, WORKSPACE) for s in CHECKPOINTS]
 config = build(EvaluateConfig, out=str(report_path), checkpoints=checkpoints, data=str(data_dir), split=SPLIT,
-               limit=LIMIT, baselines=list(BASELINES))
+               limit=LIMIT, baselines=list(BASELINES), sharpen=SHARPEN)
 print(config)
 
 # %% [markdown]
@@ -125,7 +126,8 @@ from satgan.inference import (
 mask_file = resolve(MASK_FILE, WORKSPACE) if MASK_FILE else source_mask(data_dir, SPLIT)
 generate_config = build(GenerateConfig, checkpoint=model_spec(checkpoints[0])[1], input=str(mask_file),
                         out=str(out_dir), mode="seamless", scale=SCALE, overlap=OVERLAP,
-                        window=WINDOW, shared_norm=SHARED_NORM, city=CITY, style_seed=STYLE_SEED)
+                        window=WINDOW, shared_norm=SHARED_NORM, city=CITY, style_seed=STYLE_SEED,
+                        sharpen=SHARPEN)
 # one city and one style code for every window of the scene
 generator = file_style(load_generator(generate_config.checkpoint).styled(CITY, STYLE_SEED), mask_file)
 result = generate(generate_config, generator)

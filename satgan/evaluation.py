@@ -43,18 +43,14 @@ REAL_ROLES = ("originalresized-", "original-", "real-")
 
 
 # -- naming -----------------------------------------------------------------------------------
-def load_generators(specs: list[str], device: str = "auto", sharpen: float | None = None) -> dict[str, Model]:
-    """The generators of checkpoints given as ``path`` or ``name=path``, by name; with
-    ``sharpen``, each unsharp-masks its output by that amount instead of its own
-    ``model.sharpen``."""
+def load_generators(specs: list[str], device: str = "auto") -> dict[str, Model]:
+    """The generators of checkpoints given as ``path`` or ``name=path``, by name."""
     models: dict[str, Model] = {}
     for spec in specs:
         name, path = model_spec(spec)
         if name in models:
             raise SatganError(f"two models named {name!r}; name them with NAME=PATH")
         models[name] = load_generator(path, device)
-        if sharpen is not None:
-            models[name] = replace(models[name], sharpen=sharpen)
     return models
 
 
@@ -299,9 +295,11 @@ def evaluate(cfg: EvaluateConfig) -> dict:
     if cfg.generated:
         report = evaluate_folders(cfg)
     else:
-        models: dict[str, Model] = load_generators(cfg.checkpoints, cfg.device, cfg.sharpen)
+        models: dict[str, Model] = load_generators(cfg.checkpoints, cfg.device)
         if "untrained" in cfg.baselines:
             models["untrained"] = generator_from_config(next(iter(models.values())).config, cfg.device)
+        if cfg.sharpen is not None:  # every generator, the untrained one too, draws with the same mask
+            models = {name: replace(m, sharpen=cfg.sharpen) for name, m in models.items()}
         if "flat" in cfg.baselines:
             models["flat"] = FlatFill.from_split(cfg.data, cfg.split, cfg.limit)
         report = evaluate_models(models, cfg.data, cfg)

@@ -10,7 +10,9 @@ from PIL import Image
 from torch import nn
 
 from satgan.checkpoint import load_checkpoint
-from satgan.config import GenerateConfig, LossConfig
+from satgan.config import EvaluateConfig, GenerateConfig, LossConfig
+from satgan.data.dataset import PairDataset
+from satgan.evaluation import evaluate
 from satgan.inference import generate, load_generator
 from satgan.models.augment import augment_pairs
 from satgan.models.discriminator import MultiscaleDiscriminator
@@ -112,11 +114,17 @@ def test_sharpen_is_what_generation_and_validation_draw(tiny_data, tmp_path):  #
     written = generate(GenerateConfig(checkpoint=str(run / "checkpoints" / "last.pt"), input=str(tiny_data),
                                       out=str(tmp_path / "raw"), mode="resize", sharpen=0.0, limit=2))["written"]
     first = np.asarray(Image.open(written[0]).convert("RGB"))
-    trainer = Trainer(tiny_data, tmp_path / "again", tiny("model.sharpen=1.5"))
-    item = trainer.val_set[0]
+    val = PairDataset(tiny_data, "val", gen.config.data, augment=False)
+    item = val[0]
     assert np.array_equal(first, replace(gen, sharpen=0.0)(item["mask"][None, 0].add(1).mul(127.5).round()
                                                            .to(torch.uint8).numpy())[0])
-    # validation scores what generation draws: the same net, with and without the mask
-    _, fake_sharp, _ = generate_samples(gen.net, trainer.val_set, 1, torch.device("cpu"), None, sharpen=1.5)
-    _, fake_plain, _ = generate_samples(gen.net, trainer.val_set, 1, torch.device("cpu"), None)
+    # evaluate --sharpen overrides every generator's amount, the untrained baseline's too
+    ckpt = f"m={run / 'checkpoints' / 'last.pt'}"
+    reports = [evaluate(EvaluateConfig(out=str(tmp_path / f"r{a}.json"), data=str(tiny_data), checkpoints=[ckpt],
+                                       baselines=["untrained"], sharpen=a))["models"] for a in (0.0, 3.0)]
+    for name in ("m", "untrained"):
+        assert reports[0][name]["overall"]["psnr"] != reports[1][name]["overall"]["psnr"], name
+    # validation scores what generation draws: the same net, with and without the unsharp mask
+    _, fake_sharp, _ = generate_samples(gen.net, val, 1, torch.device("cpu"), None, sharpen=1.5)
+    _, fake_plain, _ = generate_samples(gen.net, val, 1, torch.device("cpu"), None)
     assert torch.allclose(fake_sharp, unsharp_mask(fake_plain, 1.5).clamp(-1, 1), atol=1e-6)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 from satgan import metrics
@@ -43,10 +44,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=4)
     parser.add_argument("--limit", type=int)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--truncation", type=float, default=1.0,
+                        help="style codes and noise scaled by this (1: full variety, 0: the average image)")
     args = parser.parse_args()
     inception = metrics.InceptionFeatures()
     specs = dict(model_spec(s) for s in args.checkpoint)
-    gens = {name: load_generator(path, "cpu") for name, path in specs.items()}
+    gens = {name: replace(load_generator(path, "cpu"), truncation=args.truncation) for name, path in specs.items()}
     results = {"scores": scores({**gens, "flat": FlatFill.from_split(args.data, "val", args.limit)}, args.data,
                                 args.limit), "diversity": {}}
     for name, gen in gens.items():

@@ -168,6 +168,12 @@ class LossConfig(Settings):
                                            "generations only (a variety loss), so the other may differ")
     mode_seeking: float = setting(0.0, ge=0, help="mode seeking (MSGAN): two style codes (and noises) must give "
                                                   "different images; needs model.latent or model.noise")
+    nearest_of: int = setting(0, ge=0, help="> 1: the code and noise L1 pulls toward the real image are the "
+                                            "nearest of this many random draws (tried without gradients; "
+                                            "conditional IMLE), so codes spread over the images a mask allows")
+    mode_seeking_space: Literal["image", "discriminator"] = setting(
+        "image", help="where mode seeking measures how far apart two generations are: in pixels, or in the "
+                      "discriminator's features (what D tells apart, rather than tone anywhere; needs a D)")
 
     def check(self) -> None:
         if self.l1_weight == 0 and self.vgg_weight == 0 and self.gan_weight == 0:
@@ -226,10 +232,17 @@ class Config(Settings):
         if self.loss.mode_seeking > 0 and m.latent == 0 and m.noise == 0:
             raise SatganError("loss.mode_seeking needs a style code or noise to seek modes with: "
                               "set model.latent (e.g. 8) or model.noise (e.g. 1)")
+        if self.loss.nearest_of > 1 and m.latent == 0 and m.noise == 0:
+            raise SatganError("loss.nearest_of draws codes and noises: "
+                              "set model.latent (e.g. 8) or model.noise (e.g. 1)")
+        if self.loss.nearest_of > 1 and m.encoder:
+            raise SatganError("loss.nearest_of and model.encoder both choose the code L1 trains: set one")
         if m.noise_blur and m.noise == 0:
             raise SatganError("model.noise_blur smooths the noise: set model.noise (e.g. 1)")
         if m.encoder and m.latent == 0:
             raise SatganError("model.encoder learns style codes: set model.latent (e.g. 8)")
+        if self.loss.mode_seeking_space == "discriminator" and self.loss.gan_weight == 0:
+            raise SatganError("loss.mode_seeking_space=discriminator measures in D's features: set loss.gan_weight")
         if self.loss.variety_l1 and self.loss.mode_seeking == 0:
             raise SatganError("loss.variety_l1 compares the two generations mode seeking makes: set loss.mode_seeking")
         if len(set(m.labels)) != len(m.labels):
@@ -284,6 +297,9 @@ class GenerateConfig(Settings):
     style_seed: int | None = setting(None, ge=0, help="a model with a style code or noise: draw the code and the "
                                                       "noise from this seed (one code per run; default: the average "
                                                       "style, noise seed 0)")
+    truncation: float = setting(1.0, ge=0, le=1, help="a model with a style code or noise: scale both by this "
+                                                      "(1: their full variety; less: images nearer the average "
+                                                      "one, more real and less varied)")
     dropout: bool = setting(False, help="keep pix2pix's dropout on as noise (otherwise deterministic)")
     seed: int = setting(0, ge=0, help="with --dropout")
     sharpen: float | None = setting(None, ge=0, le=4, help="unsharp-mask amount of the output (default: the "

@@ -72,6 +72,7 @@ class Generator:
     code: torch.Tensor | None = None  # the style code of every image (None: zeros, the average style)
     noise_seed: int = 0  # a generator fed noise: where its noise comes from (the same seed, the same images)
     sharpen: float = 0.0  # unsharp-mask amount of every output (model.sharpen; 0: the network's own)
+    truncation: float = 1.0  # style code and noise scaled by this: 1 their full variety, 0 the average image
 
     def styled(self, city: str | None = None, seed: int | None = None) -> Generator:
         """This generator drawing every image as ``city``, with the style code and the noise
@@ -96,7 +97,9 @@ class Generator:
         """The noise of a whole ``height`` x ``width`` scene ``(channels, H, W)``, from
         :attr:`noise_seed`; windows cut theirs from it, so overlapping windows see the same
         noise where they overlap. ``None`` for a generator without noise."""
-        return noise_fields(1, self.noise, height, width, self.noise_seed)[0] if self.noise else None
+        if not self.noise:
+            return None
+        return noise_fields(1, self.noise, height, width, self.noise_seed)[0] * self.truncation
 
     @torch.inference_mode()
     def __call__(self, masks: np.ndarray, cities: list[str] | None = None,
@@ -115,7 +118,7 @@ class Generator:
         if isinstance(self.net, StyledGenerator):
             if self.noise and noise is None:  # each image's own, from its mask: batching changes nothing
                 noise = torch.cat([noise_fields(1, self.noise, *m.shape, self.noise_seed * 1_000_003 + zlib.crc32(m))
-                                   for m in np.ascontiguousarray(masks)])
+                                   for m in np.ascontiguousarray(masks)]) * self.truncation
             y = self.net(x, self._labels(len(x), cities), self._codes(len(x)), noise)
         else:
             y = self.net(x)
@@ -135,7 +138,7 @@ class Generator:
     def _codes(self, n: int) -> torch.Tensor | None:
         if not self.latent or self.code is None:
             return None
-        return self.code.to(self.device).expand(n, self.latent)
+        return (self.code * self.truncation).to(self.device).expand(n, self.latent)
 
 
 def as_city(model, city: str):
@@ -465,6 +468,11 @@ def generate(cfg: GenerateConfig, gen: Generator | None = None) -> dict:
     gen = gen or load_generator(cfg.checkpoint, cfg.device, cfg.dropout)
     if cfg.sharpen is not None:
         gen = replace(gen, sharpen=cfg.sharpen)
+    if cfg.truncation != 1:
+        if not (gen.latent or gen.noise):
+            raise SatganError(f"--truncation {cfg.truncation}: this model has no style code or noise to scale "
+                              "(train with model.latent or model.noise)")
+        gen = replace(gen, truncation=cfg.truncation)
     if cfg.dropout:
         torch.manual_seed(cfg.seed)
     if cfg.city == "all":

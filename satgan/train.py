@@ -256,7 +256,10 @@ class Trainer:
         autocast = torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None)
         m, batch_norm = self.config.model, self.config.model.norm == "batch"
         label = batch["label"].to(self.device) if m.condition == "city" else None
-        code, noise = self._randomness(mask)
+        if self.config.loss.nearest_of > 1:
+            code, noise = self._nearest_randomness(mask, label, real, self.config.loss.nearest_of, autocast)
+        else:
+            code, noise = self._randomness(mask)
         second = encoded = None
         with autocast:
             if self.E is not None:  # each mask drawn with its own real image's code (BicycleGAN)
@@ -313,6 +316,27 @@ class Trainer:
         code = torch.randn(n, m.latent, device=self.device) if m.latent else None
         noise = torch.randn(n, m.noise, *mask.shape[2:], device=self.device) if m.noise else None
         return code, noise
+
+    def _nearest_randomness(self, mask: torch.Tensor, label: torch.Tensor | None, real: torch.Tensor, draws: int,
+                            autocast) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Of ``draws`` random codes and noises per sample, the one whose generation is nearest
+        the real image (mean absolute difference): conditional IMLE (Li et al. 2019). L1 then
+        pulls each real image's nearest generation toward it, not the average of them all."""
+        best = best_code = best_noise = None
+        with torch.no_grad(), autocast:
+            for _ in range(draws):
+                code, noise = self._randomness(mask)
+                gap = (self.G(mask, label, code, noise) - real).abs().flatten(1).float().mean(1)
+                if best is None:
+                    best, best_code, best_noise = gap, code, noise
+                    continue
+                nearer = gap < best
+                best = torch.where(nearer, gap, best)
+                if code is not None:
+                    best_code = torch.where(nearer[:, None], code, best_code)
+                if noise is not None:
+                    best_noise = torch.where(nearer[:, None, None, None], noise, best_noise)
+        return best_code, best_noise
 
     def _check_finite(self, loss: torch.Tensor, which: str) -> None:
         if not self.procs.all_true(bool(torch.isfinite(loss.detach())), self.device):  # every rank stops together

@@ -27,7 +27,7 @@ from satgan.inference import generate, generate_seamless, load_generator
 from satgan.models.conditioning import StyledGenerator, noise_fields, smooth_noise
 from satgan.models.encoder import kl_to_standard_normal, sample_codes
 from satgan.models.factory import build_discriminator, build_encoder, build_generator
-from satgan.models.objective import generator_loss, mode_seeking_loss
+from satgan.models.objective import feature_distance, generator_loss, mode_seeking_loss
 from satgan.presets import preset
 from satgan.train import train
 from tests.conftest import write_pair_folder
@@ -99,10 +99,40 @@ def test_variety_l1_takes_the_closer_generation():
         small("loss.variety_l1=true")
 
 
+def test_mode_seeking_in_the_discriminators_features():
+    cfg = small("model.latent=2", "loss.mode_seeking=1", "loss.variety_l1=true",
+                "loss.mode_seeking_space=discriminator")
+    D = build_discriminator(cfg)
+    D.requires_grad_(False)
+    mask = torch.rand(2, 1, 64, 64) * 2 - 1
+    real, fake = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
+    other = fake.clone()
+    codes = (torch.zeros(2, 2), torch.ones(2, 2))
+    # the same image twice: D sees no difference, the term is at its bound
+    _, same = generator_loss(D, None, mask, fake, real, replace(cfg.loss, d_augment=[]), second=(other, *codes))
+    assert float(same["G_MS"]) > 1e4
+    far = fake + 0.5 * torch.randn_like(fake)
+    total, terms = generator_loss(D, None, mask, fake, real, replace(cfg.loss, d_augment=[]), second=(far, *codes))
+    gap = feature_distance(D(mask, fake), D(mask, far))
+    assert float(terms["G_MS"]) == pytest.approx(float(mode_seeking_loss(gap, *codes)), rel=1e-5)
+    # it is D's features, not the pixels, that set the term
+    _, pixel = generator_loss(D, None, mask, fake, real, replace(cfg.loss, d_augment=[], mode_seeking_space="image"),
+                              second=(far, *codes))
+    assert float(pixel["G_MS"]) == pytest.approx(float(mode_seeking_loss((fake - far).abs().mean(), *codes)))
+    assert float(pixel["G_MS"]) != pytest.approx(float(terms["G_MS"]), rel=1e-2)
+    # the gradient reaches the second generation through D (augmented alike, so still finite)
+    far.requires_grad_(True)
+    total, _ = generator_loss(D, None, mask, fake, real, cfg.loss, second=(far, *codes))
+    total.backward()
+    assert far.grad is not None and far.grad.abs().sum() > 0
+    with pytest.raises(SatganError, match="measures in D's features"):
+        small("model.latent=2", "loss.mode_seeking=1", "loss.mode_seeking_space=discriminator", "loss.gan_weight=0")
+
+
 def test_mode_seeking_rewards_different_images_for_different_codes():
-    a, z1, z2 = torch.zeros(2, 3, 8, 8), torch.zeros(2, 4), torch.ones(2, 4)
-    assert mode_seeking_loss(a, a + 0.5, z1, z2) < mode_seeking_loss(a, a + 0.1, z1, z2)
-    assert mode_seeking_loss(a, a, z1, z2) > 1e4  # a generator ignoring its code pays without bound
+    z1, z2 = torch.zeros(2, 4), torch.ones(2, 4)
+    assert mode_seeking_loss(torch.tensor(0.5), z1, z2) < mode_seeking_loss(torch.tensor(0.1), z1, z2)
+    assert mode_seeking_loss(torch.tensor(0.0), z1, z2) > 1e4  # a generator ignoring its code pays without bound
     with pytest.raises(SatganError, match="needs a style code"):
         small("loss.mode_seeking=1")
     with pytest.raises(SatganError, match="model.labels are the cities of model.condition=city"):
@@ -131,6 +161,37 @@ def test_labels_reach_the_checkpoint_and_generation(styled_run, tmp_path):
     both = gen(np.stack([mask, mask]), ["vienna", "austin"])
     assert np.abs(both[0].astype(int) - vienna[0]).max() <= 1
     assert np.array_equal(both[1], gen(np.stack([mask, mask]), ["austin", "austin"])[1])
+
+
+def test_truncation_scales_code_and_noise_toward_the_average_image(styled_run, tiny_checkpoint, inria_root,
+                                                                      tmp_path):
+    gen = load_generator(styled_run, "cpu")
+    mask = np.zeros((64, 64), np.uint8)
+    mask[16:40, 20:44] = 255
+
+    def draw(seed, truncation):
+        return replace(gen.styled("vienna", seed), truncation=truncation)(mask[None])[0].astype(int)
+
+    # at 0 every seed gives the one average image (zero code, zero noise)
+    assert np.array_equal(draw(3, 0.0), draw(4, 0.0))
+    average = draw(3, 0.0)
+    half, full = np.abs(draw(3, 0.5) - average).mean(), np.abs(draw(3, 1.0) - average).mean()
+    assert 0 < half < full
+    # a seamless scene's one noise field is scaled alike
+    field = replace(gen.styled("vienna", 3), truncation=0.5).noise_field(8, 8)
+    assert torch.allclose(field, gen.styled("vienna", 3).noise_field(8, 8) * 0.5)
+    # through generate: --truncation 0 draws the average image whatever the seed
+    mask_file = next((inria_root / "train" / "gt").glob("vienna*.tif"))
+    base = dict(checkpoint=str(styled_run), input=str(mask_file), mode="seamless", scale=2.0, city="vienna",
+                truncation=0.0)
+    for seed in (1, 2):
+        generate(GenerateConfig(out=str(tmp_path / f"t{seed}"), style_seed=seed, **base))
+    a, b = (tifffile.imread(tmp_path / f"t{s}" / f"{mask_file.stem}.tif") for s in (1, 2))
+    assert np.array_equal(a, b)
+    with pytest.raises(SatganError, match="--truncation 0.5: this model has no style code or noise"):
+        generate(GenerateConfig(checkpoint=str(tiny_checkpoint), input=str(mask_file), out=str(tmp_path / "u"),
+                                truncation=0.5))
+    assert not (tmp_path / "u").exists()
 
 
 def test_generate_one_city_or_every_city(styled_run, inria_root, tmp_path):
@@ -292,6 +353,33 @@ def test_style_encoder_learns_from_l1_and_kl_but_not_from_the_read_back(inria_ar
     (g0, e0), (g1, e1) = after
     assert all(torch.equal(e0[k], e1[k]) for k in e0)
     assert any(not torch.equal(g0[k], g1[k]) for k in g0)
+
+
+def test_nearest_of_pulls_the_nearest_draw_toward_the_real_image(inria_arrays, tmp_path):
+    """Of K draws per sample, the chosen code and noise give the generation nearest the real
+    image: no single draw is nearer, and the chosen one is nearer than the typical draw."""
+    from satgan.train import Trainer
+
+    cfg = small("model.condition=city", "model.latent=4", "model.noise=1", "loss.nearest_of=6")
+    trainer = Trainer(inria_arrays, tmp_path / "run", cfg)
+    batch = next(iter(trainer.loader))
+    mask, real, label = batch["mask"], batch["image"], batch["label"]
+    trainer.G.eval()  # no dropout: a generation depends on its code and noise alone
+    autocast = torch.autocast("cpu", enabled=False)
+    torch.manual_seed(3)
+    code, noise = trainer._nearest_randomness(mask, label, real, 6, autocast)
+    torch.manual_seed(3)
+    draws = [trainer._randomness(mask) for _ in range(6)]
+    with torch.no_grad():
+        gaps = torch.stack([(trainer.G(mask, label, c, n) - real).abs().flatten(1).mean(1) for c, n in draws])
+        chosen = (trainer.G(mask, label, code, noise) - real).abs().flatten(1).mean(1)
+    assert torch.allclose(chosen, gaps.min(0).values)
+    assert (gaps.min(0).values < gaps.mean(0)).all()
+    trainer.G.train()
+    terms = trainer.train_step(batch)  # and a whole step runs with it
+    assert terms["G_L1"] > 0
+    with pytest.raises(SatganError, match="loss.nearest_of draws codes and noises"):
+        small("loss.nearest_of=4")
 
 
 def test_an_encoder_run_resumes_and_generates_without_its_encoder(inria_arrays, tmp_path):

@@ -32,13 +32,21 @@ LOSS_TERMS = {
 }
 
 
-def mode_seeking_loss(fake_a: torch.Tensor, fake_b: torch.Tensor, code_a: torch.Tensor,
-                      code_b: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
-    """MSGAN (Mao et al. 2019): the ratio of the images' mean distance to the codes' mean
-    distance should be large, so the loss is its inverse: a generator that ignores its
-    code pays without bound."""
-    ratio = (fake_a - fake_b).abs().mean() / (code_a - code_b).abs().mean()
+def mode_seeking_loss(distance: torch.Tensor, code_a: torch.Tensor, code_b: torch.Tensor,
+                      eps: float = 1e-5) -> torch.Tensor:
+    """MSGAN (Mao et al. 2019): the ratio of two generations' ``distance`` to their codes'
+    mean distance should be large, so the loss is its inverse: a generator that ignores
+    its code pays without bound."""
+    ratio = distance / (code_a - code_b).abs().mean()
     return 1 / (ratio + eps)
+
+
+def feature_distance(a: list[list[torch.Tensor]], b: list[list[torch.Tensor]]) -> torch.Tensor:
+    """Mean absolute difference of two passes' intermediate discriminator features (the
+    logits left out), averaged over layers and scales: how differently D sees two images."""
+    gaps = [(fa - fb).abs().mean() for sa, sb in zip(a, b, strict=True)
+            for fa, fb in zip(sa[:-1], sb[:-1], strict=True)]
+    return torch.stack(gaps).mean()
 
 
 def discriminate(D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, real: torch.Tensor, batch_norm: bool,
@@ -90,13 +98,22 @@ def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tenso
     weighted: list[torch.Tensor] = []
     variety = second is not None and cfg.variety_l1
     judge_both = second is not None and (variety or encoded is not None)
+    seek_in_d = second is not None and cfg.mode_seeking > 0 and cfg.mode_seeking_space == "discriminator"
+    pred_other = None
     if D is not None:
-        seen_mask, (seen_fake, seen_real) = augment_pairs(mask, [fake, real], cfg.d_augment)
+        if seek_in_d:  # both generations through one augmentation: D's features differ by the images alone
+            seen_mask, (seen_fake, seen_real, seen_other) = augment_pairs(mask, [fake, real, second[0]],
+                                                                          cfg.d_augment)
+            pred_other = D(seen_mask, seen_other, label)
+        else:
+            seen_mask, (seen_fake, seen_real) = augment_pairs(mask, [fake, real], cfg.d_augment)
         pred_fake = D(seen_mask, seen_fake, label)
         terms["G_GAN"] = gan_loss(pred_fake, True, cfg.gan_mode, for_discriminator=False)
         if judge_both:  # the generation L1 leaves alone must still look real
-            seen_mask2, (seen_other,) = augment_pairs(mask, [second[0]], cfg.d_augment)
-            other_gan = gan_loss(D(seen_mask2, seen_other, label), True, cfg.gan_mode, for_discriminator=False)
+            if pred_other is None:
+                seen_mask2, (seen_other,) = augment_pairs(mask, [second[0]], cfg.d_augment)
+                pred_other = D(seen_mask2, seen_other, label)
+            other_gan = gan_loss(pred_other, True, cfg.gan_mode, for_discriminator=False)
             terms["G_GAN"] = 0.5 * (terms["G_GAN"] + other_gan)
         weighted.append(cfg.gan_weight * terms["G_GAN"])
         if cfg.fm_weight > 0:
@@ -126,7 +143,8 @@ def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tenso
         weighted += [cfg.kl_weight * terms["G_KL"], cfg.latent_weight * terms["G_latent"]]
     if second is not None and cfg.mode_seeking > 0:
         other, other_code, code = second
-        terms["G_MS"] = mode_seeking_loss(fake, other, code, other_code)
+        distance = feature_distance(pred_fake, pred_other) if seek_in_d else (fake - other).abs().mean()
+        terms["G_MS"] = mode_seeking_loss(distance, code, other_code)
         weighted.append(cfg.mode_seeking * terms["G_MS"])
     total = weighted[0]  # the config guarantees at least one term
     for w in weighted[1:]:

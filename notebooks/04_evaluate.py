@@ -69,6 +69,7 @@ WINDOW = None  # window side in output pixels; None: 768 where the scene allows
 SHARED_NORM = None  # one set of instance-norm statistics for the whole scene; None: the default (True)
 CITY = None  # a city-conditioned model: the city the whole mask is drawn as; None: the one its name says
 STYLE_SEED = None  # a model with a style code: the seed of the scene's code; None: the average style
+TRUNCATION = None  # a model with a style code or noise: scale both by this (1: full variety, 0: the average image)
 
 # %%
 from satgan.config import EvaluateConfig
@@ -127,7 +128,7 @@ mask_file = resolve(MASK_FILE, WORKSPACE) if MASK_FILE else source_mask(data_dir
 generate_config = build(GenerateConfig, checkpoint=model_spec(checkpoints[0])[1], input=str(mask_file),
                         out=str(out_dir), mode="seamless", scale=SCALE, overlap=OVERLAP,
                         window=WINDOW, shared_norm=SHARED_NORM, city=CITY, style_seed=STYLE_SEED,
-                        sharpen=SHARPEN)
+                        truncation=TRUNCATION, sharpen=SHARPEN)
 # one city and one style code for every window of the scene
 generator = file_style(load_generator(generate_config.checkpoint).styled(CITY, STYLE_SEED), mask_file)
 result = generate(generate_config, generator)

@@ -57,6 +57,7 @@ SCENES = None  # whole scenes per city, grid tiles reassembled
 SEED = None  # which random samples
 STYLE_MASKS = None  # city-conditioned models: samples drawn as every city
 VARIATIONS = None  # models with a style code: samples per mask
+TRUNCATION = None  # models with a style code or noise: scale both by this (1: full variety, 0: the average image)
 
 # %%
 from satgan.config import GalleryConfig
@@ -66,7 +67,8 @@ from satgan.settings import build
 checkpoints = [resolve_spec(s, WORKSPACE) for s in CHECKPOINTS]
 config = build(GalleryConfig, out=str(resolve(OUT_DIR, WORKSPACE)), data=str(resolve(DATA_DIR, WORKSPACE)),
                        checkpoints=checkpoints, split=SPLIT, per_city=PER_CITY, indices=list(INDICES) or None,
-                       scenes=SCENES, seed=SEED, style_masks=STYLE_MASKS, variations=VARIATIONS)
+                       scenes=SCENES, seed=SEED, style_masks=STYLE_MASKS, variations=VARIATIONS,
+                       truncation=TRUNCATION)
 result = gallery(config)
 g = result["gallery"]
 print(f"{len(g.names)} samples of {len(set(g.cities))} cities, models: {', '.join(g.models)}")

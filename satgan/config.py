@@ -356,6 +356,8 @@ class GalleryConfig(Settings):
     scenes: int = setting(1, ge=0, help="whole scenes per city, grid tiles reassembled")
     style_masks: int = setting(2, ge=0, help="city-conditioned models: samples drawn as every city")
     variations: int = setting(4, ge=0, help="models with a style code or noise: samples per mask, from seeds 0, 1, ...")
+    truncation: float = setting(1.0, ge=0, le=1, help="models with a style code or noise: scale both by this "
+                                                      "(1: their full variety; less: nearer the average image)")
     seed: int = setting(0, ge=0, help="which random samples")
     batch_size: int = setting(16, ge=1, help="tiles per forward pass")
     device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")

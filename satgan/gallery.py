@@ -13,7 +13,7 @@ import base64
 import html
 import io
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -314,7 +314,8 @@ def gallery(cfg: GalleryConfig) -> dict:
     Everything is written to a staging folder first and moved into ``cfg.out`` at the end,
     so a gallery that fails leaves an earlier one there whole."""
     out = check_output_folder(cfg.out)
-    models = load_generators(cfg.checkpoints, cfg.device)
+    models = {name: replace(m, truncation=cfg.truncation) if m.latent or m.noise else m
+              for name, m in load_generators(cfg.checkpoints, cfg.device).items()}
     g = build_gallery(models, cfg.data, cfg.split, cfg.indices, cfg.per_city, cfg.scenes, cfg.seed, cfg.batch_size,
                       cfg.style_masks, cfg.variations)
     with staged_folder(out) as stage:

@@ -268,6 +268,11 @@ def test_evaluate_and_gallery_draw_each_tile_as_its_city(styled_run, inria_array
     assert len(g.variations) == 2 and len(g.variations[0]["samples"]) == 3
     names = [p.name for p in result["figures"]]
     assert sum(n.startswith("cities-") for n in names) == 2 and sum(n.startswith("codes-") for n in names) == 2
+    assert any(not np.array_equal(a, g.variations[0]["samples"][0]) for a in g.variations[0]["samples"][1:])
+    # truncated to 0, every variation is the average image
+    flat = gallery(GalleryConfig(out=str(tmp_path / "g0"), data=str(inria_arrays), checkpoints=[str(styled_run)],
+                                 per_city=1, scenes=0, style_masks=1, variations=3, truncation=0.0))["gallery"]
+    assert all(np.array_equal(a, flat.variations[0]["samples"][0]) for a in flat.variations[0]["samples"])
 
 
 def test_diversity_of_codes_and_of_dropout_noise(styled_run, tiny_checkpoint, inria_arrays):

@@ -45,7 +45,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--truncation", type=float, default=1.0,
-                        help="style codes and noise scaled by this (1: full variety, 0: the average image)")
+                        help="style codes scaled by this (1: full variety; 0: the average code, only the "
+                             "noise varies)")
     args = parser.parse_args()
     inception = metrics.InceptionFeatures()
     specs = dict(model_spec(s) for s in args.checkpoint)

@@ -69,7 +69,7 @@ WINDOW = None  # window side in output pixels; None: 768 where the scene allows
 SHARED_NORM = None  # one set of instance-norm statistics for the whole scene; None: the default (True)
 CITY = None  # a city-conditioned model: the city the whole mask is drawn as; None: the one its name says
 STYLE_SEED = None  # a model with a style code: the seed of the scene's code; None: the average style
-TRUNCATION = None  # a model with a style code or noise: scale both by this (1: full variety, 0: the average image)
+TRUNCATION = None  # a model with a style code: scale it by this (1: full variety; 0: the average style)
 
 # %%
 from satgan.config import EvaluateConfig

@@ -57,7 +57,7 @@ SCENES = None  # whole scenes per city, grid tiles reassembled
 SEED = None  # which random samples
 STYLE_MASKS = None  # city-conditioned models: samples drawn as every city
 VARIATIONS = None  # models with a style code: samples per mask
-TRUNCATION = None  # models with a style code or noise: scale both by this (1: full variety, 0: the average image)
+TRUNCATION = None  # models with a style code: scale it by this (1: full variety; 0: the average style, noise varies)
 
 # %%
 from satgan.config import GalleryConfig

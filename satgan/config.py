@@ -297,9 +297,9 @@ class GenerateConfig(Settings):
     style_seed: int | None = setting(None, ge=0, help="a model with a style code or noise: draw the code and the "
                                                       "noise from this seed (one code per run; default: the average "
                                                       "style, noise seed 0)")
-    truncation: float = setting(1.0, ge=0, le=1, help="a model with a style code or noise: scale both by this "
-                                                      "(1: their full variety; less: images nearer the average "
-                                                      "one, more real and less varied)")
+    truncation: float = setting(1.0, ge=0, le=1, help="a model with a style code: scale the code by this (1: its "
+                                                      "full variety; 0: the average style, the noise still "
+                                                      "drawn from --style-seed)")
     dropout: bool = setting(False, help="keep pix2pix's dropout on as noise (otherwise deterministic)")
     seed: int = setting(0, ge=0, help="with --dropout")
     sharpen: float | None = setting(None, ge=0, le=4, help="unsharp-mask amount of the output (default: the "
@@ -356,8 +356,8 @@ class GalleryConfig(Settings):
     scenes: int = setting(1, ge=0, help="whole scenes per city, grid tiles reassembled")
     style_masks: int = setting(2, ge=0, help="city-conditioned models: samples drawn as every city")
     variations: int = setting(4, ge=0, help="models with a style code or noise: samples per mask, from seeds 0, 1, ...")
-    truncation: float = setting(1.0, ge=0, le=1, help="models with a style code or noise: scale both by this "
-                                                      "(1: their full variety; less: nearer the average image)")
+    truncation: float = setting(1.0, ge=0, le=1, help="models with a style code: scale the code by this (1: its "
+                                                      "full variety; 0: the average style, only the noise varies)")
     seed: int = setting(0, ge=0, help="which random samples")
     batch_size: int = setting(16, ge=1, help="tiles per forward pass")
     device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")

@@ -314,7 +314,7 @@ def gallery(cfg: GalleryConfig) -> dict:
     Everything is written to a staging folder first and moved into ``cfg.out`` at the end,
     so a gallery that fails leaves an earlier one there whole."""
     out = check_output_folder(cfg.out)
-    models = {name: replace(m, truncation=cfg.truncation) if m.latent or m.noise else m
+    models = {name: replace(m, truncation=cfg.truncation) if m.latent else m
               for name, m in load_generators(cfg.checkpoints, cfg.device).items()}
     g = build_gallery(models, cfg.data, cfg.split, cfg.indices, cfg.per_city, cfg.scenes, cfg.seed, cfg.batch_size,
                       cfg.style_masks, cfg.variations)

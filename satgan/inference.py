@@ -72,7 +72,9 @@ class Generator:
     code: torch.Tensor | None = None  # the style code of every image (None: zeros, the average style)
     noise_seed: int = 0  # a generator fed noise: where its noise comes from (the same seed, the same images)
     sharpen: float = 0.0  # unsharp-mask amount of every output (model.sharpen; 0: the network's own)
-    truncation: float = 1.0  # style code and noise scaled by this: 1 their full variety, 0 the average image
+    # the style code scaled by this (StyleGAN's truncation): 1 its full variety, 0 the average style; the
+    # noise stays at the strength training saw (scaled noise is an input the generator never met)
+    truncation: float = 1.0
 
     def styled(self, city: str | None = None, seed: int | None = None) -> Generator:
         """This generator drawing every image as ``city``, with the style code and the noise
@@ -97,9 +99,7 @@ class Generator:
         """The noise of a whole ``height`` x ``width`` scene ``(channels, H, W)``, from
         :attr:`noise_seed`; windows cut theirs from it, so overlapping windows see the same
         noise where they overlap. ``None`` for a generator without noise."""
-        if not self.noise:
-            return None
-        return noise_fields(1, self.noise, height, width, self.noise_seed)[0] * self.truncation
+        return noise_fields(1, self.noise, height, width, self.noise_seed)[0] if self.noise else None
 
     @torch.inference_mode()
     def __call__(self, masks: np.ndarray, cities: list[str] | None = None,
@@ -118,7 +118,7 @@ class Generator:
         if isinstance(self.net, StyledGenerator):
             if self.noise and noise is None:  # each image's own, from its mask: batching changes nothing
                 noise = torch.cat([noise_fields(1, self.noise, *m.shape, self.noise_seed * 1_000_003 + zlib.crc32(m))
-                                   for m in np.ascontiguousarray(masks)]) * self.truncation
+                                   for m in np.ascontiguousarray(masks)])
             y = self.net(x, self._labels(len(x), cities), self._codes(len(x)), noise)
         else:
             y = self.net(x)
@@ -469,9 +469,9 @@ def generate(cfg: GenerateConfig, gen: Generator | None = None) -> dict:
     if cfg.sharpen is not None:
         gen = replace(gen, sharpen=cfg.sharpen)
     if cfg.truncation != 1:
-        if not (gen.latent or gen.noise):
-            raise SatganError(f"--truncation {cfg.truncation}: this model has no style code or noise to scale "
-                              "(train with model.latent or model.noise)")
+        if not gen.latent:
+            raise SatganError(f"--truncation {cfg.truncation}: this model has no style code to scale "
+                              "(train with model.latent)")
         gen = replace(gen, truncation=cfg.truncation)
     if cfg.dropout:
         torch.manual_seed(cfg.seed)

@@ -163,8 +163,7 @@ def test_labels_reach_the_checkpoint_and_generation(styled_run, tmp_path):
     assert np.array_equal(both[1], gen(np.stack([mask, mask]), ["austin", "austin"])[1])
 
 
-def test_truncation_scales_code_and_noise_toward_the_average_image(styled_run, tiny_checkpoint, inria_root,
-                                                                      tmp_path):
+def test_truncation_scales_the_style_code_and_leaves_the_noise(styled_run, tiny_checkpoint, inria_root, tmp_path):
     gen = load_generator(styled_run, "cpu")
     mask = np.zeros((64, 64), np.uint8)
     mask[16:40, 20:44] = 255
@@ -172,23 +171,24 @@ def test_truncation_scales_code_and_noise_toward_the_average_image(styled_run, t
     def draw(seed, truncation):
         return replace(gen.styled("vienna", seed), truncation=truncation)(mask[None])[0].astype(int)
 
-    # at 0 every seed gives the one average image (zero code, zero noise)
-    assert np.array_equal(draw(3, 0.0), draw(4, 0.0))
-    average = draw(3, 0.0)
-    half, full = np.abs(draw(3, 0.5) - average).mean(), np.abs(draw(3, 1.0) - average).mean()
+    # at 0 a seed draws the average code with its own noise
+    average_code = replace(gen.styled("vienna"), noise_seed=3)(mask[None])[0].astype(int)
+    assert np.array_equal(draw(3, 0.0), average_code) and not np.array_equal(draw(3, 0.0), draw(4, 0.0))
+    half, full = np.abs(draw(3, 0.5) - average_code).mean(), np.abs(draw(3, 1.0) - average_code).mean()
     assert 0 < half < full
-    # a seamless scene's one noise field is scaled alike
-    field = replace(gen.styled("vienna", 3), truncation=0.5).noise_field(8, 8)
-    assert torch.allclose(field, gen.styled("vienna", 3).noise_field(8, 8) * 0.5)
-    # through generate: --truncation 0 draws the average image whatever the seed
+    # a seamless scene's noise field is the seed's, whatever the truncation
+    assert torch.equal(replace(gen.styled("vienna", 3), truncation=0.5).noise_field(8, 8),
+                       gen.styled("vienna", 3).noise_field(8, 8))
+    # through generate: --truncation reaches the generator
     mask_file = next((inria_root / "train" / "gt").glob("vienna*.tif"))
     base = dict(checkpoint=str(styled_run), input=str(mask_file), mode="seamless", scale=2.0, city="vienna",
-                truncation=0.0)
-    for seed in (1, 2):
-        generate(GenerateConfig(out=str(tmp_path / f"t{seed}"), style_seed=seed, **base))
-    a, b = (tifffile.imread(tmp_path / f"t{s}" / f"{mask_file.stem}.tif") for s in (1, 2))
-    assert np.array_equal(a, b)
-    with pytest.raises(SatganError, match="--truncation 0.5: this model has no style code or noise"):
+                style_seed=1)
+    for name, truncation in (("t0", 0.0), ("t1", 1.0)):
+        generate(GenerateConfig(out=str(tmp_path / name), truncation=truncation, **base))
+    generate(GenerateConfig(out=str(tmp_path / "given"), **base), replace(gen, truncation=0.0))
+    t0, t1, given = (tifffile.imread(tmp_path / n / f"{mask_file.stem}.tif") for n in ("t0", "t1", "given"))
+    assert np.array_equal(t0, given) and not np.array_equal(t0, t1)
+    with pytest.raises(SatganError, match="--truncation 0.5: this model has no style code"):
         generate(GenerateConfig(checkpoint=str(tiny_checkpoint), input=str(mask_file), out=str(tmp_path / "u"),
                                 truncation=0.5))
     assert not (tmp_path / "u").exists()
@@ -269,10 +269,12 @@ def test_evaluate_and_gallery_draw_each_tile_as_its_city(styled_run, inria_array
     names = [p.name for p in result["figures"]]
     assert sum(n.startswith("cities-") for n in names) == 2 and sum(n.startswith("codes-") for n in names) == 2
     assert any(not np.array_equal(a, g.variations[0]["samples"][0]) for a in g.variations[0]["samples"][1:])
-    # truncated to 0, every variation is the average image
+    # truncated to 0, each variation is the average code with its seed's noise
     flat = gallery(GalleryConfig(out=str(tmp_path / "g0"), data=str(inria_arrays), checkpoints=[str(styled_run)],
                                  per_city=1, scenes=0, style_masks=1, variations=3, truncation=0.0))["gallery"]
-    assert all(np.array_equal(a, flat.variations[0]["samples"][0]) for a in flat.variations[0]["samples"])
+    entry, gen = flat.variations[0], load_generator(styled_run, "cpu")
+    for k, sample in enumerate(entry["samples"]):
+        assert np.array_equal(sample, replace(gen, city=entry["city"], noise_seed=k)(entry["mask"][None])[0])
 
 
 def test_diversity_of_codes_and_of_dropout_noise(styled_run, tiny_checkpoint, inria_arrays):

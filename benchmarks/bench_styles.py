@@ -10,20 +10,27 @@ For each checkpoint, on DATA's val split (each tile drawn as its own city):
   0, 1, ...), averaged, and their diversity: the mean pairwise distance between the
   generations of one mask, in pixels (mean absolute difference, images in [0, 1]) and in
   Inception features;
-- the diversity pix2pix's dropout noise gives the same generator (``--samples`` seeds).
+- the diversity pix2pix's dropout noise gives the same generator (``--samples`` seeds);
+- for scale, the real images' own spread: the mean distance between the real images of two
+  different tiles of one city, in the same units (what samples that look like the data can
+  reach at most, on average: one mask's images vary less than a city's images do).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 from dataclasses import replace
 from pathlib import Path
 
+import torch
+
 from satgan import metrics
 from satgan.config import EvaluateConfig, model_spec
-from satgan.evaluation import DropoutNoise, FlatFill, diversity, evaluate_models
+from satgan.data.arrays import load_split, split_samples
+from satgan.evaluation import DropoutNoise, FlatFill, diversity, eval_side, evaluate_models
 from satgan.inference import load_generator
 
 SCORES = ("psnr", "ssim", "fid", "kid")
@@ -35,6 +42,21 @@ def scores(models: dict, data: Path, limit: int | None) -> dict:
     return {name: {"overall": {k: m["overall"].get(k) for k in SCORES},
                    "cities": {c: {k: v.get(k) for k in SCORES} for c, v in m["cities"].items()}}
             for name, m in report.items()}
+
+
+def real_spread(data: Path, side: int, inception: metrics.InceptionFeatures, limit: int | None) -> dict:
+    """Mean distance between the real val images (centred ``side`` crops, as the models are
+    scored) of two different tiles of the same city."""
+    images, cities = [], []
+    for batch in split_samples(data, "val", side, 16, limit):
+        images.append(torch.from_numpy(batch["images"]).permute(0, 3, 1, 2).float() / 255)
+        cities += batch["cities"]
+    pixels = torch.cat(images)
+    feats = metrics.features(inception, pixels)
+    pairs = [(i, j) for i, j in itertools.combinations(range(len(cities)), 2) if cities[i] == cities[j]]
+    return {"pairs": len(pairs),
+            "pixels": statistics.mean(float((pixels[i] - pixels[j]).abs().mean()) for i, j in pairs),
+            "inception": statistics.mean(float((feats[i] - feats[j]).norm()) for i, j in pairs)}
 
 
 def main() -> None:
@@ -52,7 +74,10 @@ def main() -> None:
     specs = dict(model_spec(s) for s in args.checkpoint)
     gens = {name: replace(load_generator(path, "cpu"), truncation=args.truncation) for name, path in specs.items()}
     results = {"scores": scores({**gens, "flat": FlatFill.from_split(args.data, "val", args.limit)}, args.data,
-                                args.limit), "diversity": {}}
+                                args.limit), "diversity": {},
+               "real_spread": real_spread(args.data, eval_side(gens, load_split(args.data, "val")[1]["image_shape"][1]),
+                                          inception, args.limit)}
+    print(json.dumps({"real_spread": results["real_spread"]}))
     for name, gen in gens.items():
         noisy = load_generator(specs[name], "cpu", dropout=True)
         entry = {"dropout": diversity([DropoutNoise(noisy, k) for k in range(args.samples)], args.data,

@@ -210,11 +210,11 @@ def style_figure(entry: dict) -> Figure:
 
 
 def variations_figure(entry: dict) -> Figure:
-    """One mask, several style codes: mask | each sample | real."""
-    panels = [("mask", entry["mask"])] + [(f"code {k}", im) for k, im in enumerate(entry["samples"])]
+    """One mask, several samples (style code and noise from seeds 0, 1, ...): mask | each sample | real."""
+    panels = [("mask", entry["mask"])] + [(f"seed {k}", im) for k, im in enumerate(entry["samples"])]
     city = f" as {entry['city']}" if entry["city"] else ""
     return _row_figure(panels + [("real", entry["real"])], f"{entry['name']}{city}: {len(entry['samples'])} "
-                                                           f"style codes ({entry['model']})")
+                                                           f"samples ({entry['model']})")
 
 
 def swipe(generated: np.ndarray, real: np.ndarray, at: float) -> np.ndarray:

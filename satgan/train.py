@@ -321,7 +321,9 @@ class Trainer:
                             autocast) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Of ``draws`` random codes and noises per sample, the one whose generation is nearest
         the real image (mean absolute difference): conditional IMLE (Li et al. 2019). L1 then
-        pulls each real image's nearest generation toward it, not the average of them all."""
+        pulls each real image's nearest generation toward it, not the average of them all.
+        The trial passes run in training mode, as the step's own (with ``model.norm=batch``
+        they move its running statistics as well)."""
         best = best_code = best_noise = None
         with torch.no_grad(), autocast:
             for _ in range(draws):

@@ -314,8 +314,12 @@ def gallery(cfg: GalleryConfig) -> dict:
     Everything is written to a staging folder first and moved into ``cfg.out`` at the end,
     so a gallery that fails leaves an earlier one there whole."""
     out = check_output_folder(cfg.out)
-    models = {name: replace(m, truncation=cfg.truncation) if m.latent else m
-              for name, m in load_generators(cfg.checkpoints, cfg.device).items()}
+    models = load_generators(cfg.checkpoints, cfg.device)
+    if cfg.truncation != 1 and not any(m.latent for m in models.values()):
+        raise SatganError(f"--truncation {cfg.truncation}: none of the models has a style code to scale "
+                          "(trained without model.latent)")
+    # a gallery may compare models with and without a code: those without are drawn as they are
+    models = {name: replace(m, truncation=cfg.truncation) if m.latent else m for name, m in models.items()}
     g = build_gallery(models, cfg.data, cfg.split, cfg.indices, cfg.per_city, cfg.scenes, cfg.seed, cfg.batch_size,
                       cfg.style_masks, cfg.variations)
     with staged_folder(out) as stage:

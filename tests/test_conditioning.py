@@ -277,6 +277,13 @@ def test_evaluate_and_gallery_draw_each_tile_as_its_city(styled_run, inria_array
         assert np.array_equal(sample, replace(gen, city=entry["city"], noise_seed=k)(entry["mask"][None])[0])
 
 
+def test_gallery_truncation_needs_a_model_with_a_style_code(tiny_checkpoint, inria_arrays, tmp_path):
+    with pytest.raises(SatganError, match="--truncation 0.5: none of the models has a style code"):
+        gallery(GalleryConfig(out=str(tmp_path / "g"), data=str(inria_arrays), checkpoints=[str(tiny_checkpoint)],
+                              per_city=1, scenes=0, truncation=0.5))
+    assert not (tmp_path / "g").exists()
+
+
 def test_diversity_of_codes_and_of_dropout_noise(styled_run, tiny_checkpoint, inria_arrays):
     gen = load_generator(styled_run, "cpu")
     codes = diversity([gen.styled(None, k) for k in range(3)], inria_arrays, limit=6)

@@ -6,8 +6,8 @@ generations of one mask are.
 
 For each checkpoint, on DATA's val split (each tile drawn as its own city):
 - PSNR, SSIM, FID and KID per city and overall, deterministic (the average style code);
-- with a style code (``model.latent``): the same scores for ``--samples`` codes (seeds
-  0, 1, ...), averaged, and their diversity: the mean pairwise distance between the
+- with a style code or noise (``model.latent``, ``model.noise``): the same scores for
+  ``--samples`` draws (seeds 0, 1, ...), averaged, and their diversity: the mean pairwise distance between the
   generations of one mask, in pixels (mean absolute difference, images in [0, 1]) and in
   Inception features;
 - the diversity pix2pix's dropout noise gives the same generator (``--samples`` seeds);
@@ -82,7 +82,7 @@ def main() -> None:
         noisy = load_generator(specs[name], "cpu", dropout=True)
         entry = {"dropout": diversity([DropoutNoise(noisy, k) for k in range(args.samples)], args.data,
                                       limit=args.limit, inception=inception)}
-        if gen.latent:
+        if gen.latent or gen.noise:  # samples: the code and the noise drawn from seeds 0, 1, ...
             codes = [gen.styled(None, k) for k in range(args.samples)]
             entry["codes"] = diversity(codes, args.data, limit=args.limit, inception=inception)
             sampled = scores({f"{name}-code{k}": c for k, c in enumerate(codes)}, args.data, args.limit)

@@ -7,9 +7,9 @@ generations of one mask are.
 For each checkpoint, on DATA's val split (each tile drawn as its own city):
 - PSNR, SSIM, FID and KID per city and overall, deterministic (the average style code);
 - with a style code or noise (``model.latent``, ``model.noise``): the same scores for
-  ``--samples`` draws (seeds 0, 1, ...), averaged, and their diversity: the mean pairwise distance between the
-  generations of one mask, in pixels (mean absolute difference, images in [0, 1]) and in
-  Inception features;
+  ``--samples`` draws (seeds 0, 1, ...), averaged, and their diversity: the mean pairwise
+  distance between the generations of one mask, in pixels (mean absolute difference,
+  images in [0, 1]) and in Inception features;
 - the diversity pix2pix's dropout noise gives the same generator (``--samples`` seeds);
 - for scale, the real images' own spread: the mean distance between the real images of two
   different tiles of one city, in the same units (what samples that look like the data can

@@ -10,7 +10,7 @@ DEMO := runs/demo
 DEMO_EPOCHS ?= 30
 NB_RUN = $(BIN)/papermill --no-progress-bar --log-level WARNING
 
-.PHONY: install demo test lint notebooks bench clean
+.PHONY: install demo demo-spread test lint notebooks repository bench clean
 
 install: $(STAMP)
 
@@ -32,6 +32,15 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 # checkpoint scores better raw (docs/RESULTS.md, "Sharpening at generation").
 DEMO_ARRAYS := $(CURDIR)/$(DEMO)/pretransformed/grid2-286
 DEMO_CKPT := $(CURDIR)/$(DEMO)/training/quick/checkpoints/last.pt
+# $(call demo_train,NOTEBOOKS,RUN_DIR,SEED) and $(call demo_evaluate,NOTEBOOKS,CHECKPOINT,OUT): the demo's
+# training and evaluation, shared by `demo` (seed 0) and `demo-spread` (seeds 1 and 2).
+demo_train = $(NB_RUN) notebooks/03_train.ipynb $(1)/notebooks/03_train.ipynb \
+	-p DATA_DIR $(DEMO_ARRAYS) -p RUN_DIR $(2) -p PRESET quick -p EPOCHS $(DEMO_EPOCHS) \
+	-y 'OVERRIDES: ["loss.gan_weight=0.1", "model.sharpen=0", "train.seed=$(3)"]' -p CONDITION city \
+	-p RESUME never -p OVERWRITE True -p TENSORBOARD False
+demo_evaluate = $(NB_RUN) notebooks/04_evaluate.ipynb $(1)/notebooks/04_evaluate.ipynb \
+	-p DATA_DIR $(DEMO_ARRAYS) -y 'CHECKPOINTS: ["quick=$(2)"]' \
+	-p REPORT $(3)/report.json -p OUT_DIR $(3)/generated
 demo: $(STAMP)
 	mkdir -p $(DEMO)/notebooks
 	$(BIN)/satgan synth $(DEMO)/data --size 1000 --per-city 16 --workers 2
@@ -39,13 +48,8 @@ demo: $(STAMP)
 		-p DATA_DIR $(CURDIR)/$(DEMO)/data -p MAX_PAIRS_PER_CITY 6
 	$(NB_RUN) notebooks/02_pretransform.ipynb $(DEMO)/notebooks/02_pretransform.ipynb \
 		-p DATA_DIR $(CURDIR)/$(DEMO)/data -p OUT_DIR $(DEMO_ARRAYS) -p GRID 2 -p OVERWRITE True
-	$(NB_RUN) notebooks/03_train.ipynb $(DEMO)/notebooks/03_train.ipynb \
-		-p DATA_DIR $(DEMO_ARRAYS) -p RUN_DIR $(CURDIR)/$(DEMO)/training/quick \
-		-p PRESET quick -p EPOCHS $(DEMO_EPOCHS) -y 'OVERRIDES: ["loss.gan_weight=0.1", "model.sharpen=0"]' -p CONDITION city \
-		-p RESUME never -p OVERWRITE True -p TENSORBOARD False
-	$(NB_RUN) notebooks/04_evaluate.ipynb $(DEMO)/notebooks/04_evaluate.ipynb \
-		-p DATA_DIR $(DEMO_ARRAYS) -y 'CHECKPOINTS: ["quick=$(DEMO_CKPT)"]' \
-		-p REPORT $(CURDIR)/$(DEMO)/evaluation/report.json -p OUT_DIR $(CURDIR)/$(DEMO)/evaluation/generated
+	$(call demo_train,$(DEMO),$(CURDIR)/$(DEMO)/training/quick,0)
+	$(call demo_evaluate,$(DEMO),$(DEMO_CKPT),$(CURDIR)/$(DEMO)/evaluation)
 	$(NB_RUN) notebooks/05_gallery.ipynb $(DEMO)/notebooks/05_gallery.ipynb \
 		-p DATA_DIR $(DEMO_ARRAYS) -y 'CHECKPOINTS: ["quick=$(DEMO_CKPT)"]' -p OUT_DIR $(CURDIR)/$(DEMO)/gallery
 	$(NB_RUN) notebooks/06_synthesize.ipynb $(DEMO)/notebooks/06_synthesize.ipynb \
@@ -53,6 +57,19 @@ demo: $(STAMP)
 		-p METHOD procedural -p SOURCE all -p COUNT 15 -p SIZE 1000 -p OVERWRITE True \
 		-y 'FRACTIONS: [0.1, 0.25]' -y 'RATIOS: [1.0]' -p SEEDS 2 -p STEPS 60 -p SEG_CROP 64
 	@echo "demo done in $(DEMO)/: notebooks/ (executed), training/quick/checkpoints/, evaluation/report.json, gallery/gallery.html, synthetic/segbench/report.md"
+
+# How much the demo's figures vary: the same training with seeds 1 and 2 beside make demo's seed 0,
+# every figure as median [min, max] (the README's demo table). Run after make demo.
+demo-spread: $(STAMP)
+	test -f $(DEMO_CKPT) || $(MAKE) demo
+	for seed in 1 2; do \
+		mkdir -p $(DEMO)/seed$$seed/notebooks && \
+		$(call demo_train,$(DEMO)/seed$$seed,$(CURDIR)/$(DEMO)/seed$$seed/training,$$seed) && \
+		$(call demo_evaluate,$(DEMO)/seed$$seed,$(CURDIR)/$(DEMO)/seed$$seed/training/checkpoints/last.pt,$(CURDIR)/$(DEMO)/seed$$seed/evaluation) \
+		|| exit 1; \
+	done
+	$(BIN)/python benchmarks/demo_spread.py $(DEMO)/evaluation/report.json $(DEMO)/seed1/evaluation/report.json \
+		$(DEMO)/seed2/evaluation/report.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check satgan tests benchmarks docs notebooks/*.py
@@ -65,6 +82,12 @@ test: lint
 notebooks: $(STAMP)
 	$(BIN)/jupytext --to ipynb notebooks/*.py
 	$(BIN)/nbstripout notebooks/*.ipynb
+
+# A fork: make repository URL=https://github.com/OWNER/NAME points pyproject.toml, every
+# notebook's Colab setup cell and the README's badges at it.
+repository: $(STAMP)
+	$(BIN)/python -m satgan.colab "$(URL)"
+	$(MAKE) notebooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_data.py

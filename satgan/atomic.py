@@ -65,23 +65,69 @@ def check_output_file(path: str | os.PathLike, what: str = "--out") -> Path:
     return path
 
 
+def _publish_conflicts(out: Path, relative: list[Path]) -> list[str]:
+    """Where moving the staged files to ``out`` would fail: a file where a folder must go,
+    or a folder where a file must go."""
+    problems = set()
+    for rel in relative:
+        for parent in list(reversed(rel.parents))[1:]:  # the folders between out and the file
+            where = out / parent
+            if where.exists() and not where.is_dir():
+                problems.add(f"{where} is a file where a folder is needed")
+        if (out / rel).is_dir():
+            problems.add(f"{out / rel} is a folder where a file is needed")
+    return sorted(problems)
+
+
+def _publish(stage: Path, out: Path, relative: list[Path]) -> None:
+    """Move every staged file into ``out``, all or nothing: files it replaces are kept
+    aside until the last one is in place, and put back if any move fails."""
+    backup = stage.with_name(stage.name + "-replaced")
+    done: list[tuple[Path, Path | None]] = []  # (target, its earlier file kept aside)
+    try:
+        for rel in relative:
+            target = out / rel
+            kept = None
+            if target.exists():
+                kept = backup / rel
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(target, kept)
+            done.append((target, kept))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(stage / rel, target)
+    except BaseException:
+        for target, kept in reversed(done):
+            target.unlink(missing_ok=True)
+            if kept is not None:
+                os.replace(kept, target)
+        raise
+
+
 @contextmanager
 def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
     """Yield a staging folder inside ``out``; when the block succeeds, move every file
-    written there into ``out`` at the same relative path (replacing older ones). When it
-    fails, the staging folder goes and ``out`` keeps its earlier contents untouched."""
+    written there into ``out`` at the same relative path (replacing older ones). All or
+    nothing: every conflict (a file where a folder must go) is found before anything moves,
+    and a move that fails puts the earlier files back. When the block fails, the staging
+    folder goes and ``out`` keeps its earlier contents untouched."""
     import shutil
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     stage = out / f".staging-{os.getpid()}"
-    shutil.rmtree(stage, ignore_errors=True)
+    backup = stage.with_name(stage.name + "-replaced")
+    for leftover in (stage, backup):
+        shutil.rmtree(leftover, ignore_errors=True)
     stage.mkdir()
     try:
         yield stage
-        for file in sorted(p for p in stage.rglob("*") if p.is_file()):
-            target = out / file.relative_to(stage)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(file, target)
+        relative = sorted(p.relative_to(stage) for p in stage.rglob("*") if p.is_file())
+        problems = _publish_conflicts(out, relative)
+        if problems:
+            raise SatganError(f"cannot write into {out}: {'; '.join(problems[:3])}"
+                              f"{f' (and {len(problems) - 3} more)' if len(problems) > 3 else ''}; "
+                              "move it away or choose another --out (nothing was changed)")
+        _publish(stage, out, relative)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        shutil.rmtree(backup, ignore_errors=True)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import satgan
+from satgan.atomic import check_output_file
 from satgan.config import (
     EvaluateConfig,
     ForgeConfig,
@@ -24,6 +25,7 @@ from satgan.config import (
     GenerateConfig,
     PretransformConfig,
     SegbenchConfig,
+    SegmenterConfig,
     SynthConfig,
     SynthesizeConfig,
 )
@@ -151,6 +153,25 @@ def _cmd_segbench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_segmenter(args: argparse.Namespace) -> int:
+    from satgan.segmenter import cache_folder, reference_segmenter
+
+    cfg = from_namespace(SegmenterConfig, args)
+    if cfg.out:
+        check_output_file(cfg.out)  # before the training, not after
+    seg = reference_segmenter(cfg)
+    info = seg.info
+    trained = info["trained"]
+    print(f"segmenter: width {cfg.width}, {trained['steps']} steps of {cfg.batch_size} on {info['data']['tiles']} "
+          f"tiles of {info['data']['root']} ({trained['seconds']:.0f} s when trained)")
+    if info.get("val"):
+        print(f"real val tiles: mask IoU {info['val']['iou']:.3f}, F1 {info['val']['f1']:.3f} (the ceiling)")
+    print(f"cached in {cache_folder(cfg) / 'segmenters'}")
+    if cfg.out:
+        print(f"saved: {seg.save(cfg.out)}")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from satgan.data.arrays import MANIFEST, PARTS, load_manifest, open_arrays
 
@@ -234,6 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("segbench", help="train a small segmenter on real, real + synthetic, synthetic; score IoU/F1")
     add_options(p, SegbenchConfig)
     p.set_defaults(run=_cmd_segbench)
+
+    p = sub.add_parser("segmenter", help="train (or find cached) the reference building segmenter of a folder")
+    add_options(p, SegmenterConfig)
+    p.set_defaults(run=_cmd_segmenter)
 
     p = sub.add_parser("info", help="describe a data source or a pretransformed folder")
     p.add_argument("path")

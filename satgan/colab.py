@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
+import sys
 from pathlib import Path
 
 from satgan.config import model_spec
@@ -67,3 +69,47 @@ def resolve_spec(spec: str, workspace: str | os.PathLike) -> str:
     """A checkpoint given as ``path`` or ``name=path``, its path resolved as :func:`resolve` does."""
     name, path = model_spec(spec)
     return f"{name}={resolve(path, workspace)}"
+
+
+# -- where Colab clones from ------------------------------------------------------------------------
+# The setup cell runs before satgan is installed, so each notebook carries the URL itself; the
+# one place it is set is pyproject.toml's [project.urls] Repository, copied by set_repository.
+CHECKOUT = Path(__file__).resolve().parents[1]
+SETUP_LINE = re.compile(r'(REPO = os\.environ\.get\("SATGAN_REPO", ")([^"]*)("\))')
+BADGE = re.compile(r"(https://colab\.research\.google\.com/github/)([^/]+/[^/]+)(/blob/)")
+PYPROJECT_LINE = re.compile(r'(?m)^(Repository = ")([^"]*)(")')
+GITHUB = re.compile(r"https://github\.com/([\w.-]+/[\w.-]+?)(?:\.git)?/?")
+
+
+def repository_url(checkout: Path = CHECKOUT) -> str:
+    """The repository notebooks clone from on Colab: pyproject.toml's ``Repository`` URL."""
+    found = PYPROJECT_LINE.search((checkout / "pyproject.toml").read_text())
+    if not found:
+        raise ValueError(f"{checkout / 'pyproject.toml'}: no [project.urls] Repository line")
+    return found.group(2)
+
+
+def set_repository(url: str, checkout: Path = CHECKOUT) -> list[Path]:
+    """Point pyproject.toml, every notebook's setup cell (the jupytext .py; regenerate the
+    .ipynb with ``make notebooks``) and the README's Colab badges at ``url``, a GitHub
+    repository (https://github.com/OWNER/NAME). Returns the files changed."""
+    found = GITHUB.fullmatch(url.strip())
+    if not found:
+        raise ValueError(f"{url!r}: give a GitHub repository as https://github.com/OWNER/NAME "
+                         "(Colab's badges open notebooks from GitHub)")
+    url, slug = f"https://github.com/{found.group(1)}", found.group(1)
+    edits = [(checkout / "pyproject.toml", PYPROJECT_LINE, url), (checkout / "README.md", BADGE, slug)]
+    edits += [(nb, SETUP_LINE, url) for nb in sorted((checkout / "notebooks").glob("*.py"))]
+    changed = []
+    for path, pattern, value in edits:
+        text = path.read_text()
+        new = pattern.sub(lambda m, v=value: m.group(1) + v + m.group(3), text)
+        if new != text:
+            path.write_text(new)
+            changed.append(path)
+    return changed
+
+
+if __name__ == "__main__":  # make repository URL=...
+    for changed in set_repository(sys.argv[1]):
+        print(f"updated {changed}")

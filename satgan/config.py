@@ -326,6 +326,10 @@ class EvaluateConfig(Settings):
     kid_subsets: int = setting(100, ge=1, help="KID subsets")
     sharpen: float | None = setting(None, ge=0, le=4, help="unsharp-mask amount for every checkpoint (default: "
                                                           "each checkpoint's model.sharpen)")
+    mask_iou: bool = setting(True, help="mask fidelity: IoU and F1 between each input mask and the buildings the "
+                                        "reference segmenter finds in the image (and in the real one: the ceiling)")
+    segmenter: str | None = setting(None, help="the reference segmenter: a saved one (.pt) or a pretransformed "
+                                               "folder whose train split trains one, cached (default: DATA's own)")
     batch_size: int = setting(16, ge=1, help="tiles per forward pass")
     device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
 
@@ -411,6 +415,31 @@ class SynthesizeConfig(Settings):
 
 
 @dataclass
+class SegmenterConfig(Settings):
+    """The reference building segmenter (``satgan segmenter``, mask fidelity in ``evaluate``):
+    trained from scratch on a pretransformed folder's train split, cached per data and settings."""
+
+    data: str = setting(help="a pretransformed folder whose train split it learns from", positional=True)
+    out: str | None = setting(None, help="also save the trained segmenter to this .pt file")
+    width: int = setting(16, ge=4, le=128, help="base width of its U-Net (widths w, 2w, 4w, 8w, 8w)")
+    steps: int = setting(1200, ge=1, help="training steps")
+    batch_size: int = setting(16, ge=1, help="random crops per step")
+    crop: int = setting(128, ge=32, help="training crop side, a multiple of 16 (flips, turns, colour jitter)")
+    lr: float = setting(3e-3, gt=0, help="peak AdamW learning rate (warm-up, then cosine decay to 0)")
+    weight_decay: float = setting(1e-4, ge=0, help="AdamW weight decay")
+    warmup: float = setting(0.05, ge=0, lt=1, help="share of the steps spent warming the learning rate up")
+    jitter: float = setting(0.1, ge=0, le=0.5, help="colour jitter: brightness, contrast and per-channel gain "
+                                                   "vary by up to this share")
+    seed: int = setting(0, ge=0, help="weights, crops and augmentations")
+    cache: str | None = setting(None, help="cache folder (default: $SATGAN_CACHE, else ~/.cache/satgan)")
+    device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
+
+    def check(self) -> None:
+        if self.crop % 16:
+            raise SatganError(f"crop={self.crop}: must be a multiple of 16 (the segmenter pools four times)")
+
+
+@dataclass
 class SegbenchConfig(Settings):
     """``satgan segbench``: does synthetic data help a segmentation network? Same budget per arm."""
 
@@ -429,7 +458,10 @@ class SegbenchConfig(Settings):
     crop: int = setting(128, ge=32, help="training crop side (random crops, flips and turns)")
     lr: float = setting(1e-3, gt=0, help="Adam learning rate")
     ngf: int = setting(16, ge=4, help="U-Net width")
-    test_split: str = setting("val", help="the real split every arm is scored on")
+    test: str | None = setting(None, help="score every arm on this pretransformed folder instead (all its tiles, "
+                                          "or its --test-split): data neither the generator nor the arms saw")
+    test_split: str | None = setting(None, help="the split every arm is scored on (default: the real folder's val; "
+                                                "with --test, all of that folder's splits)")
     device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
 
 

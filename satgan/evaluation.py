@@ -35,11 +35,13 @@ from satgan.errors import SatganError, SatganWarning
 from satgan.images import to_unit_range
 from satgan.inference import generator_from_config, load_generator, run_model
 from satgan.runtime import resolve_device
+from satgan.segmenter import Segmenter, fidelity, pixel_counts, segmenter_from_spec
 
 Model = Callable[[np.ndarray], np.ndarray]  # (N, H, W) uint8 masks -> (N, H, W, 3) uint8 images
 OLD_PREFIXES = ("generated-", "originalresized-", "maskresized-", "original-", "real-", "fake-")
 GENERATED_ROLES = ("generated-", "fake-")
 REAL_ROLES = ("originalresized-", "original-", "real-")
+REAL_ROW = "real"  # the real images' own mask fidelity: the ceiling
 
 
 # -- naming -----------------------------------------------------------------------------------
@@ -130,29 +132,54 @@ class FlatFill:
 
 # -- scoring ----------------------------------------------------------------------------------
 class _Scores:
-    """Per-image PSNR/SSIM, cities and features of one model, gathered batch by batch."""
+    """Per-image PSNR/SSIM, cities, features and mask-fidelity pixel counts of one model,
+    gathered batch by batch."""
 
     def __init__(self):
-        self.psnr, self.ssim, self.cities, self.features = [], [], [], []
+        self.psnr, self.ssim, self.cities, self.features, self.counts = [], [], [], [], []
 
-    def add(self, fake: torch.Tensor, real: torch.Tensor, cities: list[str], feats: torch.Tensor | None):
+    def add(self, fake: torch.Tensor, real: torch.Tensor, cities: list[str], feats: torch.Tensor | None,
+            counts: np.ndarray | None = None):
         self.psnr.append(metrics.psnr(fake, real))
         self.ssim.append(metrics.ssim(fake, real, per_image=True))
         self.cities += cities
         if feats is not None:
             self.features.append(feats)
+        if counts is not None:
+            self.counts.append(counts)
 
     def report(self, real_features: torch.Tensor | None, kid_subsets: int) -> dict:
         psnr, ssim = torch.cat(self.psnr), torch.cat(self.ssim)
         feats = torch.cat(self.features) if self.features else None
+        counts = np.concatenate(self.counts) if self.counts else None
         cities = np.array(self.cities)
-        out = {"overall": metrics.summarize(psnr, ssim, feats, real_features, kid_subsets), "cities": {}}
+        out = {"overall": {**metrics.summarize(psnr, ssim, feats, real_features, kid_subsets),
+                           **_mask_scores(counts)}, "cities": {}}
         for city in sorted(set(self.cities)):
-            sel = torch.from_numpy(np.flatnonzero(cities == city))
-            out["cities"][city] = metrics.summarize(
+            idx = np.flatnonzero(cities == city)
+            sel = torch.from_numpy(idx)
+            out["cities"][city] = {**metrics.summarize(
                 psnr[sel], ssim[sel], feats[sel] if feats is not None else None,
-                real_features[sel] if real_features is not None else None, kid_subsets)
+                real_features[sel] if real_features is not None else None, kid_subsets),
+                **_mask_scores(counts[idx] if counts is not None else None)}
         return out
+
+
+def _mask_scores(counts: np.ndarray | None) -> dict:
+    """``mask_iou`` and ``mask_f1`` of pooled pixel counts (nothing without a segmenter)."""
+    if counts is None:
+        return {}
+    scores = fidelity(counts)
+    return {"mask_iou": round(scores["iou"], 6), "mask_f1": round(scores["f1"], 6)}
+
+
+def _real_row(counts: list[np.ndarray], cities: list[str]) -> dict:
+    """The real images' own mask fidelity: what the segmenter finds in the real tile against
+    its mask, the ceiling a generator's images are read against."""
+    counts_all, cities_arr = np.concatenate(counts), np.array(cities)
+    return {"overall": {"count": len(counts_all), **_mask_scores(counts_all)},
+            "cities": {city: {"count": int((cities_arr == city).sum()),
+                              **_mask_scores(counts_all[cities_arr == city])} for city in sorted(set(cities))}}
 
 
 def _inception(cfg: EvaluateConfig, device: str) -> tuple[metrics.InceptionFeatures | None, dict]:
@@ -173,20 +200,33 @@ def _report_header(cfg: EvaluateConfig, inception: dict) -> dict:
             "psnr_range": "images in [0, 1], peak 1"}
 
 
-def evaluate_models(models: dict[str, Model], root: str | Path, cfg: EvaluateConfig) -> dict:
-    """Score each model on the split of pretransformed folder ``root``; returns the report."""
+def evaluate_models(models: dict[str, Model], root: str | Path, cfg: EvaluateConfig,
+                    segmenter: Segmenter | Callable[[], Segmenter] | None = None) -> dict:
+    """Score each model on the split of pretransformed folder ``root``; returns the report.
+    With a ``segmenter`` (or a function that makes one, called once the other inputs are
+    checked), also each model's mask fidelity and, as the ``real`` row, that of the real images."""
+    if segmenter is not None and REAL_ROW in models:
+        raise SatganError(f"a model is named {REAL_ROW!r}, the row of the real images' mask fidelity: rename it")
     side = eval_side(models, load_split(root, cfg.split)[1]["image_shape"][1])
     device = str(resolve_device(cfg.device))
     extractor, inception = _inception(cfg, device)
+    if segmenter is not None and not isinstance(segmenter, Segmenter):
+        segmenter = segmenter()
     scores = {name: _Scores() for name in models}
-    real_features, count = [], 0
+    real_features, real_counts, cities, count = [], [], [], 0
     for batch in split_samples(root, cfg.split, side, cfg.batch_size, cfg.limit):
         real = to_unit_range(batch["images"])
         if extractor is not None:
             real_features.append(metrics.features(extractor, real))
+        if segmenter is not None:
+            real_counts.append(pixel_counts(segmenter(batch["images"]), batch["masks"]))
         for name, model in models.items():
-            fake = to_unit_range(run_model(model, batch["masks"], batch["cities"]))  # each tile as its own city
-            scores[name].add(fake, real, batch["cities"], metrics.features(extractor, fake) if extractor else None)
+            images = run_model(model, batch["masks"], batch["cities"])  # each tile as its own city
+            fake = to_unit_range(images)
+            counts = pixel_counts(segmenter(images), batch["masks"]) if segmenter is not None else None
+            scores[name].add(fake, real, batch["cities"], metrics.features(extractor, fake) if extractor else None,
+                             counts)
+        cities += batch["cities"]
         count += len(real)
     if count == 0:
         raise SatganError(f"{root}: split {cfg.split!r} has no samples to evaluate")
@@ -194,7 +234,17 @@ def evaluate_models(models: dict[str, Model], root: str | Path, cfg: EvaluateCon
     report = _report_header(cfg, inception)
     report.update({"data": str(Path(root).resolve()), "count": count, "tile_side": side,
                    "models": {name: s.report(reals, cfg.kid_subsets) for name, s in scores.items()}})
+    if segmenter is not None:
+        report["models"][REAL_ROW] = _real_row(real_counts, cities)
+        report["segmenter"] = segmenter_summary(segmenter)
     return report
+
+
+def segmenter_summary(segmenter: Segmenter) -> dict:
+    """Where the judge of mask fidelity came from, for a report."""
+    info = segmenter.info
+    return {"data": info["data"]["root"], "tiles": info["data"]["tiles"], "settings": info["settings"],
+            "key": info["key"][:24], "val": info.get("val")}
 
 
 class DropoutNoise:
@@ -302,14 +352,15 @@ def evaluate(cfg: EvaluateConfig) -> dict:
             models = {name: replace(m, sharpen=cfg.sharpen) for name, m in models.items()}
         if "flat" in cfg.baselines:
             models["flat"] = FlatFill.from_split(cfg.data, cfg.split, cfg.limit)
-        report = evaluate_models(models, cfg.data, cfg)
+        segmenter = (lambda: segmenter_from_spec(cfg.segmenter, cfg.data, cfg.device)) if cfg.mask_iou else None
+        report = evaluate_models(models, cfg.data, cfg, segmenter)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, report)
     return report
 
 
 # -- presenting -------------------------------------------------------------------------------
-COLUMNS = ("psnr", "ssim", "fid", "kid")
+COLUMNS = ("psnr", "ssim", "fid", "kid", "mask_iou", "mask_f1")
 
 
 def report_rows(*reports: dict, cities: bool = False) -> list[dict]:
@@ -327,14 +378,16 @@ def report_rows(*reports: dict, cities: bool = False) -> list[dict]:
 
 def format_rows(rows: list[dict]) -> str:
     """A plain-text table of :func:`report_rows`."""
-    head = f"{'model':<16} {'city':<10} {'n':>5} {'PSNR dB':>8} {'SSIM':>6} {'FID':>8} {'KID':>8}"
+    head = (f"{'model':<16} {'city':<10} {'n':>5} {'PSNR dB':>8} {'SSIM':>6} {'FID':>8} {'KID':>8} "
+            f"{'mask IoU':>8} {'mask F1':>7}")
 
     def num(v, fmt):
         return format(v, fmt) if v is not None else "-"
 
     lines = [head] + [
         f"{r['model'][:16]:<16} {r['city'][:10]:<10} {r['count']:>5} {num(r['psnr'], '8.2f')} "
-        f"{num(r['ssim'], '6.3f')} {num(r['fid'], '8.1f')} {num(r['kid'], '8.4f')}"
+        f"{num(r['ssim'], '6.3f')} {num(r['fid'], '8.1f')} {num(r['kid'], '8.4f')} "
+        f"{num(r.get('mask_iou'), '8.3f')} {num(r.get('mask_f1'), '7.3f')}"
         for r in rows
     ]
     return "\n".join(lines)

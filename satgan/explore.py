@@ -6,11 +6,11 @@ from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from satgan.data.readers import image_size, read_mask
 from satgan.data.sources import Pair, Source
 from satgan.data.tiling import tile_fractions
+from satgan.progress import progress_bar
 
 
 def count_table(source: Source) -> str:
@@ -44,7 +44,7 @@ def building_fractions(
     Returns ``{city: {grid: fractions}}``; each mask is decoded once for all grids.
     """
     out: dict[str, dict[int, list[float]]] = {}
-    for pair in tqdm(pairs, desc="masks", unit="mask"):
+    for pair in progress_bar(pairs, desc="masks", unit="mask"):
         mask = read_mask(pair.mask)
         for grid in grids:
             if min(mask.shape) // grid >= 1:

@@ -181,15 +181,16 @@ class LiveTrainingPlot:
         plt.close(fig)
 
 
-def plot_report(report: dict, metrics: Sequence[str] = ("psnr", "ssim", "fid", "kid")) -> Figure:
-    """Bar charts of an evaluation report: one panel per metric, cities along x, one bar per model."""
+def plot_report(report: dict, metrics: Sequence[str] = ("psnr", "ssim", "fid", "kid", "mask_iou")) -> Figure:
+    """Bar charts of an evaluation report: one panel per metric, cities along x, one bar per
+    model (the ``real`` row, the real images' own mask fidelity, in the mask IoU panel only)."""
     models = list(report["models"])
     cities = ["overall"] + sorted({c for m in report["models"].values() for c in m["cities"]})
     shown = [k for k in metrics if any(k in m["overall"] for m in report["models"].values())]
     fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.4), squeeze=False, layout="constrained")
     width = 0.8 / len(models)
     better = {"psnr": "higher is better", "ssim": "higher is better", "fid": "lower is better",
-              "kid": "lower is better"}
+              "kid": "lower is better", "mask_iou": "higher is better; real: the ceiling"}
     for ax, key in zip(axes[0], shown):
         for k, model in enumerate(models):
             entry = report["models"][model]
@@ -197,7 +198,7 @@ def plot_report(report: dict, metrics: Sequence[str] = ("psnr", "ssim", "fid", "
                       for c in cities]
             ax.bar(np.arange(len(cities)) + (k - (len(models) - 1) / 2) * width, values, width, label=model)
         ax.set_xticks(np.arange(len(cities)), cities, rotation=45, ha="right", fontsize=8)
-        ax.set_title(f"{key.upper()} ({better.get(key, '')})", fontsize=10)
+        ax.set_title(f"{key.upper().replace('_', ' ')} ({better.get(key, '')})", fontsize=10)
     axes[0][0].legend(fontsize=8)
     return fig
 

@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from satgan import metrics
 from satgan.atomic import check_output_folder, write_json
@@ -47,6 +46,7 @@ from satgan.inference import (
     load_generator,
     named_city,
 )
+from satgan.progress import progress_bar
 
 MANIFEST = "synthesize.json"
 RANDOM_CITY = "random"  # --city random: each image a city drawn from its own seed
@@ -172,7 +172,7 @@ def synthesize(cfg: SynthesizeConfig, gen: Generator | None = None, progress: bo
     write_json(manifest_path, record)  # the settings first: a rerun with others is refused, even after a kill
     jobs = [(f, k) for f in files for k in range(cfg.variants)]
     written, kept, failed, saved, digests = 0, 0, {}, time.monotonic(), {}
-    for path, k in tqdm(jobs, desc="synthesize", unit="image", disable=not progress):
+    for path, k in progress_bar(jobs, desc="synthesize", unit="image", disable=not progress):
         name = path.stem if cfg.variants == 1 else f"{path.stem}-v{k + 1}"
         image_path, mask_path = images_dir / f"{name}.tif", masks_dir / f"{name}.tif"
         digest = digests[path] = digests.get(path) or file_sha256(path)  # once per mask, not per variant

@@ -17,7 +17,6 @@ from dataclasses import replace
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from satgan import metrics
 from satgan.atomic import write_json
@@ -42,6 +41,7 @@ from satgan.models.encoder import sample_codes
 from satgan.models.factory import build_discriminator, build_encoder, build_generator, build_vgg_loss
 from satgan.models.objective import discriminator_loss, generator_loss
 from satgan.optim import adam, scheduler, step_schedulers
+from satgan.progress import progress_bar
 from satgan.runs import RunDir
 from satgan.runtime import Processes, amp_dtype, seed_all, use_deterministic_kernels
 from satgan.validation import ValidationKID, generate_samples, validation_set
@@ -212,7 +212,7 @@ class Trainer:
             self.train_set.set_epoch(self.epoch)
             self.sampler.set_epoch(self.epoch, start=self.batch_in_epoch * t.batch_size)
             started = time.perf_counter()
-            bar = tqdm(self.loader, desc=f"epoch {self.epoch + 1}/{t.epochs}", unit="batch",
+            bar = progress_bar(self.loader, desc=f"epoch {self.epoch + 1}/{t.epochs}", unit="batch",
                        initial=self.batch_in_epoch, total=self.steps_per_epoch, disable=not self.procs.is_main)
             for batch in bar:
                 losses = self.train_step(batch)

@@ -84,3 +84,13 @@ def styled_checkpoint(inria_arrays, tmp_path_factory) -> Path:
                                             "loss.mode_seeking=1", "model.noise=1"])
     train(inria_arrays, run, cfg)
     return run / "checkpoints" / "last.pt"
+
+
+@pytest.fixture(scope="session")
+def tiny_segmenter(inria_arrays, tmp_path_factory) -> Path:
+    """A reference segmenter of width 4 trained 3 steps on ``inria_arrays``, saved as a file."""
+    from satgan.config import SegmenterConfig
+    from satgan.segmenter import train_segmenter
+
+    cfg = SegmenterConfig(data=str(inria_arrays), width=4, steps=3, batch_size=2, crop=32, device="cpu")
+    return train_segmenter(cfg, progress=False).save(tmp_path_factory.mktemp("segmenter") / "tiny.pt")

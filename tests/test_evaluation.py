@@ -13,7 +13,7 @@ from satgan.cli import main
 from satgan.config import EvaluateConfig, model_spec
 from satgan.data.arrays import tile_names
 from satgan.errors import SatganError, SatganWarning
-from satgan.evaluation import FlatFill, city_of, evaluate, match_key, report_rows
+from satgan.evaluation import FlatFill, city_of, evaluate, format_rows, match_key, report_rows
 
 
 def test_names_cities_and_old_file_names(tmp_path):
@@ -38,13 +38,20 @@ def test_flat_fill_uses_the_mean_colours():
     assert out[0, 1, 0].tolist() == [105, 60, 40]  # half covered: half-way
 
 
-def test_checkpoint_and_baselines_report_per_city(inria_arrays, tiny_checkpoint, tmp_path):
+def test_checkpoint_and_baselines_report_per_city(inria_arrays, tiny_checkpoint, tiny_segmenter, tmp_path):
     out = tmp_path / "report.json"
     report = evaluate(EvaluateConfig(out=str(out), checkpoints=[f"tiny={tiny_checkpoint}"], data=str(inria_arrays),
-                                     baselines=["flat", "untrained"], limit=24, kid_subsets=5))
+                                     baselines=["flat", "untrained"], limit=24, kid_subsets=5,
+                                     segmenter=str(tiny_segmenter)))
     assert json.loads(out.read_text()) == json.loads(json.dumps(report))
-    assert set(report["models"]) == {"tiny", "flat", "untrained"}
+    assert set(report["models"]) == {"tiny", "flat", "untrained", "real"}
     assert report["count"] == 24 and report["tile_side"] == 64
+    for name, entry in report["models"].items():  # mask fidelity for every row, per city too
+        assert 0 <= entry["overall"]["mask_iou"] <= 1 and 0 <= entry["overall"]["mask_f1"] <= 1, name
+        assert all("mask_iou" in c for c in entry["cities"].values()), name
+    real = report["models"].pop("real")
+    assert set(real["overall"]) == {"count", "mask_iou", "mask_f1"} and real["overall"]["count"] == 24
+    assert report["segmenter"]["data"] == str(inria_arrays.resolve())
     for entry in report["models"].values():
         assert entry["overall"]["count"] == 24
         assert {c: v["count"] for c, v in entry["cities"].items()} == {"austin": 20, "chicago": 4}
@@ -53,13 +60,14 @@ def test_checkpoint_and_baselines_report_per_city(inria_arrays, tiny_checkpoint,
             assert entry["overall"]["fid"] > 0 and "kid" in entry["overall"]
     rows = report_rows(report, cities=True)
     assert len(rows) == 3 * 3 and rows[0]["model"] == "tiny" and rows[0]["city"] == "overall"
+    assert "mask IoU" in format_rows(rows).splitlines()[0]
 
 
 def test_missing_inception_weights_leave_the_other_metrics(inria_arrays, tmp_path, monkeypatch):
     monkeypatch.setenv("SATGAN_INCEPTION", str(tmp_path / "absent.pt"))  # nothing installed where it looks
     with pytest.warns(SatganWarning, match="FID and KID skipped"):
         report = evaluate(EvaluateConfig(out=str(tmp_path / "r.json"), data=str(inria_arrays), baselines=["flat"],
-                                         limit=8))
+                                         limit=8, mask_iou=False))
     assert report["inception"]["available"] is False and "absent.pt" in report["inception"]["reason"]
     overall = report["models"]["flat"]["overall"]
     assert "psnr" in overall and "ssim" in overall and "fid" not in overall

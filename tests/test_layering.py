@@ -10,7 +10,7 @@ from tests.conftest import REPO
 # Lowest first. A module may import modules of its own layer or of layers below it,
 # never above; and no chain of imports may lead back to where it started.
 LAYERS = [
-    ["satgan", "satgan.errors", "satgan.atomic", "satgan.parallel"],
+    ["satgan", "satgan.errors", "satgan.atomic", "satgan.parallel", "satgan.progress"],
     ["satgan.settings"],
     ["satgan.config"],
     ["satgan.presets"],
@@ -25,11 +25,11 @@ LAYERS = [
     ["satgan.models.conditioning"],
     ["satgan.models", "satgan.models.layers", "satgan.models.ema", "satgan.models.shared_norm"],
     ["satgan.models.generator", "satgan.models.discriminator", "satgan.models.losses", "satgan.models.augment",
-     "satgan.models.encoder"],
+     "satgan.models.encoder", "satgan.models.segmenter"],
     ["satgan.models.objective", "satgan.models.factory"],
     ["satgan.checkpoint"],
     ["satgan.runs", "satgan.optim", "satgan.validation"],
-    ["satgan.train", "satgan.inference"],
+    ["satgan.train", "satgan.inference", "satgan.segmenter"],
     ["satgan.evaluation"],
     ["satgan.gallery", "satgan.explore", "satgan.plots", "satgan.synthesize", "satgan.segbench"],
     ["satgan.colab", "satgan.cli"],

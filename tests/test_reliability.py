@@ -427,3 +427,77 @@ def test_notebook_parameters_are_checked(place, tmp_path):
                                        parameters=params, kernel_name="python3", progress_bar=False)
         assert re.search(culprit, f"{info.value.ename}: {info.value.evalue}"), info.value.evalue
     assert not (tmp_path / "p").exists() and not (tmp_path / "gal").exists()
+
+
+# -- publishing is all or nothing ------------------------------------------------------------------
+def test_a_gallery_blocked_by_a_file_keeps_the_earlier_one(place, capsys, tmp_path):
+    out = tmp_path / "gal"
+    assert main(["gallery", f"good={place['ckpt']}", str(place["arrays"]), "--out", str(out), "--per-city", "1"]) == 0
+    (out / "files" / "bad").write_text("a file where the model 'bad' needs a folder")
+    before = snapshot(out)
+    fails(capsys, ["gallery", f"bad={place['ckpt']}", place["arrays"], "--out", out, "--per-city", "1"],
+          r"files/bad is a file where a folder is needed.*nothing was changed")
+    assert snapshot(out) == before
+    assert not [p for p in out.iterdir() if p.name.startswith(".staging")]
+
+
+def test_a_publish_that_fails_midway_puts_the_earlier_files_back(tmp_path, monkeypatch):
+    import os
+
+    import satgan.atomic
+    from satgan.atomic import staged_folder
+
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    for name in ("a.txt", "sub/b.txt", "sub/c.txt"):
+        (out / name).write_text(f"old {name}")
+    before = snapshot(out)
+    real_replace, moved = os.replace, []
+
+    def failing_replace(src, dst):
+        if ".staging" in str(src) and "-replaced" not in str(src) + str(dst):  # a staged file going out
+            moved.append(dst)
+            if len(moved) == 3:
+                raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(satgan.atomic.os, "replace", failing_replace)
+    with pytest.raises(OSError), staged_folder(out) as stage:
+        (stage / "sub").mkdir()
+        for name in ("a.txt", "sub/b.txt", "sub/c.txt", "sub/new.txt"):
+            (stage / name).write_text(f"new {name}")
+    assert len(moved) == 3  # two files had been replaced when the third move failed
+    assert snapshot(out) == before
+
+
+# -- what a user reads: satgan's one line, nothing from the libraries above it ----------------------
+def test_a_raw_pickle_checkpoint_gives_one_line_without_torch_warnings(place, capsys, tmp_path):
+    import pickle
+
+    with open(tmp_path / "raw.pt", "wb") as f:  # protocol 4: torch warns about it before refusing
+        pickle.dump({"format": 2, "config": {}, "generator": _Payload()}, f, protocol=4)
+    fails(capsys, ["generate", tmp_path / "raw.pt", place["mask"], "--out", tmp_path / "g"],
+          r"raw.pt: not a satgan checkpoint")
+    assert not Path("/tmp/satgan-payload-ran").exists()
+
+
+def test_a_tiff_cut_short_gives_pretransform_one_line(capsys, tmp_path):
+    src = tmp_path / "src"
+    (src / "images").mkdir(parents=True)
+    (src / "masks").mkdir()
+    geo = [(33550, "d", 3, (0.3, 0.3, 0.0), False), (33922, "d", 6, (0, 0, 0, 1, 2, 0), False)]
+    for i in range(2):
+        tifffile.imwrite(src / "images" / f"t{i}.tif", np.full((64, 64, 3), 90, np.uint8), compression="zlib",
+                         extratags=geo)
+        tifffile.imwrite(src / "masks" / f"t{i}.tif", np.zeros((64, 64), np.uint8))
+    cut = src / "images" / "t1.tif"
+    cut.write_bytes(cut.read_bytes()[:300])  # the tags' values lie past the end
+    try:
+        rc = main(["pretransform", str(src), str(tmp_path / "arrays")])
+    except SystemExit as exc:
+        rc = exc.code
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert [line for line in err.splitlines() if "t1.tif" in line or "Tiff" in line] == \
+        [line for line in err.splitlines() if line.startswith("satgan: error: ")], err
+    assert "t1.tif: cannot be read" in err and "raised" not in err

@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
-from tqdm.auto import tqdm
 
 from satgan.atomic import check_output_folder, staged_folder, write_json
 from satgan.config import INRIA_CITIES, ForgeConfig
@@ -52,6 +51,7 @@ from satgan.data.sources import INRIA_DIR, MASK_DIR_NAMES, inria_city, mask_file
 from satgan.data.synthetic import layout_mask
 from satgan.data.writers import window_geotags, write_mask_tiff
 from satgan.errors import SatganError
+from satgan.progress import progress_bar
 
 FORGE_JSON = "forge.json"
 FIRST_INDEX = 10001
@@ -294,7 +294,7 @@ def forge(cfg: ForgeConfig, progress: bool = True) -> dict:
     with staged_folder(out) as stage:
         gt = masks_folder(stage)
         gt.mkdir(parents=True)
-        for i in tqdm(range(cfg.count), desc=f"forge {cfg.method}", unit="mask", disable=not progress):
+        for i in progress_bar(range(cfg.count), desc=f"forge {cfg.method}", unit="mask", disable=not progress):
             rng = np.random.default_rng([cfg.seed, 0, i])
             if cfg.method == "procedural":
                 city = cities[i % len(cities)]

@@ -31,8 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from tqdm.auto import tqdm
 
 import satgan
 from satgan.atomic import atomic_path, check_output_folder, write_json
@@ -43,6 +41,7 @@ from satgan.data.sources import Pair, Source, open_source
 from satgan.data.tiling import grid_shape, mask_coverage, resize_image, tile_bounds
 from satgan.errors import SatganError, SatganWarning
 from satgan.parallel import process_pool
+from satgan.progress import progress_bar
 
 FORMAT = 1
 MIN_TILE = 8  # pixels; a smaller tile holds nothing to learn from
@@ -65,11 +64,6 @@ class _Job:
     grid: int
     size: int
     min_density: float
-
-
-def _worker_init() -> None:
-    # One thread per worker process: the processes are the parallelism (as DataLoader workers do).
-    torch.set_num_threads(1)
 
 
 def _run_job(job: _Job) -> None:
@@ -124,7 +118,7 @@ def _check_config(cfg: PretransformConfig) -> None:
 
 def _check_pairs(source: Source, cfg: PretransformConfig) -> None:
     """Sizes from file headers only: catch mismatched pairs and bad grids before the work."""
-    for pair in tqdm(source.pairs, desc="check", unit="pair", leave=False):
+    for pair in progress_bar(source.pairs, desc="check", unit="pair", leave=False):
         shape, mask_shape = image_size(pair.image), image_size(pair.mask)
         if shape != mask_shape:
             raise _size_mismatch(pair, shape, mask_shape)
@@ -255,9 +249,9 @@ def pretransform(cfg: PretransformConfig) -> dict:
     for split in source.splits:
         (out / PARTS / split).mkdir(parents=True, exist_ok=True)
     todo = [job for job in jobs if not job.part.exists()]
-    with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="pretransform", unit="pair") as bar:
+    with progress_bar(total=len(jobs), initial=len(jobs) - len(todo), desc="pretransform", unit="pair") as bar:
         if cfg.workers > 1 and len(todo) > 1:
-            with process_pool(min(cfg.workers, len(todo)), initializer=_worker_init) as pool:
+            with process_pool(min(cfg.workers, len(todo))) as pool:
                 for _ in pool.imap_unordered(_run_job, todo):
                     bar.update()
         else:
@@ -326,7 +320,7 @@ def _assemble(out: Path, source: Source, jobs: list[_Job], settings: dict, cfg: 
         images = np.lib.format.open_memmap(img_path, mode="w+", dtype=np.uint8, shape=(n, s, s, 3))
         masks = np.lib.format.open_memmap(mask_path, mode="w+", dtype=np.uint8, shape=(n, s, s))
         at = 0
-        for job in tqdm(info["jobs"], desc=f"write {split}", unit="pair", leave=False):
+        for job in progress_bar(info["jobs"], desc=f"write {split}", unit="pair", leave=False):
             with np.load(job.part) as part:
                 k = len(part["rows"])
                 images[at : at + k] = part["images"]

@@ -226,7 +226,7 @@ def image_size(path: str | os.PathLike) -> tuple[int, int]:
     path = Path(path)
     try:
         if path.suffix.lower() in TIFF_SUFFIXES:
-            with tifffile.TiffFile(path) as tif:
+            with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
                 page = tif.pages[0]
                 return int(page.imagelength), int(page.imagewidth)
         with Image.open(path) as img:
@@ -254,7 +254,7 @@ def read_geotags(path: str | os.PathLike) -> list[tuple[int, int, int, object]]:
     path = Path(path)
     if path.suffix.lower() not in TIFF_SUFFIXES:
         return []
-    with tifffile.TiffFile(path) as tif:
+    with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
         tags = tif.pages[0].tags
         out = []
         for code in GEO_TAG_CODES:

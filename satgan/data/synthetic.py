@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import tifffile
 from PIL import Image, ImageDraw
-from tqdm.auto import tqdm
 
 from satgan.atomic import atomic_path, check_output_folder
 from satgan.config import INRIA_CITIES, SynthConfig
@@ -31,6 +30,7 @@ from satgan.data.city_styles import CITY_STYLES, METRES_PER_PIXEL, TEST_CITY_STY
 from satgan.data.sources import INRIA_DIR, INRIA_TEST_CITIES
 from satgan.errors import SatganError
 from satgan.parallel import process_pool
+from satgan.progress import progress_bar
 
 MIN_SIZE = 64
 _CLAIM_GRID = np.linspace(-0.9, 0.9, 7)  # where a footprint is sampled to see whether it is free
@@ -402,7 +402,7 @@ def synthesize_inria(cfg: SynthConfig) -> Path:
     test_cities = [test for test, style in TEST_CITY_STYLES.items() if style in cities]
     jobs += [(c, i, size, seed, dirs[2] / f"{c}{i}.tif", None)
              for c in test_cities for i in range(1, cfg.test_per_city + 1)]
-    with tqdm(total=len(jobs), desc="synth", unit="image") as bar:
+    with progress_bar(total=len(jobs), desc="synth", unit="image") as bar:
         if cfg.workers > 1:
             with process_pool(cfg.workers) as pool:
                 for _ in pool.imap_unordered(_write_pair, jobs):

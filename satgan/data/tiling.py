@@ -3,11 +3,7 @@ generation and the notebooks' views."""
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from satgan.errors import SatganError
@@ -16,14 +12,11 @@ from satgan.errors import SatganError
 def resize_image(image: np.ndarray, size: int) -> np.ndarray:
     """Resize ``(H, W, 3) uint8`` to ``(size, size, 3)``, antialiased bicubic.
 
-    torch's uint8 antialiased resampling gives Pillow's result (within one grey level)
-    several times faster, and reads the (cropped) array in place without a copy.
+    Pillow, so that pretransform runs without torch. A reducing gap of 2 first shrinks by
+    a whole factor with a box filter, then resamples bicubically the last 2x or more: about
+    3x faster than plain bicubic on Inria-sized tiles, within a grey level of it on average.
     """
-    with warnings.catch_warnings():  # read-only arrays (from Pillow) are fine: nothing writes to x
-        warnings.simplefilter("ignore", UserWarning)
-        x = torch.from_numpy(image).permute(2, 0, 1)[None]  # a channels-last view, no copy
-    out = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
-    return np.ascontiguousarray(out[0].permute(1, 2, 0).numpy())
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.BICUBIC, reducing_gap=2.0))
 
 
 def mask_coverage(mask: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:

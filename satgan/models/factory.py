@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 from torch import nn
 
 from satgan.config import Config, LossConfig, unet_depth
@@ -49,13 +47,6 @@ def build_generator(config: Config) -> nn.Module:
     net = init_weights(net, m.init, m.init_gain)
     labels = len(m.labels) if m.condition == "city" else 0
     return StyledGenerator(net, labels, m.latent, m.noise, m.noise_blur) if styles or m.noise else net
-
-
-def build_segmenter(ngf: int = 16, crop: int = 128) -> nn.Module:
-    """The segmentation network of ``satgan segbench``: the project's U-Net from RGB to one
-    channel of building logits, batch norm, no dropout, deep enough for ``crop`` inputs."""
-    downs = max(5, int(math.log2(crop)))
-    return init_weights(UNetGenerator(3, 1, downs, ngf, "batch", "deconv", dropout=False, tanh=False), "normal", 0.02)
 
 
 def build_discriminator(config: Config) -> MultiscaleDiscriminator | None:

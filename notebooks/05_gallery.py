@@ -58,6 +58,8 @@ SEED = None  # which random samples
 STYLE_MASKS = None  # city-conditioned models: samples drawn as every city
 VARIATIONS = None  # models with a style code: samples per mask
 TRUNCATION = None  # models with a style code: scale it by this (1: full variety; 0: the average style, noise varies)
+MASK_IOU = None  # each tile's mask fidelity (IoU of its mask and what a segmenter finds in the image) beside it
+SEGMENTER = None  # that segmenter: a saved .pt or a pretransformed folder that trains one; None: DATA_DIR's train split
 
 # %%
 from satgan.config import GalleryConfig
@@ -68,7 +70,8 @@ checkpoints = [resolve_spec(s, WORKSPACE) for s in CHECKPOINTS]
 config = build(GalleryConfig, out=str(resolve(OUT_DIR, WORKSPACE)), data=str(resolve(DATA_DIR, WORKSPACE)),
                        checkpoints=checkpoints, split=SPLIT, per_city=PER_CITY, indices=list(INDICES) or None,
                        scenes=SCENES, seed=SEED, style_masks=STYLE_MASKS, variations=VARIATIONS,
-                       truncation=TRUNCATION)
+                       truncation=TRUNCATION, mask_iou=MASK_IOU,
+                       segmenter=str(resolve(SEGMENTER, WORKSPACE)) if SEGMENTER else None)
 result = gallery(config)
 g = result["gallery"]
 print(f"{len(g.names)} samples of {len(set(g.cities))} cities, models: {', '.join(g.models)}")

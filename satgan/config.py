@@ -363,6 +363,9 @@ class GalleryConfig(Settings):
     truncation: float = setting(1.0, ge=0, le=1, help="models with a style code: scale the code by this (1: its "
                                                       "full variety; 0: the average style, only the noise varies)")
     seed: int = setting(0, ge=0, help="which random samples")
+    mask_iou: bool = setting(True, help="each tile's mask fidelity beside it (see satgan evaluate --mask-iou)")
+    segmenter: str | None = setting(None, help="the reference segmenter: a saved one (.pt) or a pretransformed "
+                                               "folder whose train split trains one, cached (default: DATA's own)")
     batch_size: int = setting(16, ge=1, help="tiles per forward pass")
     device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
 

@@ -29,6 +29,7 @@ from satgan.data.writers import write_image
 from satgan.errors import SatganError
 from satgan.evaluation import Model, eval_side, load_generators
 from satgan.inference import as_city, generate_seamless, in_batches
+from satgan.segmenter import Segmenter, fidelity, pixel_counts, segmenter_from_spec
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Gallery:
     scenes: list[dict] = field(default_factory=list)  # name, city, rows, cols, mask, real, generated
     styles: list[dict] = field(default_factory=list)  # name, model, mask, real, cities: {city: image}
     variations: list[dict] = field(default_factory=list)  # name, model, city, mask, real, samples: [image]
+    ious: dict[str, np.ndarray] = field(default_factory=dict)  # each model's (and "real") mask IoU per sample
 
     @property
     def models(self) -> list[str]:
@@ -100,6 +102,20 @@ def build_gallery(models: dict[str, Model], root: str | Path, split: str = "val"
                 samples = [model.styled(city, k)(masks[i][None])[0] for k in range(variations)]
                 gallery.variations.append({**common, "city": city, "samples": samples})
     return gallery
+
+
+def add_mask_iou(gallery: Gallery, segmenter: Segmenter) -> Gallery:
+    """Each sample's own mask fidelity: the IoU between its mask and the buildings ``segmenter``
+    finds in each model's image and in the real one (the ceiling), into ``gallery.ious``."""
+    images = {**gallery.generated, "real": gallery.reals}
+    for name, drawn in images.items():
+        counts = pixel_counts(segmenter(drawn), gallery.masks)
+        gallery.ious[name] = np.array([fidelity(c)["iou"] for c in counts])
+    return gallery
+
+
+def _iou_label(gallery: Gallery, panel: str, i: int) -> str:
+    return f"IoU {gallery.ious[panel][i]:.2f}" if panel in gallery.ious else ""
 
 
 def _one_per_city(cities: list[str]) -> list[int]:
@@ -176,6 +192,7 @@ def side_by_side(gallery: Gallery, city: str | None = None, max_rows: int = 8) -
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(title, fontsize=10)
+            ax.set_xlabel(_iou_label(gallery, title, i), fontsize=8, labelpad=2)
         axes[r][0].set_ylabel(gallery.names[i], fontsize=9)
     return fig
 
@@ -285,8 +302,9 @@ def write_html(gallery: Gallery, path: str | Path, title: str = "satgan gallery"
     for city in sorted(set(gallery.cities)):
         parts.append(f"<h2>{html.escape(city)}</h2><table><tr>{heads}</tr>")
         for i in (i for i, c in enumerate(gallery.cities) if c == city):
-            cells = [gallery.masks[i], *(g[i] for g in gallery.generated.values()), gallery.reals[i]]
-            imgs = "".join(f"<td><img src='{_data_uri(c)}'></td>" for c in cells)
+            cells = _panels(gallery.masks[i], {m: g[i] for m, g in gallery.generated.items()}, gallery.reals[i])
+            imgs = "".join(f"<td><img src='{_data_uri(c)}'>{html.escape(_iou_label(gallery, t, i))}</td>"
+                           for t, c in cells)
             parts.append(f"<tr><td>{html.escape(gallery.names[i])}</td>{imgs}</tr>")
         parts.append("</table>")
     if gallery.scenes:
@@ -322,6 +340,8 @@ def gallery(cfg: GalleryConfig) -> dict:
     models = {name: replace(m, truncation=cfg.truncation) if m.latent else m for name, m in models.items()}
     g = build_gallery(models, cfg.data, cfg.split, cfg.indices, cfg.per_city, cfg.scenes, cfg.seed, cfg.batch_size,
                       cfg.style_masks, cfg.variations)
+    if cfg.mask_iou:
+        add_mask_iou(g, segmenter_from_spec(cfg.segmenter, cfg.data, cfg.device))
     with staged_folder(out) as stage:
         figures = [save_figure(side_by_side(g, city), stage / "figures" / f"{city}.jpg")
                    for city in sorted(set(g.cities))]

@@ -17,6 +17,19 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SATGAN_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory) -> Path:
+    """Segmenters trained by tests are cached in a folder of the test session, never the user's."""
+    folder = tmp_path_factory.mktemp("cache")
+    saved = os.environ.get("SATGAN_CACHE")
+    os.environ["SATGAN_CACHE"] = str(folder)
+    yield folder
+    if saved is None:
+        os.environ.pop("SATGAN_CACHE", None)
+    else:
+        os.environ["SATGAN_CACHE"] = saved
+
+
 @pytest.fixture(scope="session")
 def inria_root(tmp_path_factory) -> Path:
     """A small synthetic Inria download: 5 cities x 6 pairs of 320 px, plus test images."""

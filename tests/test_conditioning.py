@@ -262,6 +262,7 @@ def test_evaluate_and_gallery_draw_each_tile_as_its_city(styled_run, inria_array
     expected = metrics.psnr(to_unit_range(own), to_unit_range(batch["images"])).mean()
     assert report["models"]["styled"]["overall"]["psnr"] == pytest.approx(float(expected), abs=1e-4)
     result = gallery(GalleryConfig(out=str(tmp_path / "g"), data=str(inria_arrays), checkpoints=[str(styled_run)],
+                                   mask_iou=False,
                                    per_city=1, scenes=0, style_masks=2, variations=3))
     g = result["gallery"]
     assert len(g.styles) == 2 and list(g.styles[0]["cities"]) == CITIES
@@ -271,6 +272,7 @@ def test_evaluate_and_gallery_draw_each_tile_as_its_city(styled_run, inria_array
     assert any(not np.array_equal(a, g.variations[0]["samples"][0]) for a in g.variations[0]["samples"][1:])
     # truncated to 0, each variation is the average code with its seed's noise
     flat = gallery(GalleryConfig(out=str(tmp_path / "g0"), data=str(inria_arrays), checkpoints=[str(styled_run)],
+                                 mask_iou=False,
                                  per_city=1, scenes=0, style_masks=1, variations=3, truncation=0.0))["gallery"]
     entry, gen = flat.variations[0], load_generator(styled_run, "cpu")
     for k, sample in enumerate(entry["samples"]):
@@ -280,6 +282,7 @@ def test_evaluate_and_gallery_draw_each_tile_as_its_city(styled_run, inria_array
 def test_gallery_truncation_needs_a_model_with_a_style_code(tiny_checkpoint, inria_arrays, tmp_path):
     with pytest.raises(SatganError, match="--truncation 0.5: none of the models has a style code"):
         gallery(GalleryConfig(out=str(tmp_path / "g"), data=str(inria_arrays), checkpoints=[str(tiny_checkpoint)],
+                              mask_iou=False,
                               per_city=1, scenes=0, truncation=0.5))
     assert not (tmp_path / "g").exists()
 

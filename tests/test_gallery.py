@@ -65,11 +65,11 @@ def test_old_names_html_and_viewer(inria_arrays, two_models, tmp_path):
     assert [c.description for c in widget.children[:3]] == ["sample", "model", "swipe"]
 
 
-def test_cli_gallery_writes_everything(inria_arrays, tiny_checkpoint, tmp_path, capsys):
+def test_cli_gallery_writes_everything(inria_arrays, tiny_checkpoint, tiny_segmenter, tmp_path, capsys):
     code = main(["gallery", f"a={tiny_checkpoint}", f"b={tiny_checkpoint}", str(inria_arrays),
-                 "--out", str(tmp_path / "g"), "--per-city", "1", "--scenes", "0"])
+                 "--out", str(tmp_path / "g"), "--per-city", "1", "--scenes", "0", "--segmenter", str(tiny_segmenter)])
     assert code == 0 and "5 samples" in capsys.readouterr().out
-    assert (tmp_path / "g" / "gallery.html").exists()
+    assert (tmp_path / "g" / "gallery.html").read_text().count("IoU ") == 5 * 3  # a, b and real for each tile
     assert len(list((tmp_path / "g" / "figures").glob("*.jpg"))) == 5
     assert len(list((tmp_path / "g" / "files" / "b").glob("Generated-*.jpeg"))) == 5
     assert main(["gallery", str(inria_arrays), "--out", str(tmp_path / "x")]) == 2

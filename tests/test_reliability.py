@@ -314,7 +314,8 @@ def test_a_failed_gallery_keeps_the_earlier_one(place, capsys, tmp_path, monkeyp
     import satgan.gallery
 
     out = tmp_path / "gal"
-    assert main(["gallery", str(place["ckpt"]), str(place["arrays"]), "--out", str(out), "--per-city", "1"]) == 0
+    assert main(["gallery", str(place["ckpt"]), str(place["arrays"]), "--out", str(out), "--per-city", "1",
+                 "--no-mask-iou"]) == 0
     before = snapshot(out)
     assert before
 
@@ -322,7 +323,8 @@ def test_a_failed_gallery_keeps_the_earlier_one(place, capsys, tmp_path, monkeyp
         raise OSError(errno.ENOSPC, "No space left on device", str(out / "gallery.html"))
 
     monkeypatch.setattr(satgan.gallery, "write_html", no_space)
-    fails(capsys, ["gallery", place["ckpt"], place["arrays"], "--out", out, "--per-city", "2", "--seed", "3"],
+    fails(capsys, ["gallery", place["ckpt"], place["arrays"], "--out", out, "--per-city", "2", "--seed", "3",
+                   "--no-mask-iou"],
           r"gallery.html: no space left on the disk")
     assert snapshot(out) == before
 
@@ -432,10 +434,12 @@ def test_notebook_parameters_are_checked(place, tmp_path):
 # -- publishing is all or nothing ------------------------------------------------------------------
 def test_a_gallery_blocked_by_a_file_keeps_the_earlier_one(place, capsys, tmp_path):
     out = tmp_path / "gal"
-    assert main(["gallery", f"good={place['ckpt']}", str(place["arrays"]), "--out", str(out), "--per-city", "1"]) == 0
+    assert main(["gallery", f"good={place['ckpt']}", str(place["arrays"]), "--out", str(out), "--per-city", "1",
+                 "--no-mask-iou"]) == 0
     (out / "files" / "bad").write_text("a file where the model 'bad' needs a folder")
     before = snapshot(out)
-    fails(capsys, ["gallery", f"bad={place['ckpt']}", place["arrays"], "--out", out, "--per-city", "1"],
+    fails(capsys, ["gallery", f"bad={place['ckpt']}", place["arrays"], "--out", out, "--per-city", "1",
+                   "--no-mask-iou"],
           r"files/bad is a file where a folder is needed.*nothing was changed")
     assert snapshot(out) == before
     assert not [p for p in out.iterdir() if p.name.startswith(".staging")]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -214,3 +215,24 @@ def test_the_real_folder_as_synthetic_is_refused(inria_arrays, tmp_path):
         segbench(SegbenchConfig(real=str(inria_arrays), out=str(tmp_path / "o"), synthetic=str(inria_arrays),
                                 **TINY), progress=False)
     assert not (tmp_path / "o").exists()
+
+
+def test_test_scores_every_arm_on_another_folder(inria_arrays, synthetic_arrays, tmp_path):
+    """--test: every tile of a held-out folder (all its splits), or one split of it; never the
+    real folder's own training split."""
+    cfg = config(inria_arrays, tmp_path / "out", seeds=1, fractions=[1.0], test=str(synthetic_arrays))
+    report = segbench(cfg, progress=False)
+    manifest = json.loads((synthetic_arrays / "manifest.json").read_text())
+    every = sum(s["count"] for s in manifest["splits"].values())
+    assert report["counts"]["test"] == every and report["settings"]["test_splits"] == ["train", "val"]
+    assert report["settings"]["test"] == str(synthetic_arrays.resolve())
+    one = segbench(replace(cfg, out=str(tmp_path / "out2"), test_split="val"), progress=False)
+    assert one["counts"]["test"] == manifest["splits"]["val"]["count"]
+    # scored on other tiles, the same training gives another score
+    own = segbench(replace(cfg, out=str(tmp_path / "out3"), test=None), progress=False)
+    assert own["runs"][0]["initial_weights"] == report["runs"][0]["initial_weights"]
+    assert (own["runs"][0]["tp"], own["runs"][0]["fn"]) != (report["runs"][0]["tp"], report["runs"][0]["fn"])
+    with pytest.raises(SatganError, match="--test is the real folder: give --test-split"):
+        segbench(replace(cfg, out=str(tmp_path / "out4"), test=str(inria_arrays)), progress=False)
+    with pytest.raises(SatganError, match="--test: .*nowhere"):
+        segbench(replace(cfg, out=str(tmp_path / "out5"), test=str(tmp_path / "nowhere")), progress=False)

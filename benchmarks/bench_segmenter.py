@@ -43,6 +43,8 @@ def main() -> None:
     ap.add_argument("--jitter", type=float, default=None)
     ap.add_argument("--test", default=None, help="score on every tile of this pretransformed folder instead")
     ap.add_argument("--json", default=None, help="append each run as a JSON line here")
+    ap.add_argument("--eval-every", type=int, default=0,
+                    help="also score every N steps within a run (under a schedule not yet decayed: a lower bound)")
     args = ap.parse_args()
     base = SegmenterConfig(data=args.data, device="cpu")
     for name in ("batch_size", "lr", "jitter"):
@@ -59,12 +61,21 @@ def main() -> None:
                     cfg = replace(base, width=width, steps=steps, seed=seed)
                     chosen = subset(len(train), max(1, round(fraction * len(train))), seed, REAL_STREAM)
                     net = build(cfg).to(device)
-                    started = time.perf_counter()
-                    trained = fit(net, [(train, int(i)) for i in chosen], cfg, seed, device)
+                    started, done, curve = time.perf_counter(), [0], []
+
+                    def on_step(net=net, done=done, curve=curve, steps=cfg.steps, started=started):
+                        done[0] += 1
+                        if args.eval_every and done[0] % args.eval_every == 0 and done[0] < steps:
+                            curve.append((done[0], round(score(net, test, device)["iou"], 4),
+                                          round(time.perf_counter() - started, 1)))
+                            net.train()
+
+                    trained = fit(net, [(train, int(i)) for i in chosen], cfg, seed, device, on_step)
                     seconds = time.perf_counter() - started
                     row = {"width": width, "steps": steps, "batch_size": cfg.batch_size, "lr": cfg.lr,
                            "jitter": cfg.jitter, "fraction": fraction, "tiles": len(chosen), "seed": seed,
                            "seconds": round(seconds, 1), "train_loss": round(trained["train_loss"], 4),
+                           "curve": curve,
                            **{k: v for k, v in score(net, test, device).items() if k in ("iou", "f1")}}
                     rows.append(row)
                     print(json.dumps(row), flush=True)

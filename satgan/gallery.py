@@ -243,25 +243,38 @@ def swipe(generated: np.ndarray, real: np.ndarray, at: float) -> np.ndarray:
     return out
 
 
+def _png(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def viewer(gallery: Gallery):
-    """An ipywidgets viewer: sample slider, model dropdown, and a swipe from generated to real."""
+    """An ipywidgets viewer: sample slider, model dropdown, and a swipe from generated to real.
+
+    The pictures are ``Image`` widgets whose bytes the controls replace, never an ``Output``
+    widget capturing plots: a headless runner (nbclient, under papermill) answers an Output
+    widget's captured display with a message to the kernel on the shell channel while it
+    waits there for the cell's reply, and can lose that reply and hang (jupyter/nbclient#312;
+    measured here with ipykernel 6 and 7: benchmarks/stress_notebooks.py)."""
     import ipywidgets as widgets
 
     sample = widgets.IntSlider(min=0, max=len(gallery.names) - 1, description="sample")
     model = widgets.Dropdown(options=gallery.models, description="model")
     at = widgets.FloatSlider(value=0.5, min=0, max=1, step=0.01, description="swipe")
+    mask_view, pair_view = widgets.Image(format="png", width=320), widgets.Image(format="png", width=320)
+    caption = widgets.Label()
 
-    def show(sample: int, model: str, at: float) -> None:
-        fig, axes = plt.subplots(1, 2, figsize=(9, 4.6), layout="constrained")
-        axes[0].imshow(gallery.masks[sample], cmap="gray", vmin=0, vmax=255)
-        axes[0].set_title(f"mask {gallery.names[sample]}")
-        axes[1].imshow(swipe(gallery.generated[model][sample], gallery.reals[sample], at))
-        axes[1].set_title(f"{model} | real")
-        for ax in axes:
-            ax.set_axis_off()
-        plt.show()
+    def show(_change=None) -> None:
+        i = sample.value
+        mask_view.value = _png(gallery.masks[i])
+        pair_view.value = _png(swipe(gallery.generated[model.value][i], gallery.reals[i], at.value))
+        caption.value = f"{gallery.names[i]}: mask | {model.value} left of the line, real right of it"
 
-    return widgets.interactive(show, sample=sample, model=model, at=at)
+    for control in (sample, model, at):
+        control.observe(show, names="value")
+    show()
+    return widgets.VBox([widgets.HBox([sample, model, at]), widgets.HBox([mask_view, pair_view]), caption])
 
 
 # -- files --------------------------------------------------------------------------------------

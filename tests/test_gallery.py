@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from satgan.cli import main
 from satgan.errors import SatganError
@@ -62,7 +64,28 @@ def test_old_names_html_and_viewer(inria_arrays, two_models, tmp_path):
     assert swipe(np.zeros((4, 10, 3), np.uint8), np.full((4, 10, 3), 9, np.uint8), 0.5)[0, :, 0].tolist() == \
         [0, 0, 0, 0, 255, 255, 9, 9, 9, 9]
     widget = viewer(g)
-    assert [c.description for c in widget.children[:3]] == ["sample", "model", "swipe"]
+    controls, (_, pair_view), caption = widget.children[0].children, widget.children[1].children, \
+        widget.children[2]
+    assert [c.description for c in controls] == ["sample", "model", "swipe"]
+    first = pair_view.value
+    controls[0].value = 1  # the next sample: both pictures and the caption follow
+    assert pair_view.value != first and "austin2-2" in caption.value
+    controls[2].value = 0.0  # the swipe at the left edge: all real
+    shown = np.asarray(Image.open(io.BytesIO(pair_view.value)))
+    assert np.array_equal(shown[:, 1:], g.reals[1][:, 1:])
+
+
+def _widget_tree(widget) -> list:
+    return [widget] + [w for child in getattr(widget, "children", ()) for w in _widget_tree(child)]
+
+
+def test_the_viewer_captures_no_output(inria_arrays, two_models):
+    """No Output widget: a headless runner answers captured output with a message on the
+    shell channel while it waits there for the cell's reply, and can hang (nbclient#312)."""
+    import ipywidgets as widgets
+
+    g = build_gallery(two_models, inria_arrays, indices=[0], scenes=0)
+    assert not [w for w in _widget_tree(viewer(g)) if isinstance(w, widgets.Output)]
 
 
 def test_cli_gallery_writes_everything(inria_arrays, tiny_checkpoint, tiny_segmenter, tmp_path, capsys):

@@ -425,7 +425,8 @@ class SegmenterConfig(Settings):
     data: str = setting(help="a pretransformed folder whose train split it learns from", positional=True)
     out: str | None = setting(None, help="also save the trained segmenter to this .pt file")
     width: int = setting(16, ge=4, le=128, help="base width of its U-Net (widths w, 2w, 4w, 8w, 8w)")
-    steps: int = setting(1200, ge=1, help="training steps")
+    steps: int = setting(600, ge=1, help="training steps (on geocompass IoU levels off from about 300: "
+                                         "docs/RESULTS.md)")
     batch_size: int = setting(16, ge=1, help="random crops per step")
     crop: int = setting(128, ge=32, help="training crop side, a multiple of 16 (flips, turns, colour jitter)")
     lr: float = setting(3e-3, gt=0, help="peak AdamW learning rate (warm-up, then cosine decay to 0)")
@@ -456,11 +457,12 @@ class SegbenchConfig(Settings):
                                   help="synthetic tiles added per real tile, one arm per fraction and ratio")
     synthetic_only: bool = setting(True, help="also an arm of synthetic tiles alone")
     seeds: int = setting(3, ge=1, le=20, help="seeds per arm (same seeds, same initial weights in every arm)")
-    steps: int = setting(300, ge=1, help="training steps per run, the same for every arm")
-    batch_size: int = setting(8, ge=1, help="tiles per step")
-    crop: int = setting(128, ge=32, help="training crop side (random crops, flips and turns)")
-    lr: float = setting(1e-3, gt=0, help="Adam learning rate")
-    ngf: int = setting(16, ge=4, help="U-Net width")
+    steps: int = setting(400, ge=1, help="training steps per run, the same for every arm")
+    batch_size: int = setting(16, ge=1, help="tiles per step")
+    crop: int = setting(128, ge=32, help="training crop side, a multiple of 16 (random crops, flips, turns, "
+                                         "colour jitter)")
+    lr: float = setting(3e-3, gt=0, help="peak AdamW learning rate (warm-up, then cosine decay to 0)")
+    ngf: int = setting(16, ge=4, help="the reference segmenter's base width")
     test: str | None = setting(None, help="score every arm on this pretransformed folder instead (all its tiles, "
                                           "or its --test-split): data neither the generator nor the arms saw")
     test_split: str | None = setting(None, help="the split every arm is scored on (default: the real folder's val; "

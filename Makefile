@@ -62,15 +62,14 @@ demo: $(STAMP)
 	@echo "demo done in $(DEMO)/: notebooks/ (executed), training/quick/checkpoints/, evaluation/report.json, gallery/gallery.html, synthetic/segbench/report.md"
 
 # How much the demo's figures vary: the same training with seeds 1 and 2 beside make demo's seed 0,
-# every figure as median [min, max] (the README's demo table). Run after make demo.
-demo-spread: $(STAMP)
+# every figure as median [min, max] (the README's demo table). make -j2 demo-spread trains both at once.
+demo-seed%: $(STAMP)
 	test -f $(DEMO_CKPT) || $(MAKE) demo
-	for seed in 1 2; do \
-		mkdir -p $(DEMO)/seed$$seed/notebooks && \
-		$(call demo_train,$(DEMO)/seed$$seed,$(CURDIR)/$(DEMO)/seed$$seed/training,$$seed) && \
-		$(call demo_evaluate,$(DEMO)/seed$$seed,$(CURDIR)/$(DEMO)/seed$$seed/training/checkpoints/last.pt,$(CURDIR)/$(DEMO)/seed$$seed/evaluation) \
-		|| exit 1; \
-	done
+	mkdir -p $(DEMO)/seed$*/notebooks
+	$(call demo_train,$(DEMO)/seed$*,$(CURDIR)/$(DEMO)/seed$*/training,$*)
+	$(call demo_evaluate,$(DEMO)/seed$*,$(CURDIR)/$(DEMO)/seed$*/training/checkpoints/last.pt,$(CURDIR)/$(DEMO)/seed$*/evaluation)
+
+demo-spread: demo-seed1 demo-seed2
 	$(BIN)/python benchmarks/demo_spread.py $(DEMO)/evaluation/report.json $(DEMO)/seed1/evaluation/report.json \
 		$(DEMO)/seed2/evaluation/report.json
 

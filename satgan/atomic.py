@@ -96,10 +96,14 @@ def _publish(stage: Path, out: Path, relative: list[Path]) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(stage / rel, target)
     except BaseException:
-        for target, kept in reversed(done):
-            target.unlink(missing_ok=True)
-            if kept is not None:
-                os.replace(kept, target)
+        try:
+            for target, kept in reversed(done):
+                target.unlink(missing_ok=True)
+                if kept is not None:
+                    os.replace(kept, target)
+        except BaseException as failed:  # the earlier files stay in the backup folder, named
+            raise SatganError(f"publishing into {out} failed and so did putting the earlier files back "
+                              f"({failed}); they are in {backup}") from failed
         raise
 
 
@@ -128,6 +132,13 @@ def staged_folder(out: str | os.PathLike) -> Iterator[Path]:
                               f"{f' (and {len(problems) - 3} more)' if len(problems) > 3 else ''}; "
                               "move it away or choose another --out (nothing was changed)")
         _publish(stage, out, relative)
+        shutil.rmtree(backup, ignore_errors=True)
+    except SatganError as exc:
+        if str(backup) not in str(exc):
+            shutil.rmtree(backup, ignore_errors=True)
+        raise
+    except BaseException:
+        shutil.rmtree(backup, ignore_errors=True)  # rolled back: the earlier files are in place
+        raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-        shutil.rmtree(backup, ignore_errors=True)

@@ -166,7 +166,9 @@ def _cmd_segmenter(args: argparse.Namespace) -> int:
           f"tiles of {info['data']['root']} ({trained['seconds']:.0f} s when trained)")
     if info.get("val"):
         print(f"real val tiles: mask IoU {info['val']['iou']:.3f}, F1 {info['val']['f1']:.3f} (the ceiling)")
-    print(f"cached in {cache_folder(cfg) / 'segmenters'}")
+    cached = cache_folder(cfg) / "segmenters" / f"{info['key'][:24]}.pt"
+    if cached.is_file():
+        print(f"cached: {cached}")
     if cfg.out:
         print(f"saved: {seg.save(cfg.out)}")
     return 0

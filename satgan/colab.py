@@ -111,5 +111,9 @@ def set_repository(url: str, checkout: Path = CHECKOUT) -> list[Path]:
 
 
 if __name__ == "__main__":  # make repository URL=...
-    for changed in set_repository(sys.argv[1]):
+    try:
+        changed_files = set_repository(sys.argv[1] if len(sys.argv) > 1 else "")
+    except ValueError as exc:
+        sys.exit(f"make repository: {exc}")
+    for changed in changed_files:
         print(f"updated {changed}")

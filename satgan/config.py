@@ -462,7 +462,7 @@ class SegbenchConfig(Settings):
     crop: int = setting(128, ge=32, help="training crop side, a multiple of 16 (random crops, flips, turns, "
                                          "colour jitter)")
     lr: float = setting(3e-3, gt=0, help="peak AdamW learning rate (warm-up, then cosine decay to 0)")
-    ngf: int = setting(16, ge=4, help="the reference segmenter's base width")
+    ngf: int = setting(16, ge=4, le=128, help="the reference segmenter's base width")
     test: str | None = setting(None, help="score every arm on this pretransformed folder instead (all its tiles, "
                                           "or its --test-split): data neither the generator nor the arms saw")
     test_split: str | None = setting(None, help="the split every arm is scored on (default: the real folder's val; "

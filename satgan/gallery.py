@@ -351,10 +351,15 @@ def gallery(cfg: GalleryConfig) -> dict:
                           "(trained without model.latent)")
     # a gallery may compare models with and without a code: those without are drawn as they are
     models = {name: replace(m, truncation=cfg.truncation) if m.latent else m for name, m in models.items()}
+    segmenter = None
+    if cfg.mask_iou:  # before generating: a wrong --segmenter fails at once
+        if "real" in models:
+            raise SatganError("a model is named 'real', the column of the real images' mask IoU: rename it")
+        segmenter = segmenter_from_spec(cfg.segmenter, cfg.data, cfg.device)
     g = build_gallery(models, cfg.data, cfg.split, cfg.indices, cfg.per_city, cfg.scenes, cfg.seed, cfg.batch_size,
                       cfg.style_masks, cfg.variations)
-    if cfg.mask_iou:
-        add_mask_iou(g, segmenter_from_spec(cfg.segmenter, cfg.data, cfg.device))
+    if segmenter is not None:
+        add_mask_iou(g, segmenter)
     with staged_folder(out) as stage:
         figures = [save_figure(side_by_side(g, city), stage / "figures" / f"{city}.jpg")
                    for city in sorted(set(g.cities))]

@@ -229,7 +229,7 @@ def write_report(report: dict, out: Path) -> None:
     write_json(out / "report.json", report)
 
 
-def test_tiles(cfg: SegbenchConfig, real_root: Path) -> list[Tiles]:
+def test_tiles(cfg: SegbenchConfig, real_root: Path, synthetic_root: Path | None = None) -> list[Tiles]:
     """What every arm is scored on: ``cfg.test_split`` (default ``val``) of the real folder, or
     with ``cfg.test`` that folder's ``cfg.test_split``, else all of its splits. Never a split
     the arms train on."""
@@ -243,8 +243,9 @@ def test_tiles(cfg: SegbenchConfig, real_root: Path) -> list[Tiles]:
             raise SatganError(f"--test: {exc}") from None
     else:
         splits = ["val"]
-    if root == real_root and TRAIN in splits:
-        where = "--test is the real folder: give --test-split" if cfg.test else f"test_split={TRAIN}:"
+    if root in (real_root, synthetic_root) and TRAIN in splits:
+        what = "real" if root == real_root else "synthetic"
+        where = f"--test is the {what} folder: give --test-split" if cfg.test else f"test_split={TRAIN}:"
         raise SatganError(f"{where} the arms train on its {TRAIN} split; score on a split they did not see, "
                           "e.g. val")
     return [load_tiles(root, split, "test", 1) for split in splits]
@@ -263,8 +264,8 @@ def segbench(cfg: SegbenchConfig, progress: bool = True) -> dict:
     device = resolve_device(cfg.device)
     out = check_output_folder(cfg.out)
     real = load_tiles(cfg.real, TRAIN, "real", cfg.crop)
-    test = test_tiles(cfg, real.root)
     synthetic = load_tiles(cfg.synthetic, TRAIN, "synthetic", cfg.crop) if cfg.synthetic else None
+    test = test_tiles(cfg, real.root, synthetic.root if synthetic is not None else None)
     if synthetic is not None and synthetic.root == real.root:
         raise SatganError(f"--synthetic {synthetic.root} is the real folder: the 'synthetic' arms would train "
                           "on real tiles; give the pretransformed synthetic pairs")
@@ -272,23 +273,23 @@ def segbench(cfg: SegbenchConfig, progress: bool = True) -> dict:
 
     runs = []
     # counted in training steps, so a log shows movement inside each run, not only between them
-    bar = progress_bar(total=len(arms) * cfg.seeds * cfg.steps, desc="segbench", unit="step", disable=not progress)
-    for seed in range(cfg.seeds):
-        for arm in arms:
-            bar.set_postfix_str(f"{arm.name}, seed {seed}")
-            real_idx = subset(len(real), arm.real, seed, REAL_STREAM)
-            synthetic_idx = subset(len(synthetic), arm.synthetic, seed, SYNTHETIC_STREAM) if arm.synthetic else []
-            pool = [(real, int(i)) for i in real_idx] + [(synthetic, int(i)) for i in synthetic_idx]
-            net = initial_network(cfg, seed)
-            started, weights = time.perf_counter(), digest(net)
-            net = net.to(device)
-            trained = fit(net, pool, settings, seed, device, bar.update)
-            runs.append({"arm": arm.name, "seed": seed, "real_tiles": arm.real, "synthetic_tiles": arm.synthetic,
-                         "batch_size": cfg.batch_size, **trained, **score(net, test, device, cfg.batch_size),
-                         "initial_weights": weights, "real_subset": digest(real_idx),
-                         "synthetic_subset": digest(np.asarray(synthetic_idx, np.int64)),
-                         "seconds": round(time.perf_counter() - started, 3)})
-    bar.close()
+    with progress_bar(total=len(arms) * cfg.seeds * cfg.steps, desc="segbench", unit="step",
+                      disable=not progress) as bar:
+        for seed in range(cfg.seeds):
+            for arm in arms:
+                bar.set_postfix_str(f"{arm.name}, seed {seed}")
+                real_idx = subset(len(real), arm.real, seed, REAL_STREAM)
+                synthetic_idx = subset(len(synthetic), arm.synthetic, seed, SYNTHETIC_STREAM) if arm.synthetic else []
+                pool = [(real, int(i)) for i in real_idx] + [(synthetic, int(i)) for i in synthetic_idx]
+                net = initial_network(cfg, seed)
+                started, weights = time.perf_counter(), digest(net)
+                net = net.to(device)
+                trained = fit(net, pool, settings, seed, device, bar.update)
+                runs.append({"arm": arm.name, "seed": seed, "real_tiles": arm.real, "synthetic_tiles": arm.synthetic,
+                             "batch_size": cfg.batch_size, **trained, **score(net, test, device, cfg.batch_size),
+                             "initial_weights": weights, "real_subset": digest(real_idx),
+                             "synthetic_subset": digest(np.asarray(synthetic_idx, np.int64)),
+                             "seconds": round(time.perf_counter() - started, 3)})
 
     described = {**to_dict(cfg), "real": str(real.root), "out": str(out.resolve()),
                  "synthetic": str(synthetic.root) if synthetic is not None else None,

@@ -303,8 +303,8 @@ def load_segmenter(path: str | os.PathLike, device: str = "auto") -> Segmenter:
     if raw.get("format") != FORMAT:
         raise SatganError(f"{path}: segmenter format {raw.get('format')!r}; this satgan reads format {FORMAT}: "
                           "train it again")
-    info = raw["info"]
     try:
+        info = raw["info"]
         net = BuildingSegmenter(int(info["settings"]["width"]))
         net.load_state_dict(raw["weights"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
@@ -342,7 +342,10 @@ def reference_segmenter(cfg: SegmenterConfig, progress: bool = True) -> Segmente
     that cannot be written is passed over with a warning (the segmenter is trained each time)."""
     _, info = load_split(cfg.data, TRAIN)  # a clear error for a folder that is not pretransformed data
     side = min(info["image_shape"][1:3])
-    if side < cfg.crop and side >= MULTIPLE:  # small tiles: the largest crop they allow
+    if side < 32:
+        raise SatganError(f"{cfg.data}: tiles of {side} px are too small for the reference segmenter (it needs 32 "
+                          "px or more); pretransform larger tiles, or skip mask fidelity (--no-mask-iou)")
+    if side < cfg.crop:  # small tiles: the largest crop they allow
         cfg = replace(cfg, crop=side - side % MULTIPLE)
     key = cache_key(cfg)
     cached = cache_folder(cfg) / "segmenters" / f"{key[:24]}.pt"

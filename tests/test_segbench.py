@@ -236,3 +236,10 @@ def test_test_scores_every_arm_on_another_folder(inria_arrays, synthetic_arrays,
         segbench(replace(cfg, out=str(tmp_path / "out4"), test=str(inria_arrays)), progress=False)
     with pytest.raises(SatganError, match="--test: .*nowhere"):
         segbench(replace(cfg, out=str(tmp_path / "out5"), test=str(tmp_path / "nowhere")), progress=False)
+
+
+def test_test_may_not_be_the_synthetic_training_tiles(inria_arrays, synthetic_arrays, tmp_path):
+    with pytest.raises(SatganError, match="--test is the synthetic folder: give --test-split"):
+        segbench(config(inria_arrays, tmp_path / "out", seeds=1, fractions=[1.0], synthetic=str(synthetic_arrays),
+                        test=str(synthetic_arrays)), progress=False)
+    assert not (tmp_path / "out").exists()

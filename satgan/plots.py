@@ -20,7 +20,7 @@ from satgan.data.forge import spread
 from satgan.data.readers import read_image, read_mask
 from satgan.data.sources import Pair, Source
 from satgan.data.tiling import grid_shape, tile_bounds
-from satgan.models.objective import LOSS_TERMS
+from satgan.models.objective import HEALTH_TERMS, LOSS_TERMS
 
 DISPLAY_SIDE = 1000  # pixels; big scenes are subsampled for display
 
@@ -138,12 +138,15 @@ def plot_array_samples(root: str | os.PathLike, split: str = "train", n: int = 8
 
 
 def plot_training(history: list[dict]) -> Figure:
-    """Per-epoch mean losses (left), validation PSNR/SSIM (middle) and, where measured,
-    validation KID (right: realism, lower is better) from a run's history."""
+    """Per-epoch mean losses, the discriminator's accuracy on real and generated pairs
+    (where there is one: its health), validation PSNR/SSIM and, where measured,
+    validation KID (realism, lower is better) from a run's history."""
     val = [h for h in history if "psnr" in h]
     with_kid = [h for h in val if "kid" in h]
-    fig, axes = plt.subplots(1, 3 if with_kid else 2, figsize=(16 if with_kid else 12, 3.6), layout="constrained")
-    left, right = axes[0], axes[1]
+    with_health = any("D_acc_real" in h for h in history)
+    panels = 2 + bool(with_kid) + with_health
+    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels + 3.6, 3.6), layout="constrained")
+    left, right = axes[0], axes[1 + with_health]
     epochs = [h["epoch"] for h in history]
     for name in LOSS_TERMS:
         if any(name in h for h in history):
@@ -151,6 +154,15 @@ def plot_training(history: list[dict]) -> Figure:
     left.set_xlabel("epoch")
     left.set_title("training losses (epoch means)")
     left.legend(fontsize=8)
+    if with_health:
+        health = axes[1]
+        for name, text in HEALTH_TERMS.items():
+            health.plot(epochs, [h.get(name, np.nan) for h in history], "o-", label=text)
+        health.axhline(0.5, color="grey", lw=0.8, ls=":")
+        health.set_ylim(0, 1)
+        health.set_xlabel("epoch")
+        health.set_title("discriminator accuracy (0.5: at chance)")
+        health.legend(fontsize=8)
     if val:
         right.plot([h["epoch"] for h in val], [h["psnr"] for h in val], "o-", color="C0", label="PSNR (dB)")
         right.set_ylabel("PSNR (dB) on [0, 1] images")
@@ -160,9 +172,9 @@ def plot_training(history: list[dict]) -> Figure:
     right.set_xlabel("epoch")
     right.set_title("validation")
     if with_kid:
-        axes[2].plot([h["epoch"] for h in with_kid], [h["kid"] for h in with_kid], "o-", color="C3")
-        axes[2].set_xlabel("epoch")
-        axes[2].set_title("validation KID (lower is more realistic)")
+        axes[-1].plot([h["epoch"] for h in with_kid], [h["kid"] for h in with_kid], "o-", color="C3")
+        axes[-1].set_xlabel("epoch")
+        axes[-1].set_title("validation KID (lower is more realistic)")
     return fig
 
 

@@ -39,7 +39,7 @@ from satgan.models.conditioning import StyledGenerator
 from satgan.models.ema import EMA
 from satgan.models.encoder import sample_codes
 from satgan.models.factory import build_discriminator, build_encoder, build_generator, build_vgg_loss
-from satgan.models.objective import discriminator_loss, generator_loss
+from satgan.models.objective import HEALTH_TERMS, discriminator_loss, generator_loss
 from satgan.optim import adam, scheduler, step_schedulers
 from satgan.progress import progress_bar
 from satgan.runs import RunDir
@@ -222,7 +222,8 @@ class Trainer:
                 self.partial = {"sums": sums, "seen": seen, "seconds": before + time.perf_counter() - started}
                 if self.procs.is_main and self.step % t.log_every == 0:
                     for name, value in losses.items():
-                        self.writer.add_scalar(f"loss/{name}", value, self.step)
+                        self.writer.add_scalar(f"{'health' if name in HEALTH_TERMS else 'loss'}/{name}", value,
+                                               self.step)
                     bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()})
                 if self.step % t.checkpoint_every == 0:
                     self.save("last.pt")
@@ -232,7 +233,7 @@ class Trainer:
             entry = {"epoch": self.epoch, "step": self.step, "lr": self.opt_G.param_groups[0]["lr"],
                      "seconds": round(elapsed, 3), **{k: v / steps for k, v in sums.items()}}
             if self.epoch % t.val_every == 0 or self.epoch == t.epochs:
-                entry.update(self.validate())
+                entry.update(self.validate(self._health(entry)))
             self.history.append(entry)
             step_schedulers([self.sched_G, self.sched_D, self.sched_E], entry.get("psnr"))
             self._log_epoch(elapsed, seen)
@@ -284,7 +285,8 @@ class Trainer:
                 judged = (torch.cat([mask, mask]), torch.cat([fake, second[0]]), torch.cat([real, real]),
                           None if label is None else torch.cat([label, label]))
             with autocast:
-                loss_d, terms_d = discriminator_loss(self.D, *judged[:3], self.config.loss, batch_norm, judged[3])
+                loss_d, terms_d = discriminator_loss(self.D, *judged[:3], self.config.loss, batch_norm, judged[3],
+                                                     kind=m.discriminator)
             self._check_finite(loss_d, "discriminator")
             self.opt_D.zero_grad(set_to_none=True)
             self.scaler.scale(loss_d).backward()
@@ -294,7 +296,7 @@ class Trainer:
             terms.update(terms_d)
         with autocast:
             loss_g, terms_g = generator_loss(self.D, self.vgg, mask, fake, real, self.config.loss, label, second,
-                                             encoded)
+                                             encoded, kind=m.discriminator)
         self._check_finite(loss_g, "generator")
         self.opt_G.zero_grad(set_to_none=True)
         if self.E is not None:
@@ -350,9 +352,10 @@ class Trainer:
 
     # -- validation, logging, checkpoints -----------------------------------------------------
     @torch.no_grad()
-    def validate(self) -> dict:
+    def validate(self, health: str = "") -> dict:
         """PSNR and SSIM of the generator (eval mode) on the fixed validation subset;
-        logs them and writes the control image grid."""
+        logs them (with ``health``, the epoch's discriminator accuracy) and writes the
+        control image grid."""
         started = time.perf_counter()
         n = min(self.config.train.val_samples, len(self.val_set))
         G = self.ema.net if self.ema is not None else bare(self.G)  # what checkpoints will generate with
@@ -371,9 +374,18 @@ class Trainer:
             self.run.samples.mkdir(parents=True, exist_ok=True)
             write_image(self.run.samples / f"epoch_{self.epoch:04d}.png", grid)
             kid = f", KID {scores['kid']:.3f}" if "kid" in scores else ""
-            print(f"epoch {self.epoch}: val PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.3f}{kid}")
+            print(f"epoch {self.epoch}: val PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.3f}{kid}"
+                  f"{health}")
         self.validation_seconds += time.perf_counter() - started
         return scores
+
+    @staticmethod
+    def _health(entry: dict) -> str:
+        """An epoch's discriminator accuracy on real and generated pairs, for the epoch line
+        (nothing without a discriminator)."""
+        if "D_acc_real" not in entry:
+            return ""
+        return f"; D calls {entry['D_acc_real']:.0%} of real pairs real, {entry['D_acc_fake']:.0%} of generated fake"
 
     def _log_epoch(self, elapsed: float, seen: int) -> None:
         if not self.procs.is_main:

@@ -8,10 +8,13 @@ from satgan.config import Config, LossConfig, unet_depth
 from satgan.errors import SatganError
 from satgan.models.conditioning import StyledGenerator, style_dim
 from satgan.models.discriminator import MultiscaleDiscriminator
+from satgan.models.efficientnet_lite import find_lite0_weights
 from satgan.models.encoder import StyleEncoder
 from satgan.models.generator import ResNetGenerator, UNetGenerator
 from satgan.models.layers import init_weights
 from satgan.models.losses import VGGLoss
+from satgan.models.oasis import SegmentationDiscriminator
+from satgan.models.projected import ProjectedDiscriminator
 
 OUTPUT_CHANNELS = 3
 
@@ -49,12 +52,23 @@ def build_generator(config: Config) -> nn.Module:
     return StyledGenerator(net, labels, m.latent, m.noise, m.noise_blur) if styles or m.noise else net
 
 
-def build_discriminator(config: Config) -> MultiscaleDiscriminator | None:
-    """The (multi-scale) PatchGAN over (mask, image) pairs; ``None`` when ``loss.gan_weight`` is 0.
-    (:class:`~satgan.config.Config` has already checked that the crop is large enough.)"""
+def build_discriminator(config: Config) -> nn.Module | None:
+    """The discriminator ``model.discriminator`` names, called as ``D(mask, image, label)``;
+    ``None`` when ``loss.gan_weight`` is 0. (:class:`~satgan.config.Config` has already
+    checked that the crop is large enough.) ``model.init`` applies to the PatchGAN and
+    to the projected discriminator's heads; the projected discriminator's feature
+    network gets its ImageNet weights and its random mixing layers keep their own draw."""
     if config.loss.gan_weight == 0:
         return None
     m = config.model
+    if m.discriminator == "projected":
+        net = ProjectedDiscriminator(config.data.mask_channels, width=m.ndf, crop=config.data.crop)
+        init_weights(net.heads, m.init, m.init_gain)
+        return net.load_features(find_lite0_weights(m.feature_weights or None))
+    if m.discriminator == "oasis":
+        # PyTorch's own initialisation: spectral norm sets every convolution's scale, and
+        # N(0, 0.02) left the head's logits near 0 whatever the image
+        return SegmentationDiscriminator(m.ndf, m.d_layers)
     net = MultiscaleDiscriminator(config.data.mask_channels + OUTPUT_CHANNELS, m.num_d, ndf=m.ndf,
                                   n_layers=m.d_layers, norm=m.norm, spectral=m.spectral_norm,
                                   num_labels=len(m.labels) if m.condition == "city" else 0)

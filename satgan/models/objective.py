@@ -15,6 +15,7 @@ from satgan.config import LossConfig
 from satgan.models.augment import augment_pairs
 from satgan.models.encoder import kl_to_standard_normal
 from satgan.models.losses import detail_loss, feature_matching_loss, gan_loss
+from satgan.models.oasis import FAKE, labelmix, labelmix_loss, mask_classes, segmentation_gan_loss
 
 # Every loss term by name: who minimises it, and what it is. Plots and logs read this.
 LOSS_TERMS = {
@@ -29,7 +30,37 @@ LOSS_TERMS = {
     "G_MS": ("generator", "mode seeking: 1 / (image distance per code distance) of two codes and noises"),
     "G_KL": ("generator", "KL of the encoded style codes to N(0, 1)"),
     "G_latent": ("generator", "L1 of a random code to the one the encoder reads back from its image"),
+    "D_labelmix": ("discriminator", "oasis: LabelMix consistency of D's verdicts"),
 }
+
+# The discriminator's health, logged beside the losses: the share of real and of generated
+# pairs (pixels, for oasis) it calls real and fake. Both near 0.5 all run long: a D at
+# chance that teaches the generator nothing; both near 1: a D that has won.
+HEALTH_TERMS = {
+    "D_acc_real": "share of real pairs D calls real",
+    "D_acc_fake": "share of generated pairs D calls fake",
+}
+
+
+def adversarial_loss(pred: list[list[torch.Tensor]], mask: torch.Tensor, as_real: bool, cfg: LossConfig,
+                     kind: str, for_discriminator: bool = True) -> torch.Tensor:
+    """The GAN loss of the discriminator ``kind``: per patch (``gan_mode``) for patch and
+    projected; for oasis, (N+1)-class cross-entropy toward the mask's classes (as real) or
+    toward *fake*."""
+    if kind == "oasis":
+        return segmentation_gan_loss(pred[0][-1], mask_classes(mask), as_real, cfg.class_balance)
+    return gan_loss(pred, as_real, cfg.gan_mode, for_discriminator)
+
+
+@torch.no_grad()
+def discriminator_accuracy(pred: list[list[torch.Tensor]], is_real: bool, cfg: LossConfig, kind: str) -> torch.Tensor:
+    """The share of ``pred``'s patches (oasis: pixels) D places on the right side: called
+    real for real pairs, fake for generated ones."""
+    if kind == "oasis":
+        called_real = pred[0][-1].argmax(1) != FAKE
+        return (called_real == is_real).float().mean()
+    threshold = 0.5 if cfg.gan_mode == "lsgan" else 0.0
+    return torch.stack([((scale[-1].float() > threshold) == is_real).float().mean() for scale in pred]).mean()
 
 
 def mode_seeking_loss(distance: torch.Tensor, code_a: torch.Tensor, code_b: torch.Tensor,
@@ -63,17 +94,29 @@ def discriminate(D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, real: tor
 
 
 def discriminator_loss(D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
-                       cfg: LossConfig, batch_norm: bool,
-                       label: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                       cfg: LossConfig, batch_norm: bool, label: torch.Tensor | None = None,
+                       kind: str = "patch") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Real pairs up, generated pairs down (``fake`` detached: D's step leaves G alone);
     D sees both pairs of a sample through the same augmentation; R1 penalises its
-    gradient on the real pairs it sees."""
+    gradient on the real pairs it sees. ``kind``: ``model.discriminator`` (oasis: the two
+    cross-entropies summed, as OASIS, plus LabelMix). The terms include D's accuracy
+    (:data:`HEALTH_TERMS`)."""
     mask, (fake, real) = augment_pairs(mask, [fake.detach(), real], cfg.d_augment)
     if cfg.r1_weight > 0:
         real = real.detach().requires_grad_(True)
     pred_fake, pred_real = discriminate(D, mask, fake, real, batch_norm, label)
-    terms = {"D_fake": gan_loss(pred_fake, False, cfg.gan_mode), "D_real": gan_loss(pred_real, True, cfg.gan_mode)}
-    total = 0.5 * (terms["D_fake"] + terms["D_real"])
+    terms = {"D_fake": adversarial_loss(pred_fake, mask, False, cfg, kind),
+             "D_real": adversarial_loss(pred_real, mask, True, cfg, kind),
+             "D_acc_real": discriminator_accuracy(pred_real, True, cfg, kind),
+             "D_acc_fake": discriminator_accuracy(pred_fake, False, cfg, kind)}
+    total = terms["D_fake"] + terms["D_real"]
+    if kind != "oasis":
+        total = 0.5 * total
+    elif cfg.labelmix_weight > 0:
+        mixed, choose = labelmix(mask_classes(mask), real.detach(), fake)
+        pred_mixed = D(mask, mixed, label)
+        terms["D_labelmix"] = labelmix_loss(pred_mixed[0][-1], pred_real[0][-1], pred_fake[0][-1], choose)
+        total = total + cfg.labelmix_weight * terms["D_labelmix"]
     if cfg.r1_weight > 0:
         logits = sum(scale[-1].float().sum() for scale in pred_real)
         (grad,) = torch.autograd.grad(logits, real, create_graph=True)
@@ -86,7 +129,7 @@ def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tenso
                    real: torch.Tensor, cfg: LossConfig, label: torch.Tensor | None = None,
                    second: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
                    encoded: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
-                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                   kind: str = "patch") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Fool D (when there is one), match the real image (L1, VGG); with ``second`` =
     (another generation of the same masks, its code, ``fake``'s code), seek modes.
 
@@ -108,12 +151,14 @@ def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tenso
         else:
             seen_mask, (seen_fake, seen_real) = augment_pairs(mask, [fake, real], cfg.d_augment)
         pred_fake = D(seen_mask, seen_fake, label)
-        terms["G_GAN"] = gan_loss(pred_fake, True, cfg.gan_mode, for_discriminator=False)
+        terms["G_GAN"] = adversarial_loss(pred_fake, seen_mask, True, cfg, kind, for_discriminator=False)
         if judge_both:  # the generation L1 leaves alone must still look real
             if pred_other is None:
                 seen_mask2, (seen_other,) = augment_pairs(mask, [second[0]], cfg.d_augment)
                 pred_other = D(seen_mask2, seen_other, label)
-            other_gan = gan_loss(pred_other, True, cfg.gan_mode, for_discriminator=False)
+            else:
+                seen_mask2 = seen_mask
+            other_gan = adversarial_loss(pred_other, seen_mask2, True, cfg, kind, for_discriminator=False)
             terms["G_GAN"] = 0.5 * (terms["G_GAN"] + other_gan)
         weighted.append(cfg.gan_weight * terms["G_GAN"])
         if cfg.fm_weight > 0:

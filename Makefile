@@ -25,18 +25,16 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 # Absolute paths, so $SATGAN_WORKSPACE (where notebooks resolve relative paths) cannot split the demo.
 # satgan synth rewrites the data (same bytes, new times), so the demo rebuilds its own arrays (OVERWRITE)
 # and trains afresh (a demo run of an earlier version may have another architecture).
-# The demo lowers the GAN weight to 0.1: in a few CPU minutes the adversarial term costs more
-# fidelity than it buys realism (docs/RESULTS.md, "The demo's evaluation"). It draws each tile
-# as its city (CONDITION city): better in every city (docs/RESULTS.md, "City conditioning").
-# It does not sharpen the output as quick does for real data: on the synthetic cities the same
-# checkpoint scores better raw (docs/RESULTS.md, "Sharpening at generation").
+# The demo trains the quick preset as it is (the projected discriminator, noise, L1 10) and
+# draws each tile as its city (CONDITION city): better in every city (docs/RESULTS.md, "City
+# conditioning").
 DEMO_ARRAYS := $(CURDIR)/$(DEMO)/pretransformed/grid2-286
 DEMO_CKPT := $(CURDIR)/$(DEMO)/training/quick/checkpoints/last.pt
 # $(call demo_train,NOTEBOOKS,RUN_DIR,SEED) and $(call demo_evaluate,NOTEBOOKS,CHECKPOINT,OUT): the demo's
 # training and evaluation, shared by `demo` (seed 0) and `demo-spread` (seeds 1 and 2).
 demo_train = $(NB_RUN) notebooks/03_train.ipynb $(1)/notebooks/03_train.ipynb \
 	-p DATA_DIR $(DEMO_ARRAYS) -p RUN_DIR $(2) -p PRESET quick -p EPOCHS $(DEMO_EPOCHS) \
-	-y 'OVERRIDES: ["loss.gan_weight=0.1", "model.sharpen=0", "train.seed=$(3)"]' -p CONDITION city \
+	-y 'OVERRIDES: ["train.seed=$(3)"]' -p CONDITION city \
 	-p RESUME never -p OVERWRITE True -p TENSORBOARD False
 # The demo leaves mask fidelity out (a reference segmenter takes minutes to train): satgan evaluate
 # runs/demo/training/quick/checkpoints/last.pt runs/demo/pretransformed/grid2-286 --out r.json adds it.

@@ -265,9 +265,9 @@ class Config(Settings):
             raise SatganError("model.labels are the cities of model.condition=city; set that, or leave the labels out")
         if m.generator == "unet":
             unet_depth(m, crop)  # raises for a crop the U-Net cannot take
-        if m.discriminator != "patch" and m.condition == "city" and self.loss.gan_weight > 0:
-            raise SatganError(f"model.discriminator={m.discriminator} does not take city labels; "
-                              "use model.discriminator=patch with model.condition=city")
+        if m.discriminator == "oasis" and m.condition == "city" and self.loss.gan_weight > 0:
+            raise SatganError("model.discriminator=oasis does not take city labels; use model.discriminator=patch "
+                              "or projected with model.condition=city")
         if self.loss.gan_weight > 0 and crop < discriminator_min_crop(m):
             raise SatganError(
                 f"a {m.discriminator} discriminator with num_d={m.num_d} and d_layers={m.d_layers} needs crops of "

@@ -240,3 +240,18 @@ def test_a_run_logs_health_and_resumes_bitwise(kind, data64, tmp_path, capsys):
 
     fig = plot_training(history)
     assert any("discriminator accuracy" in ax.get_title() for ax in fig.axes)
+
+
+def test_projected_discriminator_takes_the_city_by_projection():
+    cfg = small("projected", "model.condition=city", "model.labels=north,south")
+    D = build_discriminator(cfg).eval()  # spectral norm's power iteration would move between passes
+    mask, image, _ = _pairs()
+    north, south = torch.zeros(2, dtype=torch.long), torch.ones(2, dtype=torch.long)
+    with torch.no_grad():
+        assert all(torch.equal(a[-1], b[-1]) for a, b in zip(D(mask, image, north), D(mask, image, south)))
+        for e in D.embed:  # once learned, the label moves the verdict
+            e.weight.normal_()
+        assert not torch.equal(D(mask, image, north)[0][-1], D(mask, image, south)[0][-1])
+    assert any(name.startswith("embed.") for name, _ in D.named_parameters()), "the embeddings train"
+    with pytest.raises(SatganError, match="conditioned on a label"):
+        D(mask, image)

@@ -76,7 +76,8 @@ def test_train_notebook(tmp_path):
     write_pair_folder(tmp_path / "src" / "train", [0.2, 0.4, 0.6, 0.8], size=(40, 40))
     write_pair_folder(tmp_path / "src" / "val", [0.5], size=(40, 40))
     pretransform(PretransformConfig(source=str(tmp_path / "src"), out=str(tmp_path / "arrays"), size=36, crop=32))
-    overrides = ["data.crop=32", "model.ngf=4", "model.ndf=4", "train.batch_size=2", "train.val_samples=1"]
+    overrides = ["data.crop=32", "model.ngf=4", "model.ndf=4", "train.batch_size=2", "train.val_samples=1",
+                 "model.discriminator=patch"]
     nb = _run("03_train", tmp_path, DATA_DIR=str(tmp_path / "arrays"), RUN_DIR=str(tmp_path / "run"),
               PRESET="quick", OVERRIDES=overrides, EPOCHS=2, TENSORBOARD=False)
     assert _images(nb) >= 2  # the live training plot's last state and the control images

@@ -25,7 +25,7 @@ from PIL import Image
 from satgan.cli import main
 
 TINY = ["--preset", "quick", "--set", "data.crop=64", "--set", "model.ngf=8", "--set", "model.ndf=4",
-        "--set", "train.epochs=1", "--set", "train.workers=0", "--set", "train.val_samples=2"]
+        "--set", "train.epochs=1", "--set", "train.workers=0", "--set", "train.val_samples=2", "--set", "model.noise=0"]
 
 
 def snapshot(folder: Path) -> dict[str, str]:

@@ -62,7 +62,8 @@ def build_discriminator(config: Config) -> nn.Module | None:
         return None
     m = config.model
     if m.discriminator == "projected":
-        net = ProjectedDiscriminator(config.data.mask_channels, width=m.ndf, crop=config.data.crop)
+        net = ProjectedDiscriminator(config.data.mask_channels, width=m.ndf, crop=config.data.crop,
+                                     num_labels=len(m.labels) if m.condition == "city" else 0)
         init_weights(net.heads, m.init, m.init_gain)
         return net.load_features(find_lite0_weights(m.feature_weights or None))
     if m.discriminator == "oasis":

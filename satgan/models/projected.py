@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from satgan.errors import SatganError
 from satgan.models.efficientnet_lite import TAP_CHANNELS, EfficientNetLite0
 
 FROZEN = ("features.", "mix.", "fuse.")  # parameter-name prefixes that never train
@@ -55,6 +56,7 @@ class ScaleHead(nn.Module):
             ch = width
         stages.append(spectral_norm(nn.Conv2d(ch, 1, 3, 1, 1)))
         self.stages = nn.ModuleList(stages)
+        self.channels = ch  # of the features the logits are computed from
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         outputs = []
@@ -70,12 +72,16 @@ class ProjectedDiscriminator(nn.Module):
     :class:`~satgan.models.discriminator.MultiscaleDiscriminator`.
 
     ``mask_channels``: channels of the mask input; ``width``: the first head layer's width;
-    ``crop``: the training crop (it sets how many halvings each head has).
+    ``crop``: the training crop (it sets how many halvings each head has); ``num_labels``
+    > 0: each head's logits gain a label projection (Miyato and Koyama 2018: the inner
+    product of a learned label embedding with its last features, zero at the start), so
+    D judges (mask, image, city).
     Load the feature network's weights with :meth:`load_features` after any
     initialisation of the heads.
     """
 
-    def __init__(self, mask_channels: int, width: int = 64, crop: int = 128, mix_width: int = 64):
+    def __init__(self, mask_channels: int, width: int = 64, crop: int = 128, mix_width: int = 64,
+                 num_labels: int = 0):
         super().__init__()
         self.features = EfficientNetLite0()
         mixed = [mix_width * 2**i for i in range(len(TAP_CHANNELS))]
@@ -84,6 +90,11 @@ class ProjectedDiscriminator(nn.Module):
         self.fuse = nn.ModuleList(nn.Conv2d(mixed[i + 1], mixed[i], 3, 1, 1, bias=True) for i in range(len(mixed) - 1))
         self.heads = nn.ModuleList(ScaleHead(m + mask_channels, width, max(crop // s, 1))
                                    for m, s in zip(mixed, FEATURE_STRIDES, strict=True))
+        self.embed = None
+        if num_labels:
+            self.embed = nn.ModuleList(nn.Embedding(num_labels, head.channels) for head in self.heads)
+            for e in self.embed:
+                nn.init.zeros_(e.weight)  # starts as the unconditional discriminator
         self.reset_mixing()
         for frozen in (self.features, self.mix, self.fuse):
             frozen.requires_grad_(False)
@@ -134,8 +145,13 @@ class ProjectedDiscriminator(nn.Module):
         for i in range(len(mixed) - 2, -1, -1):
             up = F.interpolate(fused[0], size=mixed[i].shape[-2:], mode="bilinear", align_corners=False)
             fused.insert(0, mixed[i] + self.fuse[i](up))
+        if self.embed is not None and label is None:
+            raise SatganError("this discriminator is conditioned on a label: give one per pair")
         outputs = []
-        for head, f in zip(self.heads, fused, strict=True):
+        for i, (head, f) in enumerate(zip(self.heads, fused, strict=True)):
             seen = F.adaptive_avg_pool2d(mask.to(f.dtype), f.shape[-2:])
-            outputs.append(head(torch.cat([f, seen], 1)))
+            out = head(torch.cat([f, seen], 1))
+            if self.embed is not None:
+                out[-1] = out[-1] + (self.embed[i](label.long())[:, :, None, None] * out[-2]).sum(1, keepdim=True)
+            outputs.append(out)
         return outputs

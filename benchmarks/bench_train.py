@@ -11,8 +11,13 @@ the two; the reported ratio is the median of per-round ratios.
         [--baseline loop|preset]
 
 ``--baseline preset``: the baseline is ``Trainer.fit`` with the preset's own settings
-instead of the plain loop, so ``--set`` measures what a change of recipe costs (e.g. a
-discriminator: ``--set model.discriminator=projected``).
+(plus ``--baseline-set``) instead of the plain loop, so the two sides measure what a
+change of recipe costs. The ``quick`` of before the projected discriminator, against
+today's::
+
+    python benchmarks/bench_train.py --baseline preset --baseline-set model.discriminator=patch \
+        --baseline-set model.noise=0 --baseline-set loss.gan_mode=vanilla --baseline-set loss.l1_weight=100 \
+        --baseline-set loss.r1_weight=1 --baseline-set train.lr_d=5e-5 --baseline-set model.sharpen=2
 
 On a GPU, pass e.g. ``--set train.amp=auto --set train.channels_last=true --set
 train.compile=true``; the script then also reports model FLOP utilisation.
@@ -109,6 +114,8 @@ def main() -> None:
     parser.add_argument("--work", default="runs/bench-train")
     parser.add_argument("--baseline", choices=("loop", "preset"), default="loop",
                         help="loop: a plain eager pix2pix loop; preset: Trainer.fit with the preset's settings")
+    parser.add_argument("--baseline-set", action="append", default=[],
+                        help="with --baseline preset: settings for the baseline")
     parser.add_argument("--peak-tflops", type=float, default=0.0, help="device peak, for utilisation")
     args = parser.parse_args()
 
@@ -117,7 +124,8 @@ def main() -> None:
     if not (data / "manifest.json").exists():
         synthesize_inria(SynthConfig(out=str(work / "synth"), per_city=15, size=1000, test_per_city=0, workers=2))
         pretransform(PretransformConfig(source=str(work / "synth"), out=str(data), grid=2, size=143, crop=128))
-    base_cfg = make_config(args.preset, overrides=["train.epochs=1", "train.keep_every=0"])
+    base_cfg = make_config(args.preset, overrides=["train.epochs=1", "train.keep_every=0",
+                                                   *(args.baseline_set if args.baseline == "preset" else [])])
     ours_cfg = make_config(args.preset, overrides=["train.epochs=1", "train.keep_every=0", *args.set])
     device = torch.device(ours_cfg.train.device if ours_cfg.train.device != "auto"
                           else ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -143,7 +151,8 @@ def main() -> None:
     print("| trainer | samples/s (median) |")
     print("|---|---|")
     print(f"| satgan Trainer | {statistics.median(ours):.1f} |")
-    name = f"satgan Trainer, preset {args.preset} as it is" if args.baseline == "preset" else "plain eager fp32 loop"
+    name = (f"satgan Trainer, preset {args.preset} with {args.baseline_set or 'its settings'}"
+            if args.baseline == "preset" else "plain eager fp32 loop")
     print(f"| {name} | {statistics.median(base):.1f} |")
     print(f"| ratio (median of rounds) | {ratio:.2f}x |")
     if args.peak_tflops:

@@ -180,6 +180,10 @@ def test_gradients_reach_the_generator_and_the_mask_changes_the_verdict(kind):
         a = generator_loss(D, None, mask[:1], image, real[:1], cfg.loss, kind=kind)[1]["G_GAN"]
         b = generator_loss(D, None, -mask[:1], image, real[:1], cfg.loss, kind=kind)[1]["G_GAN"]
     assert not torch.allclose(a, b), "the same image judged against another mask gets another verdict"
+    fm_cfg = small(kind, "loss.fm_weight=10", "loss.l1_weight=0")
+    total, fm_terms = generator_loss(D, None, mask, fake.detach(), real, fm_cfg.loss, kind=kind)
+    assert "G_L1" not in fm_terms and float(fm_terms["G_FM"].detach()) > 0, "feature matching on D's own features"
+    assert torch.allclose(total, fm_terms["G_GAN"] + 10 * fm_terms["G_FM"])
 
 
 def test_oasis_discriminator_labels_every_pixel():

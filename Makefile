@@ -65,6 +65,9 @@ demo: $(STAMP)
 $(DEMO)/evaluation/report.json:
 	$(MAKE) demo
 
+# One thread per seed unless OMP_NUM_THREADS says otherwise: two 2-thread torch jobs on 2 cores
+# ran 5-10x slower than one (make -j2 demo-spread is the usual call).
+demo-seed%: export OMP_NUM_THREADS ?= 1
 demo-seed%: $(STAMP) $(DEMO)/evaluation/report.json
 	mkdir -p $(DEMO)/seed$*/notebooks
 	$(call demo_train,$(DEMO)/seed$*,$(CURDIR)/$(DEMO)/seed$*/training,$*)

@@ -24,8 +24,8 @@ from PIL import Image
 
 from satgan.cli import main
 
-TINY = ["--preset", "quick", "--set", "data.crop=64", "--set", "model.ngf=8", "--set", "model.ndf=4",
-        "--set", "train.epochs=1", "--set", "train.workers=0", "--set", "train.val_samples=2", "--set", "model.noise=0"]
+TINY = ["--preset", "quick", "--set", "model.noise=0", "--set", "data.crop=64", "--set", "model.ngf=8",
+        "--set", "model.ndf=4", "--set", "train.epochs=1", "--set", "train.workers=0", "--set", "train.val_samples=2"]
 
 
 def snapshot(folder: Path) -> dict[str, str]:

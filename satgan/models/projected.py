@@ -29,16 +29,11 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from satgan.errors import SatganError
-from satgan.models.efficientnet_lite import TAP_CHANNELS, EfficientNetLite0
+from satgan.models.efficientnet_lite import TAP_CHANNELS, EfficientNetLite0, load_lite0_weights
 
 FROZEN = ("features.", "mix.", "fuse.")  # parameter-name prefixes that never train
 HEAD_SIDE = 8  # each head halves its map down to this side (or less), then gives patch logits
 FEATURE_STRIDES = (4, 8, 16, 32)
-
-
-def projected_min_crop() -> int:
-    """The smallest crop whose coarsest feature map is still 2x2."""
-    return 2 * FEATURE_STRIDES[-1]
 
 
 class ScaleHead(nn.Module):
@@ -108,8 +103,6 @@ class ProjectedDiscriminator(nn.Module):
             nn.init.zeros_(conv.bias)
 
     def load_features(self, path) -> ProjectedDiscriminator:
-        from satgan.models.efficientnet_lite import load_lite0_weights
-
         load_lite0_weights(self.features, path)
         self.features.eval().requires_grad_(False)
         return self

@@ -56,7 +56,7 @@ demo: $(STAMP)
 	$(NB_RUN) notebooks/06_synthesize.ipynb $(DEMO)/notebooks/06_synthesize.ipynb \
 		-p CHECKPOINT $(DEMO_CKPT) -p REAL_DIR $(DEMO_ARRAYS) -p OUT_DIR $(CURDIR)/$(DEMO)/synthetic \
 		-p METHOD procedural -p SOURCE all -p COUNT 15 -p SIZE 1000 -p OVERWRITE True \
-		-y 'FRACTIONS: [0.1, 0.25]' -y 'RATIOS: [1.0]' -p SEEDS 2 -p STEPS 60 -p SEG_CROP 64
+		-y 'FRACTIONS: [0.1, 0.25]' -y 'SHARES: [0.5]' -p SEEDS 2 -p STEPS 60 -p SEG_CROP 64
 	@echo "demo done in $(DEMO)/: notebooks/ (executed), training/quick/checkpoints/, evaluation/report.json, gallery/gallery.html, synthetic/segbench/report.md"
 
 # How much the demo's figures vary: the same training with seeds 1 and 2 beside make demo's seed 0,

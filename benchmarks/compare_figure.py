@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 
 from satgan.evaluation import load_generators
 from satgan.gallery import add_mask_iou, build_gallery
-from satgan.segmenter import segmenter_from_spec
+from satgan.reference_segmenter import segmenter_from_spec
 
 
 def main() -> None:

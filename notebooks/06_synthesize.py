@@ -23,9 +23,18 @@
 #    (`satgan synthesize`): a dataset in the Inria layout that any segmentation tool reads,
 #    then pretransformed like real data.
 # 3. **Measure** (`satgan segbench`): a small U-Net segmenter trained with the same budget
-#    and seeds on real tiles only, real plus synthetic tiles at several ratios, and
-#    synthetic tiles only, at several fractions of the real data, scored by IoU and F1 on
-#    real tiles none of them saw.
+#    and seeds on real tiles only, real tiles mixed with a share of synthetic ones in every
+#    batch, pre-training on synthetic tiles then fine-tuning on real ones, those two with
+#    implausible synthetic pixels filtered out (`FILTER`), and synthetic tiles alone,
+#    scored by IoU and F1 on real tiles none of them saw. It ends with the gain over real
+#    only, its standard error over seeds, and whether to use the synthetic set.
+#
+# **No leakage.** The claim "synthetic pairs help a segmenter that has N real pairs" needs a
+# generator trained on those N pairs and nothing else: train it (notebook 03) on `REAL_DIR`
+# itself, forge from `REAL_DIR`'s own masks, and keep `FRACTIONS` at `[1.0]`. The report
+# says which claim it makes (it compares the checkpoint's training data with `REAL_DIR`).
+# With a large labelled set, `satgan subset` makes a folder of N of its pairs to run the
+# whole chain on (`benchmarks/synthetic_gain.py` does that for several N).
 #
 # Everything goes under `OUT_DIR`: `forged/`, `synthesized/`, `pretransformed/`, `segbench/`.
 
@@ -72,7 +81,10 @@ DROPOUT = None  # synthesize: dropout as noise, seeded per image
 STEPS = None  # segbench: training steps per run
 SEEDS = None  # segbench: seeds per arm
 FRACTIONS = None  # segbench: fractions of the real training tiles
-RATIOS = None  # segbench: synthetic tiles per real tile
+SHARES = None  # segbench: shares of synthetic tiles in every batch, one mixing arm each
+PRETRAIN = None  # segbench: share of the steps pre-trained on synthetic tiles before real ones (0: no such arm)
+FILTER = None  # segbench: also every synthetic arm with pixels filtered at K (e.g. 1.25; None: no filter)
+SYNTHETIC_ONLY = None  # segbench: also an arm of synthetic tiles alone
 SEG_CROP = None  # segbench: training crop
 SEG_NGF = None  # segbench: U-Net width
 
@@ -169,18 +181,30 @@ print(f"synthetic tiles: {load_manifest(arrays)['splits']['train']['count']} at 
 # ## 4 · Does it help? Segmentation with and without synthetic pairs
 #
 # Every arm trains the same network for the same steps from the same initial weights per
-# seed; mixes keep their fraction's real tiles and add synthetic ones. ΔIoU is each arm's
-# mean IoU minus that of its real-only arm: positive means the synthetic pairs helped.
+# seed; mixes keep their fraction's real tiles and give a share of every batch to synthetic
+# ones. ΔIoU is each arm's mean IoU minus that of its real-only arm, paired by seed, ± its
+# standard error: positive means the synthetic pairs helped, `*` that it is more than
+# twice its standard error.
 
 # %%
-from satgan.segbench import format_table, segbench, segbench_figure
+from satgan.segbench import segbench
+from satgan.segbench_report import format_table, segbench_figure
 
 bench_config = build(SegbenchConfig, real=str(real), out=str(bench), synthetic=str(arrays), steps=STEPS,
-                     seeds=SEEDS, fractions=FRACTIONS, ratios=RATIOS, crop=SEG_CROP, ngf=SEG_NGF)
+                     seeds=SEEDS, fractions=FRACTIONS, shares=SHARES, pretrain=PRETRAIN, filter=FILTER,
+                     synthetic_only=SYNTHETIC_ONLY, crop=SEG_CROP, ngf=SEG_NGF, generator=str(checkpoint))
 bench_report = segbench(bench_config)
 print(format_table(bench_report))
 segbench_figure(bench_report)
 
 # %% [markdown]
-# The report is in `segbench/report.json` (every run, every arm), `report.md` (the table)
-# and `report.png` (the figure).
+# ## 5 · What to do with it
+#
+# The gain of the best arm, its uncertainty, whether to use the synthetic set, and which
+# claim the table makes (no leakage, or a generator that saw other data). The report is in
+# `segbench/report.json` (every run, every arm), `report.md` (the table and these
+# sentences) and `report.png` (the figure).
+
+# %%
+print(bench_report["recommendation"])
+print(bench_report["generator"]["sentence"])

@@ -26,6 +26,7 @@ from satgan.config import (
     PretransformConfig,
     SegbenchConfig,
     SegmenterConfig,
+    SubsetConfig,
     SynthConfig,
     SynthesizeConfig,
 )
@@ -145,16 +146,30 @@ def _cmd_synthesize(args: argparse.Namespace) -> int:
 
 
 def _cmd_segbench(args: argparse.Namespace) -> int:
-    from satgan.segbench import format_table, segbench
+    from satgan.segbench import segbench
+    from satgan.segbench_report import format_table
 
     report = segbench(from_namespace(SegbenchConfig, args))
     print(format_table(report))
+    print(report["recommendation"])
+    if report.get("generator"):
+        print(report["generator"]["sentence"])
     print(f"report: {Path(args.out).expanduser() / 'report.json'}")
     return 0
 
 
+def _cmd_subset(args: argparse.Namespace) -> int:
+    from satgan.data.subset import subset_folder
+
+    cfg = from_namespace(SubsetConfig, args)
+    made = subset_folder(cfg.source, cfg.out, cfg.count, cfg.seed, cfg.overwrite)
+    counts = ", ".join(f"{split} {info['count']}" for split, info in made["splits"].items())
+    print(f"{cfg.out}: {counts} tiles (train: {cfg.count} of {made['subset_of']['root']}, seed {cfg.seed})")
+    return 0
+
+
 def _cmd_segmenter(args: argparse.Namespace) -> int:
-    from satgan.segmenter import cache_folder, reference_segmenter
+    from satgan.reference_segmenter import cache_folder, reference_segmenter
 
     cfg = from_namespace(SegmenterConfig, args)
     if cfg.out:
@@ -257,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("segbench", help="train a small segmenter on real, real + synthetic, synthetic; score IoU/F1")
     add_options(p, SegbenchConfig)
     p.set_defaults(run=_cmd_segbench)
+
+    p = sub.add_parser("subset", help="a pretransformed folder with N of another's train tiles (scarce-label runs)")
+    add_options(p, SubsetConfig)
+    p.set_defaults(run=_cmd_subset)
 
     p = sub.add_parser("segmenter", help="train (or find cached) the reference building segmenter of a folder")
     add_options(p, SegmenterConfig)

@@ -418,6 +418,18 @@ class ForgeConfig(Settings):
 
 
 @dataclass
+class SubsetConfig(Settings):
+    """``satgan subset``: a pretransformed folder with N tiles of another's train split (and its other splits)."""
+
+    source: str = setting(help="a pretransformed folder", positional=True)
+    out: str = setting(help="the folder to write", positional=True)
+    count: int = setting(help="train tiles to keep (the first of a seeded permutation, as segbench draws real "
+                              "subsets)", ge=1)
+    seed: int = setting(0, ge=0, help="which tiles: the same seed gives the same tiles")
+    overwrite: bool = setting(False, help="replace an earlier pretransformed folder in OUT")
+
+
+@dataclass
 class SynthesizeConfig(Settings):
     """``satgan synthesize``: a generated image for every mask, written with the masks as a dataset."""
 
@@ -477,9 +489,19 @@ class SegbenchConfig(Settings):
     synthetic: str | None = setting(None, help="a pretransformed folder of synthetic pairs (its train split)")
     fractions: list[float] = setting(factory=lambda: [0.1, 0.25, 1.0], gt=0, le=1,
                                      help="fractions of the real training tiles, one arm each")
-    ratios: list[float] = setting(factory=lambda: [0.5, 1.0, 2.0], gt=0,
-                                  help="synthetic tiles added per real tile, one arm per fraction and ratio")
+    shares: list[float] = setting(factory=lambda: [0.25, 0.5, 0.75], gt=0, lt=1,
+                                  help="shares of synthetic tiles in every batch, one mixing arm each per fraction")
+    pretrain: float = setting(0.5, ge=0, lt=1, help="also an arm per fraction that spends this share of the steps "
+                                                   "on synthetic tiles alone, then fine-tunes on the real ones "
+                                                   "(0: no such arm)")
+    filter: float | None = setting(None, gt=0, help="also run every synthetic arm with FreeMask's filter: synthetic "
+                                                    "pixels whose loss under the fraction's real-only segmenter "
+                                                    "exceeds K times that class's mean loss on its real tiles are "
+                                                    "ignored (FreeMask uses about 1.25)")
     synthetic_only: bool = setting(True, help="also an arm of synthetic tiles alone")
+    generator: str | None = setting(None, help="the checkpoint that made the synthetic pairs: the report says "
+                                               "whether it learnt from the real tiles the arms get and nothing "
+                                               "else (no leakage)")
     seeds: int = setting(3, ge=1, le=20, help="seeds per arm (same seeds, same initial weights in every arm)")
     steps: int = setting(400, ge=1, help="training steps per run, the same for every arm")
     batch_size: int = setting(16, ge=1, help="tiles per step")

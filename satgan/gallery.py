@@ -29,7 +29,8 @@ from satgan.data.writers import write_image
 from satgan.errors import SatganError
 from satgan.evaluation import Model, eval_side, load_generators
 from satgan.inference import as_city, generate_seamless, in_batches
-from satgan.segmenter import Segmenter, fidelity, pixel_counts, segmenter_from_spec
+from satgan.reference_segmenter import Segmenter, segmenter_from_spec
+from satgan.segmenter import fidelity, pixel_counts
 
 
 @dataclass

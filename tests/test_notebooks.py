@@ -177,7 +177,7 @@ def test_synthesize_notebook(inria_root, inria_arrays, tiny_checkpoint, tmp_path
     nb = _run("06_synthesize", tmp_path, CHECKPOINT=str(tiny_checkpoint), REAL_DIR=str(inria_arrays),
               OUT_DIR=str(out), METHOD="rearrange", SOURCE=str(inria_root), COUNT=4,
               SIZE=160, GRID=1, VARIANTS=2, DROPOUT=True, STEPS=2, SEEDS=1, FRACTIONS=[1.0],
-              RATIOS=[0.25], SEG_CROP=32, SEG_NGF=4)
+              SHARES=[0.25], SEG_CROP=32, SEG_NGF=4)
     assert _images(nb) >= 3  # forge, synthesized pairs, segbench
     report = json.loads((out / "segbench" / "report.json").read_text())
     assert [a["arm"] for a in report["arms"]] == ["real 100%", "real 100% + synthetic 0.25x", "synthetic only"]

@@ -11,18 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-import satgan.segmenter as segmenter_module
+import satgan.reference_segmenter as segmenter_module
 from satgan.cli import main
 from satgan.config import SegmenterConfig
 from satgan.errors import SatganError, SatganWarning
-from satgan.segmenter import (
-    cache_key,
-    fidelity,
-    load_segmenter,
-    pixel_counts,
-    reference_segmenter,
-    segmenter_from_spec,
-)
+from satgan.reference_segmenter import cache_key, load_segmenter, reference_segmenter, segmenter_from_spec
+from satgan.segmenter import fidelity, pixel_counts
 
 TINY = {"width": 4, "steps": 2, "batch_size": 2, "crop": 32, "device": "cpu"}
 

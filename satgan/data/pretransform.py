@@ -36,7 +36,7 @@ import satgan
 from satgan.atomic import atomic_path, check_output_folder, write_json
 from satgan.config import PretransformConfig
 from satgan.data.arrays import MANIFEST, PARTS, load_manifest
-from satgan.data.readers import image_size, read_image, read_mask
+from satgan.data.readers import file_sha256, image_size, read_image, read_mask
 from satgan.data.sources import Pair, Source, open_source
 from satgan.data.tiling import grid_shape, mask_coverage, resize_image, tile_bounds
 from satgan.errors import SatganError, SatganWarning
@@ -217,14 +217,6 @@ def _outputs_intact(out: Path, manifest: dict) -> bool:
     return True
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # -- the whole job ------------------------------------------------------------------------
 def pretransform(cfg: PretransformConfig) -> dict:
     """Pretransform ``cfg.source`` into ``cfg.out``; return the manifest (also in ``OUT/manifest.json``).
@@ -341,7 +333,7 @@ def _assemble(out: Path, source: Source, jobs: list[_Job], settings: dict, cfg: 
         images.flush()
         masks.flush()
         del images, masks
-        hashes = {"images": _sha256(img_path), "masks": _sha256(mask_path)}
+        hashes = {"images": file_sha256(img_path), "masks": file_sha256(mask_path)}
         manifest_splits[split] = {
             "count": n,
             "images": f"{split}/images.npy",

@@ -1,0 +1,79 @@
+"""A pretransformed folder holding a seeded subset of another's train split.
+
+Scarce-label experiments need a folder that holds *only* the N real pairs a generator and a
+segmenter may learn from, so that nothing else can leak into either: ``satgan subset`` copies
+N train tiles (the first N of a seeded permutation, the same draw as segbench's real subsets)
+and every other split whole, with a manifest of its own (its own content hash) that records
+where the tiles came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from satgan.atomic import check_output_folder, write_json
+from satgan.data.arrays import MANIFEST, load_manifest, open_arrays
+from satgan.data.readers import file_sha256
+from satgan.errors import SatganError
+
+TRAIN = "train"
+REAL_STREAM = 0  # segbench's stream for real subsets: seed s picks the same tiles here and there
+
+
+def subset_indices(total: int, count: int, seed: int) -> np.ndarray:
+    """The first ``count`` of a permutation of ``range(total)`` drawn for ``seed``, sorted."""
+    return np.sort(np.random.default_rng([seed, REAL_STREAM]).permutation(total)[:count])
+
+
+def subset_folder(source: str | Path, out: str | Path, count: int, seed: int = 0, overwrite: bool = False) -> dict:
+    """Write ``out``: ``count`` tiles of ``source``'s train split and its other splits whole.
+    Returns the new manifest. The folder is assembled beside ``out`` and moved into place
+    at the end, so an interrupted run leaves no half-written folder."""
+    source = Path(source).expanduser().resolve()
+    manifest = load_manifest(source)
+    if TRAIN not in manifest["splits"]:
+        raise SatganError(f"{source}: no {TRAIN} split to draw from; it has {', '.join(manifest['splits'])}")
+    total = manifest["splits"][TRAIN]["count"]
+    if not 1 <= count <= total:
+        raise SatganError(f"--count {count}: {source}'s {TRAIN} split has {total} tiles; give 1 to {total}")
+    out = Path(check_output_folder(out, "OUT")).expanduser().resolve()
+    if out == source:
+        raise SatganError(f"OUT {out} is the source folder; give another folder")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise SatganError(f"{out}: exists and is not empty; give an empty folder or --overwrite")
+        if not (out / MANIFEST).is_file():
+            raise SatganError(f"{out}: not a pretransformed folder; --overwrite only replaces one")
+    rows = subset_indices(total, count, seed)
+    staging = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    splits = {}
+    try:
+        for split, info in manifest["splits"].items():
+            masks, images = open_arrays(source, info)
+            keep = rows if split == TRAIN else np.arange(info["count"])
+            (staging / split).mkdir(parents=True)
+            entry = {**info, "count": len(keep), "image_shape": [len(keep), *images.shape[1:]],
+                     "mask_shape": [len(keep), *masks.shape[1:]],
+                     "samples": [info["samples"][int(i)] for i in keep]}
+            for key, array in (("images", images), ("masks", masks)):
+                np.save(staging / split / f"{key}.npy", np.ascontiguousarray(array[keep]))
+            entry["sha256"] = {key: file_sha256(staging / split / f"{key}.npy") for key in ("images", "masks")}
+            splits[split] = entry
+        content = hashlib.sha256(json.dumps({k: v["sha256"] for k, v in splits.items()},
+                                            sort_keys=True).encode()).hexdigest()
+        made = {**manifest, "splits": splits, "content_hash": content,
+                "subset_of": {"root": str(source), "content_hash": manifest.get("content_hash"), "split": TRAIN,
+                              "count": count, "seed": seed, "indices": rows.tolist()}}
+        write_json(staging / MANIFEST, made)
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return made

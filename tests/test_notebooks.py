@@ -180,8 +180,12 @@ def test_synthesize_notebook(inria_root, inria_arrays, tiny_checkpoint, tmp_path
               SHARES=[0.25], SEG_CROP=32, SEG_NGF=4)
     assert _images(nb) >= 3  # forge, synthesized pairs, segbench
     report = json.loads((out / "segbench" / "report.json").read_text())
-    assert [a["arm"] for a in report["arms"]] == ["real 100%", "real 100% + synthetic 0.25x", "synthetic only"]
+    assert [a["arm"] for a in report["arms"]] == ["real 100%", "real 100% + 25% synthetic",
+                                                  "real 100% after synthetic pre-training", "synthetic only"]
     assert report["counts"]["synthetic"] == 8  # 4 masks x 2 variants, one tile each
+    assert report["generator"]["kind"] == "no leakage"  # the checkpoint learnt from REAL_DIR alone
+    printed = "".join(o.get("text", "") for c in nb["cells"] for o in c.get("outputs", []))
+    assert report["recommendation"] in printed and "No leakage" in printed
     assert len(list((out / "forged" / "AerialImageDataset" / "train" / "gt").iterdir())) == 4
 
 

@@ -34,8 +34,8 @@ from satgan.data.readers import IMAGE_SUFFIXES, read_image
 from satgan.errors import SatganError, SatganWarning
 from satgan.images import to_unit_range
 from satgan.inference import generator_from_config, load_generator, run_model
-from satgan.runtime import resolve_device
 from satgan.reference_segmenter import Segmenter, segmenter_from_spec
+from satgan.runtime import resolve_device
 from satgan.segmenter import fidelity, pixel_counts
 
 Model = Callable[[np.ndarray], np.ndarray]  # (N, H, W) uint8 masks -> (N, H, W, 3) uint8 images

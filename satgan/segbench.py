@@ -33,7 +33,7 @@ from satgan.data.arrays import load_manifest
 from satgan.errors import SatganError
 from satgan.progress import progress_bar
 from satgan.runtime import resolve_device
-from satgan.segbench_plan import REAL_STREAM, Arm, arm_order, plan_arms, subset
+from satgan.segbench_plan import REAL_STREAM, arm_order, plan_arms, subset
 from satgan.segbench_report import recommendation, summarize, write_report
 from satgan.segmenter import TRAIN, Tiles, build, fit, load_tiles, pixel_losses, score
 

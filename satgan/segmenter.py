@@ -142,7 +142,8 @@ def seg_loss(logits: torch.Tensor, target: torch.Tensor, keep: torch.Tensor | No
     if keep is None:
         bce = F.binary_cross_entropy_with_logits(logits, target)
     else:
-        bce = (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * keep).sum() / keep.sum().clamp(min=1)
+        per_pixel = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+        bce = (per_pixel * keep).sum() / keep.sum().clamp(min=1)
         p, target = p * keep, target * keep
     dice = 1 - (2 * (p * target).sum() + 1) / (p.sum() + target.sum() + 1)
     return bce + dice

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from satgan.config import SegmenterConfig
-from satgan.segbench import REAL_STREAM, subset
+from satgan.segbench_plan import REAL_STREAM, subset
 from satgan.segmenter import build, fit, load_tiles, score
 
 

@@ -118,7 +118,7 @@ def synthetic_set(folder: Path, name: str, title: str) -> None:
     forge figure), ``<name>-synth/`` (synthesized pairs) and ``<name>-bench/`` (the segbench plot)."""
     from satgan.data.forge import FORGE_JSON
     from satgan.plots import plot_forge, plot_synthesized
-    from satgan.segbench import segbench_figure
+    from satgan.segbench_report import segbench_figure
 
     report = json.loads((folder / f"{name}-forged" / FORGE_JSON).read_text())
     report["folder"] = str(folder / f"{name}-forged" / "AerialImageDataset" / "train" / "gt")

@@ -10,8 +10,10 @@ import torch
 from torch import nn
 
 from satgan.config import Config
+from satgan.consistency import shift_consistency, shifted_scenes
 from satgan.errors import SatganError
-from satgan.inference import Generator, sample_windows, seamless_window, shift_consistency, shifted_scenes
+from satgan.generation_modes import sample_windows, seamless_window
+from satgan.loading import Generator
 from satgan.metrics import edge_sharpness, shifted_psnr
 from satgan.models.shared_norm import SharedStatistics
 
@@ -178,6 +180,24 @@ def test_shared_statistics_of_one_window_are_its_own():
             assert torch.allclose(norm(b), (b - b_mean) / (b_var + norm.eps).sqrt(), atol=1e-4)
         assert torch.allclose(norm(a), (a - mean) / (var + norm.eps).sqrt(), atol=1e-4)  # nested: restored
     assert "forward" not in norm.__dict__
+
+
+def test_layers_of_a_few_positions_keep_their_own_statistics():
+    """A 2x2 feature map (the deep end of a small window) has no usable pooled variance:
+    recorded over one window it would be 0 and blow up every other window. Such layers
+    normalise each window by itself; a 4x4 one is shared."""
+    norm = nn.InstanceNorm2d(3)
+    small, other = torch.randn(1, 3, 2, 2), torch.randn(1, 3, 2, 2) * 5 + 2
+    stats = SharedStatistics(norm)
+    with stats.recording():
+        norm(small)
+    assert not stats.recorded
+    with stats.applied():
+        assert torch.allclose(norm(other), nn.functional.instance_norm(other), atol=1e-5)
+        assert norm(other).abs().max() < 10
+    with stats.recording():
+        norm(torch.randn(1, 3, 4, 4))
+    assert stats.recorded
 
 
 def test_sample_windows_spreads_over_the_scene():

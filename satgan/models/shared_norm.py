@@ -15,6 +15,12 @@ layer would match exactly at several times the cost and was no better for the wi
 agreement (42.1 dB shift consistency against 42.9, docs/BENCHMARKS.md); on five unseen
 scenes the one-pass statistics score as per-window normalisation does (docs/RESULTS.md).
 
+Layers that see fewer than :data:`MIN_POSITIONS` positions per window (the deepest ones
+of a small window: a 128 px window reaches 1x1 in a 16-wide U-Net) keep normalising each
+window by itself: a variance pooled over a few windows of a few positions each is close
+to 0, and dividing by it would blow every other window up (a 143 px scene drawn in four
+128 px windows came out white).
+
     stats = SharedStatistics(net)
     with stats.recording():
         net(sample_windows)          # any number of calls
@@ -29,6 +35,8 @@ from contextlib import contextmanager
 
 import torch
 from torch import nn
+
+MIN_POSITIONS = 16  # a 4x4 feature map: fewer positions per window give no usable variance
 
 
 def instance_norms(net: nn.Module) -> list[nn.InstanceNorm2d]:
@@ -53,6 +61,8 @@ class SharedStatistics:
         def hook(index: int):
             def record(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
                 x = inputs[0].float()
+                if x.shape[2] * x.shape[3] < MIN_POSITIONS:
+                    return  # too small to share: this layer normalises each window by itself
                 moments = [x.mean((2, 3)).sum(0), x.square().mean((2, 3)).sum(0), x.shape[0]]
                 if index in self._sums:
                     moments = [a + b for a, b in zip(self._sums[index], moments)]

@@ -47,7 +47,7 @@ def _memory_mib(field: str) -> float:
 
 
 def _generator(args):
-    from satgan.inference import generator_from_config, load_generator
+    from satgan.loading import generator_from_config, load_generator
     from satgan.presets import preset
 
     if args.checkpoint:  # a conditioned model draws one city (and style code) over the whole scene
@@ -62,7 +62,8 @@ def measure(args, mask_path: str, mode: str, grid: int, overlap: float, window: 
     consistency and a constant mask's edge steps, untimed."""
     import torch
 
-    from satgan.inference import generate_grid, generate_seamless, shift_consistency
+    from satgan.consistency import shift_consistency
+    from satgan.generation_modes import generate_grid, generate_seamless
     from satgan.metrics import edge_sharpness
 
     torch.set_grad_enabled(False)

@@ -18,10 +18,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from satgan.baselines import FlatFill
 from satgan.config import EvaluateConfig
-from satgan.evaluation import FlatFill, evaluate_models
-from satgan.inference import generator_from_config, load_generator
+from satgan.loading import generator_from_config, load_generator
 from satgan.presets import make_config
+from satgan.scoring import evaluate_models
 from satgan.train import train
 
 

@@ -28,10 +28,11 @@ from pathlib import Path
 import torch
 
 from satgan import metrics
+from satgan.baselines import DropoutNoise, FlatFill
 from satgan.config import EvaluateConfig, model_spec
 from satgan.data.arrays import load_split, split_samples
-from satgan.evaluation import DropoutNoise, FlatFill, diversity, eval_side, evaluate_models
-from satgan.inference import load_generator
+from satgan.loading import load_generator
+from satgan.scoring import diversity, eval_side, evaluate_models
 
 SCORES = ("psnr", "ssim", "fid", "kid")
 

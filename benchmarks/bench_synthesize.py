@@ -22,7 +22,8 @@ from pathlib import Path
 from satgan.config import GenerateConfig, SynthesizeConfig
 from satgan.data.forge import masks_folder
 from satgan.data.sources import mask_files
-from satgan.inference import generate, load_generator
+from satgan.inference import generate
+from satgan.loading import load_generator
 from satgan.synthesize import synthesize
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from satgan.evaluation import load_generators
-from satgan.gallery import add_mask_iou, build_gallery
+from satgan.gallery_samples import add_mask_iou, build_gallery
+from satgan.loading import load_generators
 from satgan.reference_segmenter import segmenter_from_spec
 
 

@@ -78,7 +78,8 @@ def whole_scene(checkpoint: str, masks: Path) -> None:
     sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
     from bench_generate import scene_mask  # the benchmark's mosaic: the same scene it measures
 
-    from satgan.inference import OVERLAP, generate_seamless, load_generator, seamless_window, window_starts
+    from satgan.generation_modes import OVERLAP, generate_seamless, seamless_window, window_starts
+    from satgan.loading import load_generator
     from satgan.plots import plot_lattice
 
     gen = load_generator(checkpoint, "cpu")
@@ -134,8 +135,9 @@ def compare_models(data: Path, name: str, checkpoints: list[str], tiles: int = 6
     each checkpoint | real, one row per tile: ``compare_<name>.jpg``."""
     import numpy as np
 
-    from satgan.evaluation import FlatFill, run_model, split_samples
-    from satgan.inference import load_generator
+    from satgan.baselines import FlatFill
+    from satgan.data.arrays import split_samples
+    from satgan.loading import load_generator, run_model
 
     models = {"flat fill": FlatFill.from_split(data, "val")}
     models.update({spec.split("=", 1)[0]: load_generator(spec.split("=", 1)[1], "cpu") for spec in checkpoints})

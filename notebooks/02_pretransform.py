@@ -48,7 +48,7 @@ WORKSPACE = setup_notebook()  # Drive folder on Colab, runs/ locally: relative p
 # %% tags=["parameters"]
 DATA_DIR = "synthetic"  # Inria AerialImageDataset (or its parent), or a paired folder
 OUT_DIR = "pretransformed/grid1-286"
-# None: the default in satgan/config.py (PretransformConfig), where each setting is described
+# None: the default in satgan/config/ (PretransformConfig), where each setting is described
 GRID = None  # NxN tiles per image: 1 "low", 2 "mid", 5 "high"
 SIZE = None  # tile side after resizing (training crops CROP from it)
 MIN_DENSITY = None  # drop tiles whose building fraction is below this (0-1)

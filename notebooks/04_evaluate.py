@@ -56,7 +56,7 @@ WORKSPACE = setup_notebook()  # Drive folder on Colab, runs/ locally: relative p
 DATA_DIR = "pretransformed/grid1-286"  # a folder written by notebook 02 / satgan pretransform
 CHECKPOINTS = ["training/satgan/checkpoints/last.pt"]  # paths, each optionally prefixed by a name: one table row each
 BASELINES = ["flat", "untrained"]  # flat | untrained
-# None: the default in satgan/config.py (EvaluateConfig, GenerateConfig), where each setting is described
+# None: the default in satgan/config/ (EvaluateConfig, GenerateConfig), where each setting is described
 SPLIT = "val"  # the split to score; its first mask is generated whole below
 LIMIT = None  # at most this many tiles; None: every tile of the split
 SHARPEN = None  # unsharp-mask amount of every generated image; None: each checkpoint's model.sharpen (0: raw output)
@@ -123,14 +123,10 @@ plt.show()
 from satgan.config import GenerateConfig, model_spec
 from satgan.data.arrays import source_mask
 from satgan.data.readers import read_mask
-from satgan.inference import (
-    file_style,
-    generate,
-    generate_seamless,
-    load_generator,
-    seamless_window,
-    window_starts,
-)
+from satgan.file_cities import file_style
+from satgan.generation_modes import generate_seamless, seamless_window, window_starts
+from satgan.inference import generate
+from satgan.loading import load_generator
 
 mask_file = resolve(MASK_FILE, WORKSPACE) if MASK_FILE else source_mask(data_dir, SPLIT)
 generate_config = build(GenerateConfig, checkpoint=model_spec(checkpoints[0])[1], input=str(mask_file),

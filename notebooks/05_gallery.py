@@ -49,7 +49,7 @@ WORKSPACE = setup_notebook()  # Drive folder on Colab, runs/ locally: relative p
 DATA_DIR = "pretransformed/grid1-286"  # a folder written by notebook 02 / satgan pretransform
 CHECKPOINTS = ["training/satgan/checkpoints/last.pt"]  # paths, each optionally prefixed by a name: one column each
 OUT_DIR = "gallery"
-# None: the default in satgan/config.py (GalleryConfig), where each setting is described
+# None: the default in satgan/config/ (GalleryConfig), where each setting is described
 SPLIT = None  # which split
 PER_CITY = None  # random samples per city
 INDICES = []  # chosen sample indices instead of random ones
@@ -83,7 +83,7 @@ print(f"HTML: {result['html']}\n{len(result['files'])} files with the old names 
 # %%
 import matplotlib.pyplot as plt
 
-from satgan.gallery import scene_figure, side_by_side
+from satgan.gallery_figures import scene_figure, side_by_side
 
 for city in sorted(set(g.cities)):
     side_by_side(g, city).suptitle(city)
@@ -107,7 +107,7 @@ for scene in g.scenes:
 # and agree on the buildings. Nothing shows for models without either.
 
 # %%
-from satgan.gallery import style_figure, variations_figure
+from satgan.gallery_figures import style_figure, variations_figure
 
 for entry in g.styles:
     style_figure(entry)
@@ -122,6 +122,6 @@ for entry in g.variations:
 # the real one (right). Under papermill the widget has no frontend; the figures above stay.
 
 # %%
-from satgan.gallery import viewer
+from satgan.gallery_figures import viewer
 
 viewer(g)

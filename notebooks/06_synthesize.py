@@ -72,7 +72,7 @@ OVERWRITE = False  # forge and synthesize afresh in an OUT_DIR that holds an ear
 # None: the synthesized images are cut like the real ones, REAL_DIR's grid and tile size
 GRID = None
 TILE_SIZE = None
-# None: the default in satgan/config.py (ForgeConfig, SynthesizeConfig, SegbenchConfig)
+# None: the default in satgan/config/ (ForgeConfig, SynthesizeConfig, SegbenchConfig)
 SEED = None  # the forge's seed
 STRENGTH = None  # edit: how much each mask changes
 MODE = None  # synthesize: seamless (whole masks) or resize (one tile per mask)

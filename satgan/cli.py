@@ -238,7 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="JSON file of settings by section (e.g. a run's config.json)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one setting, e.g. train.lr=1e-4 (repeatable; the settings are in "
-                        "satgan/config.py and the README)")
+                        "satgan/config/training.py and the README)")
     p.add_argument("--resume", default="never",
                    help="never (default), auto (newest intact checkpoint in RUN_DIR), or a checkpoint path")
     p.add_argument("--overwrite", action="store_true", help="start over in a RUN_DIR that holds a run")

@@ -220,7 +220,7 @@ def plot_lattice(gen, mask: np.ndarray, scale: float, overlap: float, side: int 
     """The same area of a seamless scene generated with the windows at two offsets (half a
     stride apart), and their difference: a generator that decides per window shows the
     window lattice in the difference; a seamless one shows noise at most."""
-    from satgan.inference import shifted_scenes
+    from satgan.consistency import shifted_scenes
     from satgan.metrics import shifted_psnr
 
     first, second, shift, win = shifted_scenes(gen, mask, scale, overlap, window=window, shared_norm=shared_norm)

@@ -37,15 +37,10 @@ from satgan.data.sources import INRIA_DIR, mask_files
 from satgan.data.tiling import mask_coverage
 from satgan.data.writers import scaled_geotags, write_geotiff, write_mask_tiff
 from satgan.errors import SatganError, SatganWarning
+from satgan.file_cities import file_style, named_city
+from satgan.generation_modes import generate_resize, generate_seamless
 from satgan.images import to_unit_range
-from satgan.inference import (
-    Generator,
-    file_style,
-    generate_resize,
-    generate_seamless,
-    load_generator,
-    named_city,
-)
+from satgan.loading import Generator, load_generator
 from satgan.progress import progress_bar
 
 MANIFEST = "synthesize.json"

@@ -11,60 +11,37 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from dataclasses import replace
 
 import torch
-from torch import nn
 from torch.utils.data import DataLoader
 
 from satgan import metrics
 from satgan.atomic import write_json
-from satgan.checkpoint import (
-    Checkpoint,
-    architecture_differences,
-    changed_settings,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
+from satgan.checkpoint import Checkpoint, save_checkpoint
 from satgan.config import Config
 from satgan.data.dataset import PairDataset
 from satgan.data.labels import label_indices
 from satgan.data.sampling import EpochSampler
 from satgan.data.writers import write_image
-from satgan.errors import SatganError, SatganWarning
+from satgan.errors import SatganError
 from satgan.images import control_grid, model_to_unit_range
 from satgan.models.conditioning import StyledGenerator
 from satgan.models.ema import EMA
-from satgan.models.encoder import sample_codes
 from satgan.models.factory import build_discriminator, build_encoder, build_generator, build_vgg_loss
-from satgan.models.objective import HEALTH_TERMS, discriminator_loss, generator_loss
+from satgan.models.objective import HEALTH_TERMS
 from satgan.optim import adam, scheduler, step_schedulers
 from satgan.progress import progress_bar
 from satgan.runs import RunDir
 from satgan.runtime import Processes, amp_dtype, seed_all, use_deterministic_kernels
+from satgan.train_state import TrainingState, bare
+from satgan.train_step import TrainingStep
 from satgan.validation import ValidationKID, generate_samples, validation_set
-
-
-def bare(net: nn.Module | None) -> nn.Module | None:
-    """``net`` without its torch.compile and DDP wrappers (whose state_dict keys differ)."""
-    net = getattr(net, "_orig_mod", net)  # torch.compile
-    return getattr(net, "module", net)  # DDP
 
 
 def psnr(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """PSNR in dB of model images in [-1, 1], computed on [0, 1] (peak 1), per image."""
     return metrics.psnr(model_to_unit_range(fake), model_to_unit_range(real))
-
-
-class NonFiniteLoss(SatganError):
-    pass
-
-
-def _flat(*parts: torch.Tensor | None) -> torch.Tensor:
-    """The given tensors, each flattened per sample, side by side: one code per sample."""
-    return torch.cat([p.flatten(1) for p in parts if p is not None], dim=1)
 
 
 def with_city_labels(config: Config, cities: list[str]) -> Config:
@@ -76,11 +53,13 @@ def with_city_labels(config: Config, cities: list[str]) -> Config:
     return config
 
 
-class Trainer:
+class Trainer(TrainingState, TrainingStep):
     """Everything a run needs, built from a :class:`Config`; :meth:`fit` trains.
 
     Building checks every setting and input and writes nothing: the run folder is
-    touched only by :func:`train`, once a Trainer exists.
+    touched only by :func:`train`, once a Trainer exists. One step (``train_step``) is
+    in :mod:`satgan.train_step`; the checkpoint state, resume and wrappers in
+    :mod:`satgan.train_state`.
     """
 
     def __init__(self, data_dir: str | os.PathLike, run_dir: str | os.PathLike, config: Config,
@@ -136,66 +115,6 @@ class Trainer:
         self.writer = None
         self.realism = ValidationKID(t.val_kid, self.device)
 
-    # -- state: what a checkpoint stores, and restoring it (each mirrors the other) -------------
-    def state_dict(self) -> dict:
-        rng = self.procs.gather(rng_state())  # every rank's, so each resumes its own stream
-        D = bare(self.D)
-        return {
-            "generator": bare(self.G).state_dict(), "generator_ema": self.ema.state_dict() if self.ema else None,
-            "discriminator": D.state_dict() if D is not None else None,
-            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict() if self.opt_D else None,
-            "sched_G": self.sched_G.state_dict(), "sched_D": self.sched_D.state_dict() if self.sched_D else None,
-            "encoder": self.E.state_dict() if self.E is not None else None,
-            "opt_E": self.opt_E.state_dict() if self.opt_E else None,
-            "sched_E": self.sched_E.state_dict() if self.sched_E else None,
-            "scaler": self.scaler.state_dict(), "rng": rng, "epoch": self.epoch, "step": self.step,
-            "batch_in_epoch": self.batch_in_epoch, "partial": self.partial, "history": self.history,
-        }
-
-    def load_state_dict(self, state: dict) -> None:
-        """Restore :meth:`state_dict`. Call it before :meth:`wrap`: the bare networks'
-        parameter names are those saved."""
-        bare(self.G).load_state_dict(state["generator"])
-        if self.ema is not None:
-            if state.get("generator_ema") is None:
-                raise SatganError("the checkpoint keeps no moving average of the generator; resume with train.ema=0")
-            self.ema.load_state_dict(state["generator_ema"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.sched_G.load_state_dict(state["sched_G"])
-        if self.D is not None:
-            bare(self.D).load_state_dict(state["discriminator"])
-            self.opt_D.load_state_dict(state["opt_D"])
-            self.sched_D.load_state_dict(state["sched_D"])
-        if self.E is not None:  # an encoder is architecture: resume_from has checked it was there
-            self.E.load_state_dict(state["encoder"])
-            self.opt_E.load_state_dict(state["opt_E"])
-            self.sched_E.load_state_dict(state["sched_E"])
-        self.scaler.load_state_dict(state["scaler"])
-        rng = state["rng"]
-        set_rng_state(rng[self.procs.rank] if isinstance(rng, list) else rng)
-        self.epoch, self.step, self.batch_in_epoch = state["epoch"], state["step"], state["batch_in_epoch"]
-        self.partial, self.history = state["partial"], state["history"]
-
-    def resume_from(self, ckpt: Checkpoint) -> None:
-        """Continue ``ckpt``'s run: the same architecture is required; changed settings
-        and other training data are named in warnings."""
-        diffs = architecture_differences(ckpt.config, self.config)
-        if diffs:
-            raise SatganError(f"{ckpt.path}: made with another architecture ({'; '.join(diffs)})")
-        changed = changed_settings(ckpt.config, self.config)
-        if changed and self.procs.is_main:
-            warnings.warn(f"resuming {ckpt.path} with changed settings: {'; '.join(changed)}", SatganWarning,
-                          stacklevel=2)
-        if ckpt.manifest_hash and ckpt.manifest_hash != self.train_set.manifest.get("content_hash"):
-            warnings.warn(f"{ckpt.path}: trained on other data (manifest hash differs)", SatganWarning, stacklevel=2)
-        self.load_state_dict(ckpt.training_state())
-        if self.procs.is_main:
-            print(f"resumed from {ckpt.path}: epoch {self.epoch}, batch {self.batch_in_epoch}, step {self.step}")
-
-    def wrap(self) -> None:
-        """DDP and torch.compile wrappers, after any restore (see :meth:`load_state_dict`)."""
-        self.G, self.D = wrapped(self.G, self.D, self.config, self.procs, self.device)
-
     # -- the loop ---------------------------------------------------------------------------
     def fit(self, on_epoch_end=None) -> dict:
         """Train until ``train.epochs``; return the last history entry with validation metrics.
@@ -246,109 +165,6 @@ class Trainer:
             self.writer.close()
         validated = [h for h in self.history if "psnr" in h]
         return validated[-1] if validated else {}
-
-    def train_step(self, batch: dict) -> dict[str, float]:
-        """One optimisation step of D (when there is one) then G; returns the loss terms."""
-        mask = batch["mask"].to(self.device, non_blocking=True)
-        real = batch["image"].to(self.device, non_blocking=True)
-        if self.config.train.channels_last:
-            mask = mask.contiguous(memory_format=torch.channels_last)
-            real = real.contiguous(memory_format=torch.channels_last)
-        autocast = torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None)
-        m, batch_norm = self.config.model, self.config.model.norm == "batch"
-        label = batch["label"].to(self.device) if m.condition == "city" else None
-        if self.config.loss.nearest_of > 1:
-            code, noise = self._nearest_randomness(mask, label, real, self.config.loss.nearest_of, autocast)
-        else:
-            code, noise = self._randomness(mask)
-        second = encoded = None
-        with autocast:
-            if self.E is not None:  # each mask drawn with its own real image's code (BicycleGAN)
-                mean, log_var = self.E(real)
-                code = sample_codes(mean, log_var)
-            fake = self.G(mask, label, code, noise) if self.styled else self.G(mask)
-            if self.config.loss.mode_seeking > 0 or self.E is not None:  # the same masks, another code and noise
-                other_code, other_noise = self._randomness(mask)
-                second = (self.G(mask, label, other_code, other_noise), _flat(other_code, other_noise),
-                          _flat(code.detach() if code is not None else None, noise))
-        if self.E is not None:  # the random code must be readable from its image: G's task, not E's
-            self.E.requires_grad_(False)
-            with autocast:
-                read_back, _ = self.E(second[0])
-            self.E.requires_grad_(True)
-            encoded = (mean, log_var, read_back, other_code)
-        terms: dict[str, torch.Tensor] = {}
-        if self.D is not None:
-            self.D.requires_grad_(True)
-            judged = (mask, fake, real, label)
-            if self.E is not None:  # D learns from the encoded and the random codes' images alike
-                judged = (torch.cat([mask, mask]), torch.cat([fake, second[0]]), torch.cat([real, real]),
-                          None if label is None else torch.cat([label, label]))
-            with autocast:
-                loss_d, terms_d = discriminator_loss(self.D, *judged[:3], self.config.loss, batch_norm, judged[3],
-                                                     kind=m.discriminator)
-            self._check_finite(loss_d, "discriminator")
-            self.opt_D.zero_grad(set_to_none=True)
-            self.scaler.scale(loss_d).backward()
-            self.procs.average_gradients(self.D)  # D runs twice per step, so it is not DDP-wrapped
-            self.scaler.step(self.opt_D)
-            self.D.requires_grad_(False)
-            terms.update(terms_d)
-        with autocast:
-            loss_g, terms_g = generator_loss(self.D, self.vgg, mask, fake, real, self.config.loss, label, second,
-                                             encoded, kind=m.discriminator)
-        self._check_finite(loss_g, "generator")
-        self.opt_G.zero_grad(set_to_none=True)
-        if self.E is not None:
-            self.opt_E.zero_grad(set_to_none=True)
-        self.scaler.scale(loss_g).backward()
-        self.scaler.step(self.opt_G)
-        if self.E is not None:  # like D, E is not DDP-wrapped: its gradients are averaged by hand
-            self.procs.average_gradients(self.E)
-            self.scaler.step(self.opt_E)
-        self.scaler.update()
-        if self.ema is not None:
-            self.ema.update(bare(self.G))
-        terms.update(terms_g)
-        return {k: float(v.detach()) for k, v in terms.items()}
-
-    def _randomness(self, mask: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """A style code per sample and per-pixel noise, where the generator takes them."""
-        m, n = self.config.model, len(mask)
-        code = torch.randn(n, m.latent, device=self.device) if m.latent else None
-        noise = torch.randn(n, m.noise, *mask.shape[2:], device=self.device) if m.noise else None
-        return code, noise
-
-    def _nearest_randomness(self, mask: torch.Tensor, label: torch.Tensor | None, real: torch.Tensor, draws: int,
-                            autocast) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Of ``draws`` random codes and noises per sample, the one whose generation is nearest
-        the real image (mean absolute difference): conditional IMLE (Li et al. 2019). L1 then
-        pulls each real image's nearest generation toward it, not the average of them all.
-        The trial passes run in training mode, as the step's own (with ``model.norm=batch``
-        they move its running statistics as well)."""
-        best = best_code = best_noise = None
-        with torch.no_grad(), autocast:
-            for _ in range(draws):
-                code, noise = self._randomness(mask)
-                gap = (self.G(mask, label, code, noise) - real).abs().flatten(1).float().mean(1)
-                if best is None:
-                    best, best_code, best_noise = gap, code, noise
-                    continue
-                nearer = gap < best
-                best = torch.where(nearer, gap, best)
-                if code is not None:
-                    best_code = torch.where(nearer[:, None], code, best_code)
-                if noise is not None:
-                    best_noise = torch.where(nearer[:, None, None, None], noise, best_noise)
-        return best_code, best_noise
-
-    def _check_finite(self, loss: torch.Tensor, which: str) -> None:
-        if not self.procs.all_true(bool(torch.isfinite(loss.detach())), self.device):  # every rank stops together
-            raise NonFiniteLoss(
-                f"the {which} loss became {float(loss.detach())} at epoch {self.epoch + 1}, step {self.step + 1}; "
-                f"training stopped, the last good checkpoint is {self.run.last} "
-                "(try a lower train.lr, or train.amp=off)"
-            )
 
     # -- validation, logging, checkpoints -----------------------------------------------------
     @torch.no_grad()
@@ -404,23 +220,6 @@ class Trainer:
                                                   manifest_hash=self.train_set.manifest.get("content_hash", ""))
             save_checkpoint(self.run.checkpoints / name, ckpt)
 
-
-def wrapped(G: nn.Module, D: nn.Module | None, config: Config, procs: Processes, device: torch.device):
-    """G under DDP (with synchronized batch norm on GPUs) and both compiled, as the config asks."""
-    if procs.distributed:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        if config.model.norm == "batch" and device.type == "cuda":
-            G = nn.SyncBatchNorm.convert_sync_batchnorm(G)
-            D = nn.SyncBatchNorm.convert_sync_batchnorm(D) if D is not None else None
-        elif config.model.norm == "batch" and procs.is_main:
-            warnings.warn("batch norm statistics are per process on CPU (SyncBatchNorm needs GPUs)",
-                          SatganWarning, stacklevel=3)
-        G = DDP(G, device_ids=[device.index] if device.type == "cuda" else None)
-    if config.train.compile:
-        G = torch.compile(G)
-        D = torch.compile(D) if D is not None else None
-    return G, D
 
 
 def train(data_dir: str | os.PathLike, run_dir: str | os.PathLike, config: Config, resume: str = "never",

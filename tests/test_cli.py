@@ -35,8 +35,9 @@ def test_module_and_entry_point_are_the_same_program():
 def test_config_from_dict_rejects_unknown_keys():
     import pytest
 
-    from satgan.config import PretransformConfig, from_dict
+    from satgan.config import PretransformConfig
     from satgan.errors import SatganError
+    from satgan.settings import from_dict
 
     cfg = from_dict(PretransformConfig, {"source": "s", "out": "o", "grid": 5})
     assert cfg.grid == 5 and cfg.size == 286

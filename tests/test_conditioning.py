@@ -13,6 +13,7 @@ import tifffile
 import torch
 
 from satgan import metrics
+from satgan.baselines import DropoutNoise
 from satgan.checkpoint import load_checkpoint
 from satgan.config import EvaluateConfig, GalleryConfig, GenerateConfig, PretransformConfig, apply_overrides
 from satgan.data.arrays import split_samples
@@ -20,15 +21,18 @@ from satgan.data.dataset import PairDataset
 from satgan.data.pretransform import pretransform
 from satgan.data.sources import open_source
 from satgan.errors import SatganError
-from satgan.evaluation import DropoutNoise, diversity, evaluate
+from satgan.evaluation import evaluate
 from satgan.gallery import gallery
+from satgan.generation_modes import generate_seamless
 from satgan.images import to_unit_range
-from satgan.inference import generate, generate_seamless, load_generator
+from satgan.inference import generate
+from satgan.loading import load_generator
 from satgan.models.conditioning import StyledGenerator, noise_fields, smooth_noise
 from satgan.models.encoder import kl_to_standard_normal, sample_codes
 from satgan.models.factory import build_discriminator, build_encoder, build_generator
 from satgan.models.objective import feature_distance, generator_loss, mode_seeking_loss
 from satgan.presets import preset
+from satgan.scoring import diversity
 from satgan.train import train
 from tests.conftest import write_pair_folder
 

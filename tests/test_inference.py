@@ -18,15 +18,9 @@ from satgan.config import GenerateConfig
 from satgan.data.readers import GEO_TAG_CODES
 from satgan.data.writers import PIXEL_SCALE_TAG
 from satgan.errors import SatganError
-from satgan.inference import (
-    generate,
-    generate_grid,
-    generate_resize,
-    generate_seamless,
-    hann_weights,
-    load_generator,
-    window_starts,
-)
+from satgan.generation_modes import generate_grid, generate_resize, generate_seamless, hann_weights, window_starts
+from satgan.inference import generate
+from satgan.loading import load_generator
 
 
 @pytest.fixture(scope="module")

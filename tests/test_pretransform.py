@@ -83,7 +83,7 @@ def test_failed_overwrite_keeps_the_old_output(tmp_path):
 def test_interrupted_commit_is_finished_by_a_rerun(inria_root, tmp_path, monkeypatch):
     reference = run(inria_root, tmp_path / "ref", size=64, crop=64)
     out = tmp_path / "out"
-    import satgan.data.pretransform as pt
+    import satgan.data.staging as staging  # commits the output
 
     moves = []
     real_replace = os.replace
@@ -94,13 +94,13 @@ def test_interrupted_commit_is_finished_by_a_rerun(inria_root, tmp_path, monkeyp
             raise KeyboardInterrupt
         real_replace(a, b)
 
-    monkeypatch.setattr(pt.os, "replace", replace_then_die)
+    monkeypatch.setattr(staging.os, "replace", replace_then_die)
     with pytest.raises(KeyboardInterrupt):
         run(inria_root, out, size=64, crop=64)
-    monkeypatch.setattr(pt.os, "replace", real_replace)
+    monkeypatch.setattr(staging.os, "replace", real_replace)
     assert not (out / "manifest.json").exists() and (out / ".parts").exists()
     with pytest.raises(SatganError, match="interrupted run"):
-        pt.load_manifest(out)
+        staging.load_manifest(out)
     assert run(inria_root, out, size=64, crop=64)["content_hash"] == reference["content_hash"]
     assert not (out / ".parts").exists()
     assert sorted(p.name for p in out.rglob("*") if p.is_file()) == sorted(

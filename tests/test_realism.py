@@ -13,7 +13,8 @@ from satgan.checkpoint import load_checkpoint
 from satgan.config import EvaluateConfig, GenerateConfig, LossConfig
 from satgan.data.dataset import PairDataset
 from satgan.evaluation import evaluate
-from satgan.inference import generate, load_generator
+from satgan.inference import generate
+from satgan.loading import load_generator
 from satgan.models.augment import augment_pairs
 from satgan.models.discriminator import MultiscaleDiscriminator
 from satgan.models.ema import EMA

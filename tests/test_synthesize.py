@@ -22,7 +22,7 @@ from satgan.data.forge import forge
 from satgan.data.pretransform import pretransform
 from satgan.data.readers import file_sha256, read_geotags, read_image, read_mask
 from satgan.errors import SatganError
-from satgan.inference import Generator, load_generator
+from satgan.loading import Generator, load_generator
 from satgan.synthesize import MANIFEST, dataset_folders, synthesize, variant_diversity
 from tests.conftest import REPO
 

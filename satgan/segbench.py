@@ -88,7 +88,8 @@ def generator_claim(checkpoint: str | Path, real_root: Path, fractions: list[flo
         kind, sentence = "more real pairs", (f"The generator learnt from all {n} real train pairs of {real_root}; "
                                              "arms with a smaller fraction get fewer, so for them this is a "
                                              "generator trained on more real pairs than the segmenter (a different "
-                                             "claim from no leakage); the 100% arm is leak-free.")
+                                             "claim from no leakage)"
+                                             + ("; the 100% arms are leak-free." if 1.0 in fractions else "."))
     return {"checkpoint": str(checkpoint), "manifest_hash": ckpt.manifest_hash, "kind": kind, "sentence": sentence}
 
 

@@ -226,6 +226,8 @@ def test_the_report_says_which_claim_the_generator_makes(inria_arrays, tiny_chec
 
     assert generator_claim(tiny_checkpoint, inria_arrays, [1.0])["kind"] == "no leakage"
     assert generator_claim(tiny_checkpoint, inria_arrays, [0.5, 1.0])["kind"] == "more real pairs"
+    assert "100% arms are leak-free" in generator_claim(tiny_checkpoint, inria_arrays, [0.5, 1.0])["sentence"]
+    assert "leak-free" not in generator_claim(tiny_checkpoint, inria_arrays, [0.1, 0.25])["sentence"]
     fewer = tmp_path / "fewer"
     subset_folder(inria_arrays, fewer, 2)
     claim = generator_claim(tiny_checkpoint, fewer, [1.0])

@@ -44,7 +44,12 @@ def real_pairs(real: Path, out: Path, n: int, seed: int) -> Path:
     if n == total:
         return real
     folder = out / "real"
-    if not (folder / "manifest.json").is_file():
+    if (folder / "manifest.json").is_file():
+        made = load_manifest(folder).get("subset_of", {})
+        if (made.get("content_hash"), made.get("count"), made.get("seed")) != \
+                (load_manifest(real)["content_hash"], n, seed):
+            sys.exit(f"{folder}: a subset of other data, count or seed; remove it or give another OUT")
+    else:
         subset_folder(real, folder, n, seed)
     return folder
 
@@ -59,6 +64,8 @@ def generator(real_n: Path, out: Path, n: int, steps: int, given: str | None) ->
     run = out / "generator"
     last = run / "checkpoints" / "last.pt"
     epochs = max(1, math.ceil(steps / math.ceil(n / 4)))  # quick trains batches of 4
+    if last.is_file() and load_checkpoint(last).manifest_hash != content_hash:
+        sys.exit(f"{last}: trained on other data than {real_n}; remove {run} or give another OUT")
     if not last.is_file() or load_checkpoint(last).epoch < epochs:
         _run([sys.executable, "-m", "satgan", "train", str(real_n), str(run), "--preset", "quick",
               "--set", f"train.epochs={epochs}", "--set", f"train.val_every={max(1, epochs // 5)}",
@@ -69,6 +76,10 @@ def generator(real_n: Path, out: Path, n: int, steps: int, given: str | None) ->
 def mask_folder(real_n: Path, out: Path) -> Path:
     """The N source masks (links), for forge's rearranged layouts: nothing outside the N pairs."""
     manifest = load_manifest(real_n)
+    samples = manifest["splits"]["train"]["samples"]
+    if len({s["mask"] for s in samples}) < len(samples):  # grid > 1: a whole mask holds other tiles too
+        sys.exit(f"{real_n}: several tiles per source mask; linking whole masks would bring in tiles outside "
+                 "the N pairs: use a grid-1 folder")
     source = Path(manifest["settings"]["source"])
     folder = out / "masks"
     folder.mkdir(parents=True, exist_ok=True)

@@ -82,8 +82,10 @@ def generator_claim(checkpoint: str | Path, real_root: Path, fractions: list[flo
                                         "manifest hash differs): its synthetic pairs may carry real pairs the arms "
                                         "never got, so this is not the no-leakage protocol.")
     elif sorted(set(fractions)) == [1.0]:
-        kind, sentence = "no leakage", (f"No leakage: the generator learnt from the {n} real train pairs of "
-                                        f"{real_root} and nothing else, the same pairs every arm gets.")
+        kind, sentence = "no leakage", (f"No leakage from the generator: it learnt from the {n} real train pairs "
+                                        f"of {real_root} and nothing else, the same pairs every arm gets (that the "
+                                        "synthetic set was made by it, from masks of those pairs, is the chain's "
+                                        "to keep).")
     else:
         kind, sentence = "more real pairs", (f"The generator learnt from all {n} real train pairs of {real_root}; "
                                              "arms with a smaller fraction get fewer, so for them this is a "
@@ -179,7 +181,8 @@ def segbench(cfg: SegbenchConfig, progress: bool = True) -> dict:
                 real_idx = subset(len(real), arm.real, seed, REAL_STREAM)
                 extra, stats = synthetic, None
                 if arm.filter is not None:
-                    if arm.fraction not in filtered:
+                    if arm.fraction not in filtered:  # a fraction's arms run together: keep one set of maps
+                        filtered = {}
                         filtered[arm.fraction] = filter_synthetic(judges[arm.fraction], real, real_idx, synthetic,
                                                                   arm.filter, device)
                     extra, stats = filtered[arm.fraction]

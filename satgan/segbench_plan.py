@@ -86,16 +86,8 @@ def plan_arms(cfg: SegbenchConfig, n_real: int, n_synthetic: int | None) -> list
     Repeated values count once."""
     if not cfg.fractions:
         raise SatganError("fractions: give at least one fraction of the real training tiles, e.g. 0.1,0.25,1")
-    for share in cfg.shares:
-        k = synthetic_per_batch(share, cfg.batch_size)
-        if not 0 < k < cfg.batch_size:
-            raise SatganError(f"shares: {share:g} of a batch of {cfg.batch_size} is {k} synthetic tiles; a mixed "
-                              f"batch needs at least one real and one synthetic tile: use a share between "
-                              f"{0.5 / cfg.batch_size:.3g} and {1 - 0.5 / cfg.batch_size:.3g}, or a larger batch")
-    pretrain_steps = count(cfg.pretrain, cfg.steps)
-    if cfg.pretrain and not 0 < pretrain_steps < cfg.steps:
-        raise SatganError(f"pretrain: {cfg.pretrain:g} of {cfg.steps} steps is {pretrain_steps} pre-training steps; "
-                          "both phases need at least one step")
+    if n_synthetic is not None:  # options that shape synthetic arms: checked only where there are some
+        _check_synthetic_options(cfg)
     arms = []
     for fraction in sorted(set(cfg.fractions)):
         real = count(fraction, n_real)
@@ -117,6 +109,28 @@ def plan_arms(cfg: SegbenchConfig, n_real: int, n_synthetic: int | None) -> list
         raise SatganError(f"fractions={cfg.fractions}, shares={cfg.shares}: some give the same arm name twice "
                           f"({', '.join(sorted({n for n in names if names.count(n) > 1}))}); make them distinct")
     return arms
+
+
+def _check_synthetic_options(cfg: SegbenchConfig) -> None:
+    """Every share gives a batch at least one real and one synthetic tile, no two shares the
+    same batch, and pre-training leaves both phases a step."""
+    seen: dict[int, float] = {}
+    for share in sorted(set(cfg.shares)):
+        k = synthetic_per_batch(share, cfg.batch_size)
+        if not 0 < k < cfg.batch_size:
+            raise SatganError(f"shares: {share:g} of a batch of {cfg.batch_size} is {k} synthetic tiles; a mixed "
+                              "batch needs at least one real and one synthetic tile: use a share of at least "
+                              f"{0.5 / cfg.batch_size:.3g} and below {1 - 0.5 / cfg.batch_size:.3g}, or a larger "
+                              "batch")
+        if k in seen:
+            raise SatganError(f"shares: {seen[k]:g} and {share:g} both give {k} synthetic tiles of a batch of "
+                              f"{cfg.batch_size}, the same arm twice; give shares at least "
+                              f"{1 / cfg.batch_size:.3g} apart")
+        seen[k] = share
+    pretrain_steps = count(cfg.pretrain, cfg.steps)
+    if cfg.pretrain and not 0 < pretrain_steps < cfg.steps:
+        raise SatganError(f"pretrain: {cfg.pretrain:g} of {cfg.steps} steps is {pretrain_steps} pre-training steps; "
+                          "both phases need at least one step")
 
 
 def subset(total: int, size: int, seed: int, stream: int) -> np.ndarray:

@@ -2,7 +2,10 @@
 error, a markdown table, a figure and a sentence a user can act on.
 
 Gains are paired: each seed's arm against the same seed's real-only run (same initial
-weights, same real tiles), so the standard error is that of the per-seed differences.
+weights, same real tiles), so the standard error is that of the per-seed differences. A
+gain counts when a paired t-test (seeds - 1 degrees of freedom) rejects "no change" at
+5 %, after Holm's correction for the several arms of one fraction: with few seeds and
+many arms, the best of them beats "twice its standard error" by chance too often.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ import statistics
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from scipy import stats
 
 from satgan.atomic import atomic_path, write_json
 from satgan.segbench_plan import Arm
 
-# A gain counts when it is larger than this many standard errors (about 95 % for a normal mean).
-SIGNIFICANT_SE = 2.0
+ALPHA = 0.05  # family-wise, per fraction (Holm)
+MOSTLY_IGNORED = 0.5  # a filter that drops more of the synthetic buildings than this leaves mostly ground
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -46,17 +50,40 @@ def summarize(arms: list[Arm], runs: list[dict]) -> list[dict]:
             deltas = [r["iou"] - by_arm_seed[(row["baseline"], r["seed"])]["iou"] for r in mine]
             row["delta_iou"] = statistics.fmean(deltas)
             row["delta_se"] = statistics.stdev(deltas) / math.sqrt(len(deltas)) if len(deltas) > 1 else None
-        ignored = [r["ignored"] for r in mine if r.get("ignored") is not None]
-        if ignored:
-            row["ignored"] = statistics.fmean(ignored)
+        row["p_value"] = _p_value(row["delta_iou"], row["delta_se"], len(mine))
+        filters = [r["filter"] for r in mine if r.get("filter")]
+        if filters:
+            row["ignored"] = statistics.fmean(f["ignored"] for f in filters)
+            row["ignored_building"] = statistics.fmean(f["ignored_building"] for f in filters)
         rows.append(row)
+    for fraction in {row["fraction"] for row in rows}:
+        _holm([row for row in rows if row["fraction"] == fraction and row["p_value"] is not None])
     return rows
 
 
+def _p_value(delta: float | None, se: float | None, n: int) -> float | None:
+    """Two-sided paired t-test of "no change" (None without a gain or with one seed)."""
+    if delta is None or se is None or n < 2:
+        return None
+    if se == 0:
+        return 0.0 if delta != 0 else 1.0
+    return float(2 * stats.t.sf(abs(delta) / se, n - 1))
+
+
+def _holm(rows: list[dict]) -> None:
+    """Mark ``significant`` the rows whose change survives Holm's step-down correction."""
+    for row in rows:
+        row["significant"] = False
+    for i, row in enumerate(sorted(rows, key=lambda r: r["p_value"])):
+        if row["p_value"] * (len(rows) - i) > ALPHA:
+            break
+        row["significant"] = True
+
+
 def significant(row: dict) -> bool:
-    """A gain larger than :data:`SIGNIFICANT_SE` standard errors of the per-seed differences."""
-    return row["delta_iou"] is not None and row["delta_se"] is not None \
-        and abs(row["delta_iou"]) > SIGNIFICANT_SE * row["delta_se"]
+    """A change that survives the paired t-test at 5 % after Holm's correction over the
+    fraction's arms."""
+    return bool(row.get("significant"))
 
 
 def _delta(row: dict) -> str:
@@ -68,11 +95,15 @@ def _delta(row: dict) -> str:
 
 def format_table(report: dict) -> str:
     """The report's arms as a markdown table: tile counts, IoU and F1 mean ± std over seeds,
-    and the IoU gain over real only ± its standard error (``*``: more than twice it)."""
-    lines = ["| arm | real | synthetic | IoU | F1 | ΔIoU vs real only (± s.e.) |", "|---|---:|---:|---|---|---:|"]
+    the IoU change against real only ± its standard error (``*``: significant, see the
+    module), its p-value, and for filtered arms the share of synthetic building pixels left out."""
+    lines = ["| arm | real | synthetic | IoU | F1 | ΔIoU vs real only (± s.e.) | p | synthetic buildings ignored |",
+             "|---|---:|---:|---|---|---:|---:|---:|"]
     for a in report["arms"]:
+        p = "" if a.get("p_value") is None else f"{a['p_value']:.3f}"
+        ignored = "" if a.get("ignored_building") is None else f"{a['ignored_building']:.0%}"
         lines.append(f"| {a['arm']} | {a['real_tiles']} | {a['synthetic_tiles']} | {a['iou_mean']:.3f} ± "
-                     f"{a['iou_std']:.3f} | {a['f1_mean']:.3f} ± {a['f1_std']:.3f} | {_delta(a)} |")
+                     f"{a['iou_std']:.3f} | {a['f1_mean']:.3f} ± {a['f1_std']:.3f} | {_delta(a)} | {p} | {ignored} |")
     return "\n".join(lines)
 
 
@@ -85,21 +116,29 @@ def recommendation(report: dict) -> str:
     seeds = report["settings"]["seeds"]
     sentences = []
     for fraction in sorted({a["fraction"] for a in rows}):
-        best = max((a for a in rows if a["fraction"] == fraction), key=lambda a: a["delta_iou"])
+        mine = [a for a in rows if a["fraction"] == fraction]
+        helping = [a for a in mine if a["delta_iou"] > 0 and significant(a)]
+        best = max(helping or mine, key=lambda a: a["delta_iou"])
         where = f"With {best['real_tiles']} real tiles"
         gain = f"{best['delta_iou']:+.3f} IoU" + (f" ± {best['delta_se']:.3f}" if best["delta_se"] is not None else "")
         if seeds < 2:
             sentences.append(f"{where}, the best arm ({best['arm']}) changes IoU by {gain} in one seed: run more "
                              "seeds (--seeds 5) before deciding.")
-        elif best["delta_iou"] > 0 and significant(best):
+        elif helping:
+            ground = ""
+            if (best.get("ignored_building") or 0) > MOSTLY_IGNORED:
+                ground = (f"; its filter left out {best['ignored_building']:.0%} of the synthetic building pixels, "
+                          "so the gain comes from the synthetic ground, not from the buildings")
             sentences.append(f"{where}, use the synthetic set as '{best['arm']}': {gain} over real only "
-                             f"(more than {SIGNIFICANT_SE:g} standard errors, {seeds} seeds).")
+                             f"(p = {best['p_value']:.3f}, paired over {seeds} seeds, Holm-corrected over "
+                             f"{len(mine)} arms){ground}.")
         elif best["delta_iou"] <= 0:
             sentences.append(f"{where}, do not use the synthetic set: no arm beats real only (best {best['arm']}, "
                              f"{gain}).")
         else:
-            sentences.append(f"{where}, no arm helps for sure: the best ({best['arm']}, {gain}) is within "
-                             f"{SIGNIFICANT_SE:g} standard errors of real only; more seeds would tell.")
+            sentences.append(f"{where}, no arm helps for sure: the best ({best['arm']}, {gain}, p = "
+                             f"{best['p_value']:.3f}) could be chance after correcting for {len(mine)} arms; "
+                             "more seeds would tell.")
     return " ".join(sentences)
 
 
@@ -147,8 +186,8 @@ def markdown(report: dict) -> str:
     return (f"# satgan segbench\n\nReal {s['real']} ({c['real_train']} train tiles), scored on "
             f"{'+'.join(s['test_splits'])} of {s['test']} ({c['test']} tiles); {synthetic}. "
             f"Every run: {s['steps']} steps of {s['batch_size']} tiles, crop {s['crop']}, width {s['ngf']}; "
-            f"mean ± std over {s['seeds']} seeds; gains paired by seed, ± their standard error "
-            f"(* more than {SIGNIFICANT_SE:g} of them).\n\n"
+            f"mean ± std over {s['seeds']} seeds; changes paired by seed, ± their standard error, "
+            f"p of a paired t-test (* significant at {ALPHA:g} after Holm's correction per fraction).\n\n"
             f"{format_table(report)}\n\n{report['recommendation']}\n"
             + (f"\n{report['generator']['sentence']}\n" if report.get("generator") else ""))
 

@@ -29,6 +29,7 @@ def test_a_subset_holds_the_drawn_tiles_and_every_other_split(inria_arrays, tmp_
     assert np.array_equal(val_masks, open_arrays(inria_arrays, source["splits"]["val"])[0])
     assert made["content_hash"] != source["content_hash"]
     assert made["subset_of"]["content_hash"] == source["content_hash"] and made["subset_of"]["count"] == 3
+    assert made["settings"]["subset_of"]["count"] == 3  # pretransform never takes it for its own output
     assert load_manifest(tmp_path / "few") == json.loads(json.dumps(made))
     again = subset_folder(inria_arrays, tmp_path / "again", 3, seed=2)
     assert again["content_hash"] == made["content_hash"]  # the same draw, the same bytes

@@ -67,13 +67,20 @@ def subset_folder(source: str | Path, out: str | Path, count: int, seed: int = 0
             splits[split] = entry
         content = hashlib.sha256(json.dumps({k: v["sha256"] for k, v in splits.items()},
                                             sort_keys=True).encode()).hexdigest()
-        made = {**manifest, "splits": splits, "content_hash": content,
-                "subset_of": {"root": str(source), "content_hash": manifest.get("content_hash"), "split": TRAIN,
-                              "count": count, "seed": seed, "indices": rows.tolist()}}
+        origin = {"root": str(source), "content_hash": manifest.get("content_hash"), "split": TRAIN,
+                  "count": count, "seed": seed}
+        # in the settings too, so satgan pretransform never takes this folder for its own full output
+        made = {**manifest, "settings": {**manifest["settings"], "subset_of": origin}, "splits": splits,
+                "content_hash": content, "subset_of": {**origin, "indices": rows.tolist()}}
         write_json(staging / MANIFEST, made)
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+        if out.exists():  # the old folder goes aside first, so no moment leaves neither
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out.rename(old)
+            staging.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            staging.rename(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return made

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from satgan.config import SegmenterConfig
-from satgan.segbench_plan import REAL_STREAM, subset
+from satgan.data.subset import subset
 from satgan.segmenter import build, fit, load_tiles, score
 
 
@@ -59,7 +59,7 @@ def main() -> None:
             for fraction in _numbers(args.fractions):
                 for steps in _numbers(args.steps, int):
                     cfg = replace(base, width=width, steps=steps, seed=seed)
-                    chosen = subset(len(train), max(1, round(fraction * len(train))), seed, REAL_STREAM)
+                    chosen = subset(len(train), max(1, round(fraction * len(train))), seed)
                     net = build(cfg).to(device)
                     started, done, curve = time.perf_counter(), [0], []
 

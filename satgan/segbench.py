@@ -30,10 +30,11 @@ from torch import nn
 from satgan.atomic import check_output_folder
 from satgan.config import SegbenchConfig, SegmenterConfig, to_dict
 from satgan.data.arrays import load_manifest
+from satgan.data.subset import subset
 from satgan.errors import SatganError
 from satgan.progress import progress_bar
 from satgan.runtime import resolve_device
-from satgan.segbench_plan import REAL_STREAM, arm_order, plan_arms, subset
+from satgan.segbench_plan import arm_order, plan_arms
 from satgan.segbench_report import recommendation, summarize, write_report
 from satgan.segmenter import TRAIN, Tiles, build, fit, load_tiles, pixel_losses, score
 
@@ -175,17 +176,16 @@ def segbench(cfg: SegbenchConfig, progress: bool = True) -> dict:
                       disable=not progress) as bar:
         for seed in range(cfg.seeds):
             judges: dict[float, nn.Module] = {}  # per fraction, the real-only run: the filter's judge
-            filtered: dict[float, tuple[Tiles, dict]] = {}
+            filtered: tuple[float, Tiles, dict] | None = None  # the current fraction's (its arms run together)
             for arm in arms:
                 bar.set_postfix_str(f"{arm.name}, seed {seed}")
-                real_idx = subset(len(real), arm.real, seed, REAL_STREAM)
+                real_idx = subset(len(real), arm.real, seed)
                 extra, stats = synthetic, None
                 if arm.filter is not None:
-                    if arm.fraction not in filtered:  # a fraction's arms run together: keep one set of maps
-                        filtered = {}
-                        filtered[arm.fraction] = filter_synthetic(judges[arm.fraction], real, real_idx, synthetic,
-                                                                  arm.filter, device)
-                    extra, stats = filtered[arm.fraction]
+                    if filtered is None or filtered[0] != arm.fraction:
+                        filtered = (arm.fraction, *filter_synthetic(judges[arm.fraction], real, real_idx, synthetic,
+                                                                    arm.filter, device))
+                    _, extra, stats = filtered
                 pool = [(real, int(i)) for i in real_idx] + [(extra, i) for i in range(arm.synthetic)]
                 order, phases = arm_order(arm, cfg, seed)
                 net = initial_network(cfg, seed)

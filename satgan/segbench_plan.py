@@ -30,8 +30,7 @@ from satgan.segmenter import batch_order
 
 SYNTHETIC_ONLY = "synthetic only"
 MIX, PRETRAIN = "mix", "pretrain"
-# Independent random streams per seed, so e.g. the real and synthetic permutations are not the same one.
-REAL_STREAM, SYNTHETIC_STREAM, MIX_STREAM = 0, 1, 3
+MIX_STREAM = 3  # the batch order of mixed and pre-training arms: a stream of its own per seed
 
 
 @dataclass(frozen=True)
@@ -131,12 +130,6 @@ def _check_synthetic_options(cfg: SegbenchConfig) -> None:
     if cfg.pretrain and not 0 < pretrain_steps < cfg.steps:
         raise SatganError(f"pretrain: {cfg.pretrain:g} of {cfg.steps} steps is {pretrain_steps} pre-training steps; "
                           "both phases need at least one step")
-
-
-def subset(total: int, size: int, seed: int, stream: int) -> np.ndarray:
-    """The first ``size`` of a permutation of ``range(total)`` drawn for ``seed`` (and
-    ``stream``: real or synthetic). Subsets of one seed are nested: a smaller size is a prefix."""
-    return np.random.default_rng([seed, stream]).permutation(total)[:size]
 
 
 def arm_order(arm: Arm, cfg: SegbenchConfig, seed: int) -> tuple[np.ndarray | None, list[int] | None]:

@@ -149,6 +149,14 @@ def seg_loss(logits: torch.Tensor, target: torch.Tensor, keep: torch.Tensor | No
     return bce + dice
 
 
+def whole_logits(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``net``'s logits for whole images ``x`` of any size: reflected at the bottom and right
+    up to a size it takes, the padding cut off again."""
+    h, w = x.shape[-2:]
+    mode = "reflect" if min(h, w) > MULTIPLE else "replicate"
+    return net(F.pad(x, (0, -w % MULTIPLE, 0, -h % MULTIPLE), mode=mode))[:, :, :h, :w]
+
+
 def pixel_losses(net: nn.Module, tiles: Tiles, indices: np.ndarray, device: torch.device,
                  batch_size: int = 16) -> np.ndarray:
     """Per-pixel BCE ``(len(indices), H, W)`` float32 of ``net`` (eval mode) on whole tiles:
@@ -158,10 +166,7 @@ def pixel_losses(net: nn.Module, tiles: Tiles, indices: np.ndarray, device: torc
     with torch.inference_mode():
         for start in range(0, len(indices), batch_size):
             rows = np.asarray(indices[start:start + batch_size])
-            x = to_input(tiles.images[rows], device)
-            h, w = x.shape[-2:]
-            mode = "reflect" if min(h, w) > MULTIPLE else "replicate"
-            logits = net(F.pad(x, (0, -w % MULTIPLE, 0, -h % MULTIPLE), mode=mode))[:, :, :h, :w]
+            logits = whole_logits(net, to_input(tiles.images[rows], device))
             loss = F.binary_cross_entropy_with_logits(logits, to_target(tiles.masks[rows], device), reduction="none")
             out.append(loss[:, 0].cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, *tiles.masks.shape[1:]), np.float32)
@@ -231,15 +236,12 @@ def fit(net: nn.Module, pool: list[tuple[Tiles, int]], cfg: SegmenterConfig, see
 @torch.inference_mode()
 def predict(net: nn.Module, images: np.ndarray, device: torch.device, batch_size: int = 16) -> np.ndarray:
     """Buildings ``(N, H, W)`` bool that ``net`` (eval mode) finds in uint8 ``images`` (N, H, W, 3):
-    where its logit is > 0. Whole images, reflected at the bottom and right up to a size it takes."""
+    where its logit is > 0 (:func:`whole_logits`)."""
     net.eval()
     out = []
     for start in range(0, len(images), batch_size):
         x = to_input(np.asarray(images[start:start + batch_size]), device)
-        h, w = x.shape[-2:]
-        mode = "reflect" if min(h, w) > MULTIPLE else "replicate"
-        x = F.pad(x, (0, -w % MULTIPLE, 0, -h % MULTIPLE), mode=mode)
-        out.append((net(x)[:, 0, :h, :w] > 0).cpu().numpy())
+        out.append((whole_logits(net, x)[:, 0] > 0).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, *images.shape[1:3]), bool)
 
 

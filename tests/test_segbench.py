@@ -16,9 +16,10 @@ import pytest
 import torch
 
 from satgan.config import SegbenchConfig
+from satgan.data.subset import subset
 from satgan.errors import SatganError
 from satgan.segbench import digest, filter_synthetic, generator_claim, initial_network, segbench
-from satgan.segbench_plan import MIX, PRETRAIN, REAL_STREAM, SYNTHETIC_STREAM, Arm, arm_order, subset
+from satgan.segbench_plan import MIX, PRETRAIN, Arm, arm_order
 from satgan.segbench_report import format_table, recommendation, segbench_figure, significant, summarize
 from satgan.segmenter import Tiles, phase_lr_factor, random_crops, seg_loss
 
@@ -70,7 +71,7 @@ def test_arms_share_budget_seeds_and_real_tiles(bench):
                     assert (run["real_tiles"], run["real_subset"]) == (real["real_tiles"], real["real_subset"])
                     assert run["synthetic_tiles"] == n_synthetic
                     assert ("filtered" in name) == ("filter" in run)
-            assert real["real_subset"] == digest(subset(n, real["real_tiles"], seed, REAL_STREAM))
+            assert real["real_subset"] == digest(subset(n, real["real_tiles"], seed))
         assert runs["synthetic only"]["real_tiles"] == 0 and runs["synthetic only"]["synthetic_tiles"] == n_synthetic
     assert arms["real 25%"]["real_tiles"] == math.floor(0.25 * n + 0.5) and arms["real 100%"]["real_tiles"] == n
     seeds = [r["initial_weights"] for r in report["runs"] if r["arm"] == "real 25%"]
@@ -197,10 +198,10 @@ def test_initial_weights_depend_on_the_seed_alone(bench):
 
 
 def test_real_subsets_are_nested():
-    small, large = subset(40, 4, 3, REAL_STREAM), subset(40, 10, 3, REAL_STREAM)
+    small, large = subset(40, 4, 3), subset(40, 10, 3)
     assert list(large[:4]) == list(small) and len(set(large)) == 10
-    assert list(subset(40, 10, 4, REAL_STREAM)) != list(large)
-    assert list(subset(40, 10, 3, SYNTHETIC_STREAM)) != list(large)  # synthetic draws its own permutation
+    assert list(subset(40, 10, 4)) != list(large)
+    assert list(subset(40, 10, 3, stream=1)) != list(large)  # another stream, another draw
 
 
 def test_holm_corrects_for_the_arms_of_a_fraction():

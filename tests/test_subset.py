@@ -10,9 +10,8 @@ import pytest
 
 from satgan.cli import main
 from satgan.data.arrays import load_manifest, open_arrays
-from satgan.data.subset import subset_folder, subset_indices
+from satgan.data.subset import subset, subset_folder, subset_indices
 from satgan.errors import SatganError
-from satgan.segbench_plan import REAL_STREAM, subset
 
 
 def test_a_subset_holds_the_drawn_tiles_and_every_other_split(inria_arrays, tmp_path):
@@ -20,7 +19,7 @@ def test_a_subset_holds_the_drawn_tiles_and_every_other_split(inria_arrays, tmp_
     total = source["splits"]["train"]["count"]
     made = subset_folder(inria_arrays, tmp_path / "few", 3, seed=2)
     rows = subset_indices(total, 3, 2)
-    assert sorted(rows.tolist()) == sorted(subset(total, 3, 2, REAL_STREAM).tolist())  # segbench's tiles
+    assert sorted(rows.tolist()) == sorted(subset(total, 3, 2).tolist())  # segbench's tiles
     masks, images = open_arrays(tmp_path / "few", made["splits"]["train"])
     all_masks, all_images = open_arrays(inria_arrays, source["splits"]["train"])
     assert np.array_equal(images, all_images[rows]) and np.array_equal(masks, all_masks[rows])

@@ -22,12 +22,18 @@ from satgan.data.readers import file_sha256
 from satgan.errors import SatganError
 
 TRAIN = "train"
-REAL_STREAM = 0  # segbench's stream for real subsets: seed s picks the same tiles here and there
+REAL_STREAM = 0  # the stream of real subsets: seed s picks the same tiles here and in segbench
+
+
+def subset(total: int, size: int, seed: int, stream: int = REAL_STREAM) -> np.ndarray:
+    """The first ``size`` of a permutation of ``range(total)`` drawn for ``seed`` (and
+    ``stream``). Subsets of one seed are nested: a smaller size is a prefix."""
+    return np.random.default_rng([seed, stream]).permutation(total)[:size]
 
 
 def subset_indices(total: int, count: int, seed: int) -> np.ndarray:
-    """The first ``count`` of a permutation of ``range(total)`` drawn for ``seed``, sorted."""
-    return np.sort(np.random.default_rng([seed, REAL_STREAM]).permutation(total)[:count])
+    """:func:`subset`'s real tiles for ``seed``, in the order of the source folder."""
+    return np.sort(subset(total, count, seed))
 
 
 def subset_folder(source: str | Path, out: str | Path, count: int, seed: int = 0, overwrite: bool = False) -> dict:

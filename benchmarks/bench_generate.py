@@ -47,8 +47,8 @@ def _memory_mib(field: str) -> float:
 
 
 def _generator(args):
-    from satgan.loading import generator_from_config, load_generator
-    from satgan.presets import preset
+    from satgan.config import preset
+    from satgan.generation.loading import generator_from_config, load_generator
 
     if args.checkpoint:  # a conditioned model draws one city (and style code) over the whole scene
         return load_generator(args.checkpoint, args.device).styled(args.city, args.style_seed)
@@ -62,8 +62,8 @@ def measure(args, mask_path: str, mode: str, grid: int, overlap: float, window: 
     consistency and a constant mask's edge steps, untimed."""
     import torch
 
-    from satgan.consistency import shift_consistency
-    from satgan.generation_modes import generate_grid, generate_seamless
+    from satgan.generation.consistency import shift_consistency
+    from satgan.generation.modes import generate_grid, generate_seamless
     from satgan.metrics import edge_sharpness
 
     torch.set_grad_enabled(False)

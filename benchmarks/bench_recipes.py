@@ -18,12 +18,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from satgan.baselines import FlatFill
 from satgan.config import EvaluateConfig
-from satgan.loading import generator_from_config, load_generator
-from satgan.presets import make_config
-from satgan.scoring import evaluate_models
-from satgan.train import train
+from satgan.config import make_config
+from satgan.evaluation.baselines import FlatFill
+from satgan.evaluation.scoring import evaluate_models
+from satgan.generation.loading import generator_from_config, load_generator
+from satgan.training.trainer import train
 
 
 def _scoring(out: Path, data: Path, split: str = "val", limit: int | None = None) -> EvaluateConfig:

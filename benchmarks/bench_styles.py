@@ -28,11 +28,11 @@ from pathlib import Path
 import torch
 
 from satgan import metrics
-from satgan.baselines import DropoutNoise, FlatFill
 from satgan.config import EvaluateConfig, model_spec
 from satgan.data.arrays import load_split, split_samples
-from satgan.loading import load_generator
-from satgan.scoring import diversity, eval_side, evaluate_models
+from satgan.evaluation.baselines import DropoutNoise, FlatFill
+from satgan.evaluation.scoring import diversity, eval_side, evaluate_models
+from satgan.generation.loading import load_generator
 
 SCORES = ("psnr", "ssim", "fid", "kid")
 

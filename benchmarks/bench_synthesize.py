@@ -22,9 +22,9 @@ from pathlib import Path
 from satgan.config import GenerateConfig, SynthesizeConfig
 from satgan.data.forge import masks_folder
 from satgan.data.sources import mask_files
-from satgan.inference import generate
-from satgan.loading import load_generator
-from satgan.synthesize import synthesize
+from satgan.generation.generate import generate
+from satgan.generation.loading import load_generator
+from satgan.synthetic.synthesize import synthesize
 
 
 def main() -> None:

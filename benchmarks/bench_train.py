@@ -37,13 +37,13 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from satgan.config import PretransformConfig, SynthConfig
+from satgan.config import make_config
 from satgan.data.dataset import PairDataset
 from satgan.data.pretransform import pretransform
 from satgan.data.synthetic import synthesize_inria
 from satgan.models.factory import build_discriminator, build_generator
 from satgan.models.losses import gan_loss
-from satgan.presets import make_config
-from satgan.train import Trainer
+from satgan.training.trainer import Trainer
 
 
 def baseline_epoch(data: Path, cfg, device: torch.device, steps: int) -> float:

@@ -19,8 +19,8 @@ from PIL import Image
 
 from satgan.data.readers import read_mask
 from satgan.data.tiling import mosaic
-from satgan.generation_modes import generate_seamless
-from satgan.loading import load_generator
+from satgan.generation.loading import load_generator
+from satgan.generation.modes import generate_seamless
 
 PANEL = 600  # pixels per side of each panel in the figure
 

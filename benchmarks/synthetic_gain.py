@@ -28,7 +28,7 @@ from pathlib import Path
 from satgan.checkpoint import load_checkpoint
 from satgan.data.arrays import load_manifest
 from satgan.data.subset import subset_folder
-from satgan.segbench_report import format_table
+from satgan.synthetic.report import format_table
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from satgan.data.synthetic import render_scene  # noqa: E402
-from satgan.plots import overlay, plot_training  # noqa: E402
+from satgan.gallery.plots import overlay, plot_training  # noqa: E402
 
 OUT = Path(__file__).parent / "images"
 CITIES = ("austin", "chicago", "kitsap", "tyrol-w", "vienna")
@@ -78,9 +78,9 @@ def whole_scene(checkpoint: str, masks: Path) -> None:
     sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
     from bench_generate import scene_mask  # the benchmark's mosaic: the same scene it measures
 
-    from satgan.generation_modes import OVERLAP, generate_seamless, seamless_window, window_starts
-    from satgan.loading import load_generator
-    from satgan.plots import plot_lattice
+    from satgan.gallery.plots import plot_lattice
+    from satgan.generation.loading import load_generator
+    from satgan.generation.modes import OVERLAP, generate_seamless, seamless_window, window_starts
 
     gen = load_generator(checkpoint, "cpu")
     mask = scene_mask(str(masks))
@@ -118,8 +118,8 @@ def synthetic_set(folder: Path, name: str, title: str) -> None:
     """A synthetic training set's pictures, named after ``title``: ``<name>-forged/`` (its
     forge figure), ``<name>-synth/`` (synthesized pairs) and ``<name>-bench/`` (the segbench plot)."""
     from satgan.data.forge import FORGE_JSON
-    from satgan.plots import plot_forge, plot_synthesized
-    from satgan.segbench_report import segbench_figure
+    from satgan.gallery.plots import plot_forge, plot_synthesized
+    from satgan.synthetic.report import segbench_figure
 
     report = json.loads((folder / f"{name}-forged" / FORGE_JSON).read_text())
     report["folder"] = str(folder / f"{name}-forged" / "AerialImageDataset" / "train" / "gt")
@@ -135,9 +135,9 @@ def compare_models(data: Path, name: str, checkpoints: list[str], tiles: int = 6
     each checkpoint | real, one row per tile: ``compare_<name>.jpg``."""
     import numpy as np
 
-    from satgan.baselines import FlatFill
     from satgan.data.arrays import split_samples
-    from satgan.loading import load_generator, run_model
+    from satgan.evaluation.baselines import FlatFill
+    from satgan.generation.loading import load_generator, run_model
 
     models = {"flat fill": FlatFill.from_split(data, "val")}
     models.update({spec.split("=", 1)[0]: load_generator(spec.split("=", 1)[1], "cpu") for spec in checkpoints})

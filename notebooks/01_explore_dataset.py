@@ -58,10 +58,10 @@ SEED = 0
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-from satgan import explore, plots
 from satgan.config import SynthConfig
 from satgan.data.sources import open_source
 from satgan.data.synthetic import synthesize_inria
+from satgan.gallery import explore, plots
 
 data_dir = resolve(DATA_DIR, WORKSPACE)
 if not data_dir.exists() and SYNTH_IF_MISSING:

@@ -64,9 +64,9 @@ SEED = 0  # which tiles are shown
 # %%
 import matplotlib.pyplot as plt
 
-from satgan import plots
 from satgan.config import PretransformConfig
 from satgan.data.pretransform import pretransform
+from satgan.gallery import plots
 from satgan.settings import build
 
 # every parameter is checked here, with a message naming it
@@ -90,7 +90,7 @@ manifest = pretransform(config)
 # ## What was written
 
 # %%
-from satgan.explore import format_table
+from satgan.gallery.explore import format_table
 
 rows = [[split, info["tiles_before_filter"], info["count"], str(tuple(info["image_shape"])),
          f"{(info['image_shape'][0] * config.size * config.size * 4) / 2**20:.1f} MiB"]

@@ -67,7 +67,7 @@ TENSORBOARD = True  # show TensorBoard inline (off for headless runs)
 
 # %%
 from satgan.config import to_dict
-from satgan.presets import make_config
+from satgan.config import make_config
 
 # the parameters first, so that OVERRIDES can still say anything
 overrides = [f"model.condition={CONDITION}", f"model.latent={LATENT}", f"loss.mode_seeking={MODE_SEEKING}"]
@@ -99,8 +99,8 @@ if TENSORBOARD:
 # watch its trend, and score finished models with notebook 04.
 
 # %%
-from satgan.plots import LiveTrainingPlot
-from satgan.train import train
+from satgan.gallery.plots import LiveTrainingPlot
+from satgan.training.trainer import train
 
 metrics = train(data_dir, run_dir, config, resume=RESUME, overwrite=OVERWRITE, on_epoch_end=LiveTrainingPlot())
 print(metrics)

@@ -94,7 +94,7 @@ print(config)
 # scores what the segmenter makes of two colours, not realism.
 
 # %%
-from satgan.evaluation import evaluate, format_rows, report_rows
+from satgan.evaluation.report import evaluate, format_rows, report_rows
 
 report = evaluate(config)
 print(format_rows(report_rows(report, cities=True)))
@@ -104,7 +104,7 @@ if not report["inception"]["available"]:
 # %%
 import matplotlib.pyplot as plt
 
-from satgan.plots import plot_report
+from satgan.gallery.plots import plot_report
 
 plot_report(report)
 plt.show()
@@ -123,10 +123,9 @@ plt.show()
 from satgan.config import GenerateConfig, model_spec
 from satgan.data.arrays import source_mask
 from satgan.data.readers import read_mask
-from satgan.file_cities import file_style
-from satgan.generation_modes import generate_seamless, seamless_window, window_starts
-from satgan.inference import generate
-from satgan.loading import load_generator
+from satgan.generation.generate import generate
+from satgan.generation.loading import file_style, load_generator
+from satgan.generation.modes import generate_seamless, seamless_window, window_starts
 
 mask_file = resolve(MASK_FILE, WORKSPACE) if MASK_FILE else source_mask(data_dir, SPLIT)
 generate_config = build(GenerateConfig, checkpoint=model_spec(checkpoints[0])[1], input=str(mask_file),
@@ -184,7 +183,7 @@ plt.show()
 # shift consistency over the whole scene (higher is better; see the README).
 
 # %%
-from satgan.plots import plot_lattice
+from satgan.gallery.plots import plot_lattice
 
 plot_lattice(generator, mask, result["scale"], generate_config.overlap, window=generate_config.window,
              shared_norm=generate_config.shared_norm)

@@ -63,7 +63,7 @@ SEGMENTER = None  # that segmenter: a saved .pt or a pretransformed folder that 
 
 # %%
 from satgan.config import GalleryConfig
-from satgan.gallery import gallery
+from satgan.gallery.files import gallery
 from satgan.settings import build
 
 checkpoints = [resolve_spec(s, WORKSPACE) for s in CHECKPOINTS]
@@ -83,7 +83,7 @@ print(f"HTML: {result['html']}\n{len(result['files'])} files with the old names 
 # %%
 import matplotlib.pyplot as plt
 
-from satgan.gallery_figures import scene_figure, side_by_side
+from satgan.gallery.figures import scene_figure, side_by_side
 
 for city in sorted(set(g.cities)):
     side_by_side(g, city).suptitle(city)
@@ -107,7 +107,7 @@ for scene in g.scenes:
 # and agree on the buildings. Nothing shows for models without either.
 
 # %%
-from satgan.gallery_figures import style_figure, variations_figure
+from satgan.gallery.figures import style_figure, variations_figure
 
 for entry in g.styles:
     style_figure(entry)
@@ -122,6 +122,6 @@ for entry in g.variations:
 # the real one (right). Under papermill the widget has no frontend; the figures above stay.
 
 # %%
-from satgan.gallery_figures import viewer
+from satgan.gallery.figures import viewer
 
 viewer(g)

@@ -111,7 +111,7 @@ import json
 import matplotlib.pyplot as plt
 
 from satgan.data.forge import FORGE_JSON, forge
-from satgan.plots import plot_forge
+from satgan.gallery.plots import plot_forge
 
 forge_config = build(ForgeConfig, source=source, out=str(forged), method=METHOD, count=COUNT, size=SIZE, seed=SEED,
                      strength=STRENGTH, overwrite=True)
@@ -135,8 +135,8 @@ plt.show()
 # %%
 import shutil
 
-from satgan.plots import plot_synthesized
-from satgan.synthesize import MANIFEST, synthesize
+from satgan.gallery.plots import plot_synthesized
+from satgan.synthetic.synthesize import MANIFEST, synthesize
 
 synth_config = build(SynthesizeConfig, checkpoint=str(checkpoint), masks=str(forged), out=str(synthesized),
                      mode=MODE, variants=VARIANTS, dropout=DROPOUT)
@@ -154,7 +154,7 @@ plt.show()
 # difference, images in [0, 1]):
 
 # %%
-from satgan.synthesize import variant_diversity
+from satgan.synthetic.synthesize import variant_diversity
 
 if synth_config.variants > 1:
     print(variant_diversity(synthesized))
@@ -187,8 +187,8 @@ print(f"synthetic tiles: {load_manifest(arrays)['splits']['train']['count']} at 
 # twice its standard error.
 
 # %%
-from satgan.segbench import segbench
-from satgan.segbench_report import format_table, segbench_figure
+from satgan.synthetic.report import format_table, segbench_figure
+from satgan.synthetic.segbench import segbench
 
 bench_config = build(SegbenchConfig, real=str(real), out=str(bench), synthetic=str(arrays), steps=STEPS,
                      seeds=SEEDS, fractions=FRACTIONS, shares=SHARES, pretrain=PRETRAIN, filter=FILTER,

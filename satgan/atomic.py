@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from satgan.errors import SatganError
+from satgan import SatganError
 
 
 @contextmanager

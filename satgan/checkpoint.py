@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 import satgan
+from satgan import SatganError, SatganWarning
 from satgan.atomic import atomic_path
 from satgan.config import Config, config_from_dict, to_dict
-from satgan.errors import SatganError, SatganWarning
 
 FORMAT = 2
 LAST = "last.pt"
@@ -138,7 +138,8 @@ def architecture_differences(a: Config, b: Config) -> list[str]:
     """Settings that change the networks' shapes (``arch`` in their declaration), where
     ``a`` and ``b`` differ; plus the facts derived from settings that shape them."""
     diffs = []
-    for section in ("data", "model"):
+    sections = ("data", "model", "discriminator") if a.model.discriminator == b.model.discriminator else ("data", "model")
+    for section in sections:
         sa, sb = getattr(a, section), getattr(b, section)
         for f in dataclasses.fields(sa):
             if f.metadata.get("arch") and getattr(sa, f.name) != getattr(sb, f.name):

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import satgan
+from satgan import SatganError
 from satgan.atomic import check_output_file
 from satgan.config import (
     EvaluateConfig,
@@ -30,8 +31,7 @@ from satgan.config import (
     SynthConfig,
     SynthesizeConfig,
 )
-from satgan.errors import SatganError
-from satgan.presets import PRESETS, make_config
+from satgan.config import PRESETS, make_config
 from satgan.settings import add_options, from_namespace
 
 
@@ -58,7 +58,7 @@ def _cmd_pretransform(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from satgan.train import train
+    from satgan.training.trainer import train
 
     cfg = make_config(args.preset, args.config, args.set)
     scores = train(args.data, args.run_dir, cfg, resume=args.resume, overwrite=args.overwrite)
@@ -68,7 +68,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from satgan.inference import generate
+    from satgan.generation.generate import generate
 
     result = generate(from_namespace(GenerateConfig, args))
     scale = f" at scale {result['scale']:g}" if result["scale"] else ""
@@ -80,7 +80,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from satgan.evaluation import evaluate, format_rows, report_rows
+    from satgan.evaluation.report import evaluate, format_rows, report_rows
 
     paths = list(args.paths)
     folder_mode = bool(args.generated or args.real)
@@ -101,7 +101,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_gallery(args: argparse.Namespace) -> int:
-    from satgan.gallery import gallery
+    from satgan.gallery.files import gallery
 
     *checkpoints, data = args.paths
     if not checkpoints:
@@ -115,7 +115,7 @@ def _cmd_gallery(args: argparse.Namespace) -> int:
 def _cmd_forge(args: argparse.Namespace) -> int:
     from satgan.atomic import atomic_path
     from satgan.data.forge import forge
-    from satgan.plots import plot_forge
+    from satgan.gallery.plots import plot_forge
 
     report = forge(from_namespace(ForgeConfig, args))
     print(f"forged {len(report['masks'])} masks ({report['method']}) -> {report['folder']}")
@@ -133,7 +133,7 @@ def _cmd_forge(args: argparse.Namespace) -> int:
 
 
 def _cmd_synthesize(args: argparse.Namespace) -> int:
-    from satgan.synthesize import synthesize
+    from satgan.synthetic.synthesize import synthesize
 
     result = synthesize(from_namespace(SynthesizeConfig, args))
     print(f"{result['written']} images written, {result['kept']} kept from an earlier run"
@@ -146,8 +146,8 @@ def _cmd_synthesize(args: argparse.Namespace) -> int:
 
 
 def _cmd_segbench(args: argparse.Namespace) -> int:
-    from satgan.segbench import segbench
-    from satgan.segbench_report import format_table
+    from satgan.synthetic.report import format_table
+    from satgan.synthetic.segbench import segbench
 
     report = segbench(from_namespace(SegbenchConfig, args))
     print(format_table(report))
@@ -169,7 +169,7 @@ def _cmd_subset(args: argparse.Namespace) -> int:
 
 
 def _cmd_segmenter(args: argparse.Namespace) -> int:
-    from satgan.reference_segmenter import cache_folder, reference_segmenter
+    from satgan.evaluation.reference_segmenter import cache_folder, reference_segmenter
 
     cfg = from_namespace(SegmenterConfig, args)
     if cfg.out:
@@ -201,7 +201,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps({"settings": manifest["settings"], "splits": summary}, indent=1))
     else:
         from satgan.data.sources import open_source
-        from satgan.explore import count_table
+        from satgan.gallery.explore import count_table
 
         source = open_source(path, skip_unpaired=True)
         print(f"{source.kind} dataset at {source.root}")

@@ -17,10 +17,11 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from satgan.errors import SatganError
+from satgan import SatganError
 
 INCEPTION_FILE = "default_1.pt"
 INCEPTION_SHA1 = "a16e4d89c0ecbc17a915dd76ea9e41211aa82562"
@@ -198,3 +199,13 @@ def shifted_psnr(a, b, dy: int, dx: int, margin: int = 0) -> float:
     pb = b[margin : h - margin, margin : w - margin].astype(np.float64)
     mse = float(np.mean((pa - pb) ** 2))
     return float("inf") if mse == 0 else 10 * math.log10(255**2 / mse)
+
+
+def to_unit_range(images: np.ndarray) -> torch.Tensor:
+    """``(N, H, W, 3) uint8`` to ``(N, 3, H, W)`` float in [0, 1] (what metrics take)."""
+    return torch.from_numpy(np.require(images, requirements=["C", "W"])).permute(0, 3, 1, 2).float() / 255
+
+
+def model_to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """Model images in [-1, 1] to [0, 1]."""
+    return (images + 1) / 2

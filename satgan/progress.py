@@ -138,6 +138,13 @@ def progress_bar(iterable: Iterable | None = None, **kwargs: Any):
     return PlainProgress(iterable, **kwargs)
 
 
-def log_line(text: str, stream: TextIO | None = None) -> None:
-    """One line of a long run's log (an epoch's summary), flushed at once."""
-    print(text, file=stream or sys.stderr, flush=True)
+def process_pool(workers: int, initializer=None):
+    """A pool of ``workers`` processes for file-bound work.
+
+    ``fork`` where the platform has it: workers start at once and scripts without an
+    ``if __name__ == "__main__"`` guard still work; ``spawn`` elsewhere.
+    """
+    import multiprocessing
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return multiprocessing.get_context(method).Pool(workers, initializer=initializer)

@@ -21,7 +21,7 @@ import typing
 from dataclasses import MISSING, field
 from typing import Any, ClassVar, Literal, TypeVar
 
-from satgan.errors import SatganError
+from satgan import SatganError
 
 T = TypeVar("T")
 _NONE = type(None)
@@ -250,3 +250,11 @@ def from_namespace(cls: type[T], args: argparse.Namespace, **extra: Any) -> T:
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(cls) if hasattr(args, f.name)}
     values.update(extra)
     return from_dict(cls, values)
+
+
+Device = str
+DEVICES = r"auto|cpu|mps|cuda(:\d+)?"  # whether the device is here is checked where it is used
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)

@@ -75,8 +75,8 @@ def tiny_checkpoint(inria_arrays, tmp_path_factory) -> Path:
     that use it are about generating from a mask alone) trained one epoch with quick's projected
     discriminator."""
     from satgan.config import apply_overrides
-    from satgan.presets import preset
-    from satgan.train import train
+    from satgan.config import preset
+    from satgan.training.trainer import train
 
     run = tmp_path_factory.mktemp("run") / "tiny"
     cfg = apply_overrides(preset("quick"), ["data.crop=64", "model.ngf=8", "model.ndf=4", "train.epochs=1",
@@ -90,8 +90,8 @@ def tiny_checkpoint(inria_arrays, tmp_path_factory) -> Path:
 def styled_checkpoint(inria_arrays, tmp_path_factory) -> Path:
     """One epoch of a city-conditioned generator with a style code, noise and mode seeking."""
     from satgan.config import apply_overrides
-    from satgan.presets import preset
-    from satgan.train import train
+    from satgan.config import preset
+    from satgan.training.trainer import train
 
     run = tmp_path_factory.mktemp("styled") / "run"
     cfg = apply_overrides(preset("quick"), ["data.crop=64", "model.ngf=8", "model.ndf=4", "train.batch_size=4",
@@ -106,7 +106,7 @@ def styled_checkpoint(inria_arrays, tmp_path_factory) -> Path:
 def tiny_segmenter(inria_arrays, tmp_path_factory) -> Path:
     """A reference segmenter of width 4 trained 3 steps on ``inria_arrays``, saved as a file."""
     from satgan.config import SegmenterConfig
-    from satgan.reference_segmenter import train_segmenter
+    from satgan.evaluation.reference_segmenter import train_segmenter
 
     cfg = SegmenterConfig(data=str(inria_arrays), width=4, steps=3, batch_size=2, crop=32, device="cpu")
     return train_segmenter(cfg, progress=False).save(tmp_path_factory.mktemp("segmenter") / "tiny.pt")

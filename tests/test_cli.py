@@ -35,8 +35,8 @@ def test_module_and_entry_point_are_the_same_program():
 def test_config_from_dict_rejects_unknown_keys():
     import pytest
 
+    from satgan import SatganError
     from satgan.config import PretransformConfig
-    from satgan.errors import SatganError
     from satgan.settings import from_dict
 
     cfg = from_dict(PretransformConfig, {"source": "s", "out": "o", "grid": 5})

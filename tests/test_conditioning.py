@@ -12,28 +12,27 @@ import pytest
 import tifffile
 import torch
 
-from satgan import metrics
-from satgan.baselines import DropoutNoise
+from satgan import SatganError, metrics
 from satgan.checkpoint import load_checkpoint
 from satgan.config import EvaluateConfig, GalleryConfig, GenerateConfig, PretransformConfig, apply_overrides
+from satgan.config import preset
 from satgan.data.arrays import split_samples
 from satgan.data.dataset import PairDataset
 from satgan.data.pretransform import pretransform
 from satgan.data.sources import open_source
-from satgan.errors import SatganError
-from satgan.evaluation import evaluate
-from satgan.gallery import gallery
-from satgan.generation_modes import generate_seamless
-from satgan.images import to_unit_range
-from satgan.inference import generate
-from satgan.loading import load_generator
+from satgan.evaluation.baselines import DropoutNoise
+from satgan.evaluation.report import evaluate
+from satgan.evaluation.scoring import diversity
+from satgan.gallery.files import gallery
+from satgan.generation.generate import generate
+from satgan.generation.loading import load_generator
+from satgan.generation.modes import generate_seamless
+from satgan.metrics import to_unit_range
 from satgan.models.conditioning import StyledGenerator, noise_fields, smooth_noise
 from satgan.models.encoder import kl_to_standard_normal, sample_codes
 from satgan.models.factory import build_discriminator, build_encoder, build_generator
 from satgan.models.objective import feature_distance, generator_loss, mode_seeking_loss
-from satgan.presets import preset
-from satgan.scoring import diversity
-from satgan.train import train
+from satgan.training.trainer import train
 from tests.conftest import write_pair_folder
 
 CITIES = ["austin", "chicago", "kitsap", "tyrol-w", "vienna"]
@@ -361,7 +360,7 @@ def test_style_encoder_codes_and_their_kl():
 def test_style_encoder_learns_from_l1_and_kl_but_not_from_the_read_back(inria_arrays, tmp_path):
     """One step twice from the same state, the read-back weight 0 and 1000: G moves
     differently, E identically (reading random codes back is the generator's task)."""
-    from satgan.train import Trainer
+    from satgan.training.trainer import Trainer
 
     after = []
     for weight in (0, 1000):
@@ -380,7 +379,7 @@ def test_style_encoder_learns_from_l1_and_kl_but_not_from_the_read_back(inria_ar
 def test_nearest_of_pulls_the_nearest_draw_toward_the_real_image(inria_arrays, tmp_path):
     """Of K draws per sample, the chosen code and noise give the generation nearest the real
     image: no single draw is nearer, and the chosen one is nearer than the typical draw."""
-    from satgan.train import Trainer
+    from satgan.training.trainer import Trainer
 
     cfg = small("model.condition=city", "model.latent=4", "model.noise=1", "loss.nearest_of=6")
     trainer = Trainer(inria_arrays, tmp_path / "run", cfg)

@@ -3,10 +3,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from satgan import SatganError
 from satgan.atomic import write_json
 from satgan.config import DataConfig
 from satgan.data.dataset import PairDataset
-from satgan.errors import SatganError
 
 
 @pytest.fixture()

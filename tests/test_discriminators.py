@@ -11,13 +11,12 @@ import matplotlib
 import pytest
 import torch
 
+from satgan import SatganError
 from satgan.checkpoint import load_checkpoint
 from satgan.config import LossConfig, PretransformConfig, apply_overrides
+from satgan.config import preset
 from satgan.data.pretransform import pretransform
-from satgan.errors import SatganError
-from satgan.models.efficientnet_lite import EfficientNetLite0, find_lite0_weights, load_lite0_weights
-from satgan.models.factory import build_discriminator, build_generator
-from satgan.models.oasis import (
+from satgan.models.discriminators.oasis import (
     BACKGROUND,
     BUILDING,
     FAKE,
@@ -27,9 +26,10 @@ from satgan.models.oasis import (
     mask_classes,
     segmentation_gan_loss,
 )
+from satgan.models.efficientnet_lite import EfficientNetLite0, find_lite0_weights, load_lite0_weights
+from satgan.models.factory import build_discriminator, build_generator
 from satgan.models.objective import discriminator_accuracy, discriminator_loss, generator_loss
-from satgan.presets import preset
-from satgan.train import Trainer, train
+from satgan.training.trainer import Trainer, train
 from tests.conftest import write_pair_folder
 
 matplotlib.use("Agg")
@@ -240,7 +240,7 @@ def test_a_run_logs_health_and_resumes_bitwise(kind, data64, tmp_path, capsys):
         assert a[part].keys() == b[part].keys()
         assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
 
-    from satgan.plots import plot_training
+    from satgan.gallery.plots import plot_training
 
     fig = plot_training(history)
     assert any("discriminator accuracy" in ax.get_title() for ax in fig.axes)

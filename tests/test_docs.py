@@ -13,7 +13,7 @@ import pytest
 
 from satgan import config
 from satgan.cli import build_parser
-from satgan.presets import make_config
+from satgan.config import make_config
 from satgan.settings import from_namespace
 from tests.conftest import REPO
 

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from satgan.baselines import FlatFill
+from satgan import SatganError, SatganWarning
 from satgan.cli import main
 from satgan.config import EvaluateConfig, model_spec
 from satgan.data.arrays import tile_names
-from satgan.errors import SatganError, SatganWarning
-from satgan.evaluation import evaluate, format_rows, report_rows
-from satgan.folder_scoring import city_of, match_key
+from satgan.evaluation.baselines import FlatFill
+from satgan.evaluation.folder_scoring import city_of, match_key
+from satgan.evaluation.report import evaluate, format_rows, report_rows
 
 
 def test_names_cities_and_old_file_names(tmp_path):

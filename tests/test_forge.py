@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tifffile
 
+from satgan import SatganError
 from satgan.cli import main
 from satgan.config import ForgeConfig
 from satgan.data.footprints import Canvas, footprints, mask_summary, principal_angle, turned
@@ -17,7 +18,6 @@ from satgan.data.forge import FORGE_JSON, forge, masks_folder
 from satgan.data.readers import read_geotags, read_mask
 from satgan.data.sources import open_source
 from satgan.data.writers import TIEPOINT_TAG, window_geotags
-from satgan.errors import SatganError
 
 
 def run(source, out, **kw) -> dict:

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from satgan.baselines import FlatFill
+from satgan import SatganError
 from satgan.cli import main
-from satgan.errors import SatganError
-from satgan.gallery_figures import side_by_side, swipe, viewer
-from satgan.gallery_files import export_old_names, write_html
-from satgan.gallery_samples import build_gallery, choose_samples
-from satgan.loading import load_generator
+from satgan.evaluation.baselines import FlatFill
+from satgan.gallery.figures import side_by_side, swipe, viewer
+from satgan.gallery.files import export_old_names, write_html
+from satgan.gallery.samples import build_gallery, choose_samples
+from satgan.generation.loading import load_generator
 
 
 @pytest.fixture(scope="module")

@@ -12,15 +12,15 @@ import tifffile
 import torch
 from PIL import Image
 
+from satgan import SatganError
 from satgan.checkpoint import load_checkpoint
 from satgan.cli import main
 from satgan.config import GenerateConfig
 from satgan.data.readers import GEO_TAG_CODES
 from satgan.data.writers import PIXEL_SCALE_TAG
-from satgan.errors import SatganError
-from satgan.generation_modes import generate_grid, generate_resize, generate_seamless, hann_weights, window_starts
-from satgan.inference import generate
-from satgan.loading import load_generator
+from satgan.generation.generate import generate
+from satgan.generation.loading import load_generator
+from satgan.generation.modes import generate_grid, generate_resize, generate_seamless, hann_weights, window_starts
 
 
 @pytest.fixture(scope="module")

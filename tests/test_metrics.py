@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from satgan import metrics
-from satgan.errors import SatganError
+from satgan import SatganError, metrics
 
 
 def test_psnr_of_known_images():

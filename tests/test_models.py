@@ -2,12 +2,11 @@ import pytest
 import torch
 from torch import nn
 
+from satgan import SatganError
 from satgan.config import Config, DataConfig, LossConfig, ModelConfig
-from satgan.errors import SatganError
-from satgan.models.discriminator import PatchDiscriminator
+from satgan.models.discriminators.patch import PatchDiscriminator
 from satgan.models.factory import build_discriminator, build_generator, build_vgg_loss
-from satgan.models.filters import gaussian_blur
-from satgan.models.layers import init_weights
+from satgan.models.layers import gaussian_blur, init_weights
 from satgan.models.losses import (
     VGG19_FILE,
     VGGLoss,

@@ -10,10 +10,10 @@ import pytest
 import tifffile
 from PIL import Image
 
+from satgan import SatganError
 from satgan.config import PretransformConfig
 from satgan.data.pretransform import pretransform
 from satgan.data.tiling import grid_shape, mask_coverage, mosaic, tile_fractions
-from satgan.errors import SatganError
 from tests.conftest import REPO, write_pair_folder
 
 

@@ -5,8 +5,8 @@ import pytest
 import tifffile
 from PIL import Image
 
+from satgan import SatganError, SatganWarning
 from satgan.data.readers import image_size, read_geotags, read_image, read_mask
-from satgan.errors import SatganError, SatganWarning
 
 
 def _save(path, arr, **kw):

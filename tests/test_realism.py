@@ -12,16 +12,16 @@ from torch import nn
 from satgan.checkpoint import load_checkpoint
 from satgan.config import EvaluateConfig, GenerateConfig, LossConfig
 from satgan.data.dataset import PairDataset
-from satgan.evaluation import evaluate
-from satgan.inference import generate
-from satgan.loading import load_generator
+from satgan.evaluation.report import evaluate
+from satgan.generation.generate import generate
+from satgan.generation.loading import load_generator
 from satgan.models.augment import augment_pairs
-from satgan.models.discriminator import MultiscaleDiscriminator
-from satgan.models.ema import EMA
-from satgan.models.filters import unsharp_mask
+from satgan.models.discriminators.patch import MultiscaleDiscriminator
+from satgan.models.layers import unsharp_mask
 from satgan.models.objective import discriminator_loss
-from satgan.train import Trainer, train
-from satgan.validation import generate_samples
+from satgan.training.optim import EMA
+from satgan.training.trainer import Trainer, train
+from satgan.training.validation import generate_samples
 from tests.test_train import tiny, tiny_data  # noqa: F401  (fixture)
 
 

@@ -228,7 +228,7 @@ def test_output_paths_that_are_files(place, capsys, command, where):
 
 
 def test_evaluate_out_that_is_a_folder_fails_before_scoring(place, capsys, tmp_path, monkeypatch):
-    import satgan.evaluation as ev
+    import satgan.evaluation.report as ev
 
     monkeypatch.setattr(ev, "evaluate_models", lambda *a: pytest.fail("scored before checking --out"))
     fails(capsys, ["evaluate", place["ckpt"], place["arrays"], "--out", tmp_path], r"is a folder")
@@ -311,7 +311,7 @@ def test_a_failed_fresh_run_leaves_nothing_behind(place, capsys, tmp_path):
 
 
 def test_a_failed_gallery_keeps_the_earlier_one(place, capsys, tmp_path, monkeypatch):
-    import satgan.gallery
+    import satgan.gallery.files
 
     out = tmp_path / "gal"
     assert main(["gallery", str(place["ckpt"]), str(place["arrays"]), "--out", str(out), "--per-city", "1",
@@ -322,7 +322,7 @@ def test_a_failed_gallery_keeps_the_earlier_one(place, capsys, tmp_path, monkeyp
     def no_space(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(out / "gallery.html"))
 
-    monkeypatch.setattr(satgan.gallery, "write_html", no_space)
+    monkeypatch.setattr(satgan.gallery.files, "write_html", no_space)
     fails(capsys, ["gallery", place["ckpt"], place["arrays"], "--out", out, "--per-city", "2", "--seed", "3",
                    "--no-mask-iou"],
           r"gallery.html: no space left on the disk")

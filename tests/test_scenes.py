@@ -9,11 +9,11 @@ import pytest
 import torch
 from torch import nn
 
+from satgan import SatganError
 from satgan.config import Config
-from satgan.consistency import shift_consistency, shifted_scenes
-from satgan.errors import SatganError
-from satgan.generation_modes import sample_windows, seamless_window
-from satgan.loading import Generator
+from satgan.generation.consistency import shift_consistency, shifted_scenes
+from satgan.generation.loading import Generator
+from satgan.generation.modes import sample_windows, seamless_window
 from satgan.metrics import edge_sharpness, shifted_psnr
 from satgan.models.shared_norm import SharedStatistics
 

@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import torch
 
+from satgan import SatganError
 from satgan.config import SegbenchConfig
 from satgan.data.subset import subset
-from satgan.errors import SatganError
-from satgan.segbench import digest, filter_synthetic, generator_claim, initial_network, segbench
-from satgan.segbench_plan import MIX, PRETRAIN, Arm, arm_order
-from satgan.segbench_report import format_table, recommendation, segbench_figure, significant, summarize
-from satgan.segmenter import Tiles, phase_lr_factor, random_crops, seg_loss
+from satgan.evaluation.segmenter import Tiles, phase_lr_factor, random_crops, seg_loss
+from satgan.synthetic.plan import MIX, PRETRAIN, Arm, arm_order
+from satgan.synthetic.report import format_table, recommendation, segbench_figure, significant, summarize
+from satgan.synthetic.segbench import digest, filter_synthetic, generator_claim, initial_network, segbench
 
 TINY = {"steps": 4, "batch_size": 4, "crop": 32, "ngf": 4, "seeds": 2, "device": "cpu"}
 ARMS = ["real 25%", "real 25% + 50% synthetic", "real 25% after synthetic pre-training",
@@ -207,7 +207,7 @@ def test_real_subsets_are_nested():
 def test_holm_corrects_for_the_arms_of_a_fraction():
     """p = 0.03 alone is significant; as the second-best of three arms (0.01, 0.03, 0.5) it
     is not (0.03 x 2 > 0.05), while the best (0.01 x 3 = 0.03) stays significant."""
-    from satgan.segbench_report import _holm
+    from satgan.synthetic.report import _holm
 
     rows = [{"p_value": 0.03}]
     _holm(rows)
@@ -363,7 +363,7 @@ def test_command_line(inria_arrays, synthetic_arrays, tmp_path, capsys):
 def test_score_counts_pixels_as_a_known_prediction_says():
     """A 'network' that predicts a building where the red channel is bright: TP, FP and
     FN, IoU and F1 as counted by hand, with padding to the network's multiple cropped off."""
-    from satgan.segmenter import score
+    from satgan.evaluation.segmenter import score
 
     images = np.zeros((2, 40, 40, 3), np.uint8)
     masks = np.zeros((2, 40, 40), np.uint8)

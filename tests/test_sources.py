@@ -1,7 +1,7 @@
 import pytest
 
+from satgan import SatganError
 from satgan.data.sources import open_source
-from satgan.errors import SatganError
 from tests.conftest import write_pair_folder
 
 

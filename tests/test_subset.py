@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
+from satgan import SatganError
 from satgan.cli import main
 from satgan.data.arrays import load_manifest, open_arrays
 from satgan.data.subset import subset, subset_folder, subset_indices
-from satgan.errors import SatganError
 
 
 def test_a_subset_holds_the_drawn_tiles_and_every_other_split(inria_arrays, tmp_path):

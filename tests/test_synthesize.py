@@ -16,14 +16,14 @@ import pytest
 import tifffile
 import torch
 
+from satgan import SatganError
 from satgan.cli import main
 from satgan.config import ForgeConfig, PretransformConfig, SynthesizeConfig
 from satgan.data.forge import forge
 from satgan.data.pretransform import pretransform
 from satgan.data.readers import file_sha256, read_geotags, read_image, read_mask
-from satgan.errors import SatganError
-from satgan.loading import Generator, load_generator
-from satgan.synthesize import MANIFEST, dataset_folders, synthesize, variant_diversity
+from satgan.generation.loading import Generator, load_generator
+from satgan.synthetic.synthesize import MANIFEST, dataset_folders, synthesize, variant_diversity
 from tests.conftest import REPO
 
 CITIES = ["austin", "chicago", "kitsap", "tyrol-w", "vienna"]  # the styled fixture's labels, sorted as training does
@@ -91,7 +91,7 @@ def test_resume_after_kill_gives_the_same_dataset(tiny_checkpoint, forged, tmp_p
     run(tiny_checkpoint, forged, reference, mode="resize", dropout=True, variants=2)
     out = tmp_path / "out"
     code = (
-        "import time, satgan.synthesize as s\n"
+        "import time, satgan.synthetic.synthesize as s\n"
         "s.SAVE_EVERY_S = 0\n"  # the manifest after every image, so the kill finds some recorded
         "write = s._write_pair\n"
         "s._write_pair = lambda *a: (write(*a), time.sleep(0.4))\n"

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import tifffile
 
+from satgan import SatganError
 from satgan.config import SynthConfig
 from satgan.data.readers import read_geotags
 from satgan.data.synthetic import render_scene, synthesize_inria
-from satgan.errors import SatganError
 
 
 def _digest(root):

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
+from satgan import SatganError
 from satgan.checkpoint import load_checkpoint
 from satgan.config import PretransformConfig, apply_overrides
+from satgan.config import preset
 from satgan.data.pretransform import pretransform
-from satgan.errors import SatganError
-from satgan.presets import preset
-from satgan.train import EpochSampler, psnr, train
+from satgan.training.trainer import EpochSampler, psnr, train
 from tests.conftest import REPO, write_pair_folder
 
 TINY = ["data.crop=32", "model.ngf=4", "model.ndf=4", "train.batch_size=2", "train.workers=0",
@@ -74,7 +74,7 @@ def _script(data: Path, run: Path, resume: str, slow: float) -> str:
                         "model.encoder=true"]:
         args += ["--set", item]
     return (
-        "import time, satgan.train as t\n"
+        "import time, satgan.training.trainer as t\n"
         "step = t.Trainer.train_step\n"
         f"t.Trainer.train_step = lambda self, b: (time.sleep({slow}), step(self, b))[1]\n"
         "from satgan.cli import main\n"

@@ -15,8 +15,16 @@ Import from here; each class is declared in one submodule: the training run's
 
 from satgan.config.data_jobs import INRIA_CITIES, ForgeConfig, PretransformConfig, SubsetConfig, SynthConfig
 from satgan.config.generation_jobs import EvaluateConfig, GalleryConfig, GenerateConfig, model_spec
-from satgan.config.reading import RETIRED, SECTIONS, apply_overrides, config_from_dict
-from satgan.config.shared import DEVICES, Device, to_dict
+from satgan.config.reading import (
+    MOVED,
+    PRESETS,
+    RETIRED,
+    SECTIONS,
+    apply_overrides,
+    config_from_dict,
+    make_config,
+    preset,
+)
 from satgan.config.synthetic_jobs import SegbenchConfig, SegmenterConfig, SynthesizeConfig
 from satgan.config.training import (
     Config,
@@ -24,13 +32,16 @@ from satgan.config.training import (
     LossConfig,
     ModelConfig,
     TrainConfig,
-    discriminator_min_crop,
+    discriminator_kind,
+    register_discriminator,
     unet_depth,
 )
+from satgan.settings import DEVICES, Device, to_dict
 
 __all__ = [
-    "DEVICES", "INRIA_CITIES", "RETIRED", "SECTIONS", "Config", "DataConfig", "Device", "EvaluateConfig",
-    "ForgeConfig", "GalleryConfig", "GenerateConfig", "LossConfig", "ModelConfig", "PretransformConfig",
-    "SegbenchConfig", "SegmenterConfig", "SubsetConfig", "SynthConfig", "SynthesizeConfig", "TrainConfig",
-    "apply_overrides", "config_from_dict", "discriminator_min_crop", "model_spec", "to_dict", "unet_depth",
+    "DEVICES", "INRIA_CITIES", "MOVED", "PRESETS", "RETIRED", "SECTIONS", "Config", "DataConfig", "Device",
+    "EvaluateConfig", "ForgeConfig", "GalleryConfig", "GenerateConfig", "LossConfig", "ModelConfig",
+    "PretransformConfig", "SegbenchConfig", "SegmenterConfig", "SubsetConfig", "SynthConfig", "SynthesizeConfig",
+    "TrainConfig", "apply_overrides", "config_from_dict", "discriminator_kind", "make_config", "model_spec", "preset",
+    "register_discriminator", "to_dict", "unet_depth",
 ]

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from satgan.errors import SatganError
+from satgan import SatganError
 from satgan.settings import Settings, setting
 
 INRIA_CITIES = ("austin", "chicago", "kitsap", "tyrol-w", "vienna")

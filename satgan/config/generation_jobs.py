@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from satgan.config.shared import DEVICES, Device
-from satgan.errors import SatganError
-from satgan.settings import Settings, setting
+from satgan import SatganError
+from satgan.settings import DEVICES, Device, Settings, setting
 
 
 @dataclass

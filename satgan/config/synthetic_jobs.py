@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from satgan.config.shared import DEVICES, Device
-from satgan.errors import SatganError
-from satgan.settings import Settings, setting
+from satgan import SatganError
+from satgan.settings import DEVICES, Device, Settings, setting
 
 
 @dataclass

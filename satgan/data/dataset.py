@@ -11,16 +11,16 @@ of DataLoader workers, and no two workers ever share augmentations. Call
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
+from satgan import SatganError
 from satgan.config import DataConfig
 from satgan.data.arrays import load_split, open_arrays
-from satgan.data.labels import label_indices
-from satgan.errors import SatganError
 
 
 class PairDataset(Dataset):
@@ -163,3 +163,44 @@ def _random_words(seed: int, epoch: int, index: int):
         z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
         z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
         yield z ^ (z >> 31)
+
+
+def label_indices(names: Sequence[str], labels: Sequence[str], where: str = "") -> list[int]:
+    """Each name's position in ``labels``; an unknown name is one clear error listing the known ones."""
+    lookup = {label: i for i, label in enumerate(labels)}
+    unknown = sorted({n for n in names if n not in lookup})
+    if unknown:
+        raise SatganError(f"{where}unknown {'label' if len(unknown) == 1 else 'labels'} "
+                          f"{', '.join(map(repr, unknown))}; this model knows: {', '.join(labels)}")
+    return [lookup[n] for n in names]
+
+
+_EPOCH_STREAMS = 100_003  # a prime: seed * this + epoch gives every (seed, epoch) its own shuffle
+
+
+class EpochSampler(Sampler[int]):
+    """A shuffled order that depends only on (seed, epoch): the same in a resumed run.
+
+    Under DDP, rank r takes every world-th index, so the ranks' batches together are
+    exactly the single-process batch. ``start`` skips the samples of batches already
+    trained in this epoch (resuming mid-epoch).
+    """
+
+    def __init__(self, size: int, seed: int, rank: int = 0, world: int = 1):
+        self.size, self.seed, self.rank, self.world = size, seed, rank, world
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
+
+    def _order(self) -> list[int]:
+        g = torch.Generator().manual_seed(self.seed * _EPOCH_STREAMS + self.epoch)
+        order = torch.randperm(self.size, generator=g).tolist()
+        usable = len(order) - len(order) % self.world  # every rank gets as many samples
+        return order[self.start : usable][self.rank :: self.world]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._order())
+
+    def __len__(self) -> int:
+        return len(self._order())

@@ -11,7 +11,13 @@ import math
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage
+
+from satgan import SatganError
+
+try:  # scipy is optional (the synthetic extra): a missing one should name the extra
+    from scipy import ndimage
+except ImportError as exc:
+    raise SatganError(f"forging masks needs scipy: pip install 'satgan[synthetic]' ({exc})") from exc
 
 EIGHT = np.ones((3, 3), bool)  # diagonal neighbours belong to the same building
 

@@ -32,8 +32,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
+from satgan import SatganError
 from satgan.atomic import check_output_folder, staged_folder, write_json
 from satgan.config import INRIA_CITIES, ForgeConfig
 from satgan.data.city_styles import CITY_STYLES, geotags
@@ -48,10 +48,15 @@ from satgan.data.footprints import (
 )
 from satgan.data.readers import file_sha256, read_geotags, read_mask
 from satgan.data.sources import INRIA_DIR, MASK_DIR_NAMES, inria_city, mask_files, open_source
+from satgan.data.subset import spread
 from satgan.data.synthetic import layout_mask
 from satgan.data.writers import window_geotags, write_mask_tiff
-from satgan.errors import SatganError
 from satgan.progress import progress_bar
+
+try:  # scipy is optional (the synthetic extra): a missing one should name the extra
+    from scipy import ndimage
+except ImportError as exc:
+    raise SatganError(f"forging masks needs scipy: pip install 'satgan[synthetic]' ({exc})") from exc
 
 FORGE_JSON = "forge.json"
 FIRST_INDEX = 10001
@@ -96,16 +101,6 @@ def source_masks(source: str | Path, split: str) -> list[tuple[Path, str]]:
     if split not in splits:
         raise SatganError(f"{path}: no split {split!r}; it has {', '.join(splits)} (choose with --split)")
     return [(p.mask, p.city) for p in splits[split]]
-
-
-def spread(items: list, count: int) -> list:
-    """At most ``count`` of ``items``, evenly spaced from the first to the last (all of them
-    when there are no more): a sample that covers a sorted list."""
-    if len(items) <= count:
-        return list(items)
-    if count <= 1:
-        return list(items[:count])
-    return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)]
 
 
 class _Windows:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from satgan import SatganError
 from satgan.atomic import atomic_path, check_output_folder
 from satgan.config import PretransformConfig
 from satgan.data.arrays import PARTS
@@ -35,9 +36,7 @@ from satgan.data.readers import image_size, read_image, read_mask
 from satgan.data.sources import Pair, Source, open_source
 from satgan.data.staging import FORMAT, assemble, commit, prepare_out
 from satgan.data.tiling import grid_shape, mask_coverage, resize_image, tile_bounds
-from satgan.errors import SatganError
-from satgan.parallel import process_pool
-from satgan.progress import progress_bar
+from satgan.progress import process_pool, progress_bar
 
 MIN_TILE = 8  # pixels; a smaller tile holds nothing to learn from
 MAX_TILE_ASPECT = 1.5  # tiles are resized to squares; beyond this they look stretched

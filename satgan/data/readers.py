@@ -21,7 +21,7 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from satgan.errors import SatganError, SatganWarning
+from satgan import SatganError, SatganWarning
 
 TIFF_SUFFIXES = {".tif", ".tiff"}
 IMAGE_SUFFIXES = TIFF_SUFFIXES | {".png", ".jpg", ".jpeg", ".webp", ".bmp"}

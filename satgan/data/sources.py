@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from satgan import SatganError, SatganWarning
 from satgan.data.readers import IMAGE_SUFFIXES
-from satgan.errors import SatganError, SatganWarning
 
 INRIA_DIR = "AerialImageDataset"
 INRIA_TEST_CITIES = ("bellingham", "bloomington", "innsbruck", "sfo", "tyrol-e")

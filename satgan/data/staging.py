@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 
 import satgan
+from satgan import SatganError, SatganWarning
 from satgan.atomic import write_json
 from satgan.config import PretransformConfig
 from satgan.data.arrays import MANIFEST, PARTS, load_manifest
 from satgan.data.readers import file_sha256
 from satgan.data.sources import Source
-from satgan.errors import SatganError, SatganWarning
 from satgan.progress import progress_bar
 
 FORMAT = 1

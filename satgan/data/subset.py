@@ -16,13 +16,23 @@ from pathlib import Path
 
 import numpy as np
 
+from satgan import SatganError
 from satgan.atomic import check_output_folder, write_json
 from satgan.data.arrays import MANIFEST, load_manifest, open_arrays
 from satgan.data.readers import file_sha256
-from satgan.errors import SatganError
 
 TRAIN = "train"
 REAL_STREAM = 0  # the stream of real subsets: seed s picks the same tiles here and in segbench
+
+
+def spread(items: list, count: int) -> list:
+    """At most ``count`` of ``items``, evenly spaced from the first to the last (all of them
+    when there are no more): a sample that covers a sorted list."""
+    if len(items) <= count:
+        return list(items)
+    if count <= 1:
+        return list(items[:count])
+    return [items[round(i * (len(items) - 1) / (count - 1))] for i in range(count)]
 
 
 def subset(total: int, size: int, seed: int, stream: int = REAL_STREAM) -> np.ndarray:

@@ -21,14 +21,13 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
+from satgan import SatganError
 from satgan.atomic import atomic_path, check_output_folder
 from satgan.config import INRIA_CITIES, SynthConfig
 from satgan.data.city_styles import CITY_STYLES, TEST_CITY_STYLES, geotags
 from satgan.data.scene import Scene
 from satgan.data.sources import INRIA_DIR, INRIA_TEST_CITIES
-from satgan.errors import SatganError
-from satgan.parallel import process_pool
-from satgan.progress import progress_bar
+from satgan.progress import process_pool, progress_bar
 
 MIN_SIZE = 64
 

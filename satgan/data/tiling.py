@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from satgan.errors import SatganError
+from satgan import SatganError
 
 
 def resize_image(image: np.ndarray, size: int) -> np.ndarray:

@@ -21,26 +21,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from satgan.errors import SatganError
-from satgan.models.filters import gaussian_blur
-
-
-class StyleNorm(nn.Module):
-    """``norm`` followed by a per-channel scale ``1 + gamma(style)`` and shift ``beta(style)``,
-    both linear in the style vector. The style is set by :class:`StyledGenerator` for one
-    forward pass."""
-
-    def __init__(self, norm: nn.Module, channels: int, style_dim: int):
-        super().__init__()
-        self.norm = norm
-        self.affine = nn.Linear(style_dim, 2 * channels)
-        self.style: torch.Tensor | None = None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.style is None:
-            raise RuntimeError("StyleNorm called without a style: call the StyledGenerator, not its net")
-        gamma, beta = self.affine(self.style.to(x.dtype)).chunk(2, dim=1)
-        return self.norm(x) * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]
+from satgan import SatganError
+from satgan.models.layers import StyleNorm, gaussian_blur
 
 
 class StyledGenerator(nn.Module):

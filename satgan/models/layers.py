@@ -6,12 +6,13 @@ from __future__ import annotations
 import functools
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from satgan.errors import SatganError
-from satgan.models.conditioning import StyleNorm
+from satgan import SatganError
 
+OUTPUT_CHANNELS = 3  # the generator draws RGB
 NORMS = ("batch", "instance", "none")
 UPSAMPLES = ("deconv", "resize")
 INITS = ("normal", "xavier", "kaiming", "orthogonal")
@@ -115,3 +116,47 @@ def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn
     with torch.no_grad():
         net.apply(visit)
     return net
+
+
+# The unsharp mask's blur, in output pixels: the detail an L1-trained generator leaves
+# soft is 2-4 px across (docs/RESULTS.md, "Realism on geocompass").
+SHARPEN_SIGMA = 2.0
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Each channel blurred by a Gaussian of ``sigma`` pixels (separable, reflect padding)."""
+    radius = max(1, min(int(3 * sigma + 0.5), min(x.shape[-2:]) - 1))
+    taps = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
+    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
+    kernel = (kernel / kernel.sum()).repeat(x.shape[1], 1, 1, 1)
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode="reflect"), kernel.view(-1, 1, 1, 2 * radius + 1),
+                 groups=x.shape[1])
+    return F.conv2d(F.pad(x, (0, 0, radius, radius), mode="reflect"), kernel.view(-1, 1, 2 * radius + 1, 1),
+                    groups=x.shape[1])
+
+
+def unsharp_mask(x: torch.Tensor, amount: float, sigma: float = SHARPEN_SIGMA) -> torch.Tensor:
+    """``x`` plus ``amount`` times what a blur of ``sigma`` pixels removes from it: edges and
+    detail about ``sigma`` to ``2 sigma`` pixels across gain contrast, uniform areas and
+    the mean stay as they are. ``amount`` 0 returns ``x`` itself; the result is not clamped."""
+    if amount == 0:
+        return x
+    return x + amount * (x - gaussian_blur(x, sigma))
+
+
+class StyleNorm(nn.Module):
+    """``norm`` followed by a per-channel scale ``1 + gamma(style)`` and shift ``beta(style)``,
+    both linear in the style vector. The style is set by :class:`StyledGenerator` for one
+    forward pass."""
+
+    def __init__(self, norm: nn.Module, channels: int, style_dim: int):
+        super().__init__()
+        self.norm = norm
+        self.affine = nn.Linear(style_dim, 2 * channels)
+        self.style: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.style is None:
+            raise RuntimeError("StyleNorm called without a style: call the StyledGenerator, not its net")
+        gamma, beta = self.affine(self.style.to(x.dtype)).chunk(2, dim=1)
+        return self.norm(x) * (1 + gamma[:, :, None, None]) + beta[:, :, None, None]

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from satgan.errors import SatganError
-from satgan.models.filters import gaussian_blur
+from satgan import SatganError
+from satgan.models.layers import gaussian_blur
 
 GAN_MODES = ("vanilla", "lsgan", "hinge")
 

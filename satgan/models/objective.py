@@ -7,15 +7,38 @@ the unweighted terms by name, for logging.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from satgan.config import LossConfig
+from satgan.config import Config, discriminator_kind
 from satgan.models.augment import augment_pairs
 from satgan.models.encoder import kl_to_standard_normal
-from satgan.models.losses import detail_loss, feature_matching_loss, gan_loss
-from satgan.models.oasis import FAKE, labelmix, labelmix_loss, mask_classes, segmentation_gan_loss
+from satgan.models.losses import detail_loss, feature_matching_loss
+
+
+@dataclass
+class SecondDraw:
+    """Another generation of the same masks with another style code and noise (for mode
+    seeking and the style encoder); codes are flattened per sample, noise included."""
+
+    image: torch.Tensor
+    code: torch.Tensor  # the code (and noise) ``image`` was drawn with
+    first_code: torch.Tensor  # the code (and noise) of the first generation, ``fake``
+
+
+@dataclass
+class Encoded:
+    """The style encoder's side of a step (BicycleGAN): the encoded codes' mean and
+    log-variance, and the code read back from the image drawn with ``random_code``."""
+
+    mean: torch.Tensor
+    log_var: torch.Tensor
+    read_back: torch.Tensor
+    random_code: torch.Tensor
+
 
 # Every loss term by name: who minimises it, and what it is. Plots and logs read this.
 LOSS_TERMS = {
@@ -40,27 +63,6 @@ HEALTH_TERMS = {
     "D_acc_real": "share of real pairs D calls real",
     "D_acc_fake": "share of generated pairs D calls fake",
 }
-
-
-def adversarial_loss(pred: list[list[torch.Tensor]], mask: torch.Tensor, as_real: bool, cfg: LossConfig,
-                     kind: str, for_discriminator: bool = True) -> torch.Tensor:
-    """The GAN loss of the discriminator ``kind``: per patch (``gan_mode``) for patch and
-    projected; for oasis, (N+1)-class cross-entropy toward the mask's classes (as real) or
-    toward *fake*."""
-    if kind == "oasis":
-        return segmentation_gan_loss(pred[0][-1], mask_classes(mask), as_real, cfg.class_balance)
-    return gan_loss(pred, as_real, cfg.gan_mode, for_discriminator)
-
-
-@torch.no_grad()
-def discriminator_accuracy(pred: list[list[torch.Tensor]], is_real: bool, cfg: LossConfig, kind: str) -> torch.Tensor:
-    """The share of ``pred``'s patches (oasis: pixels) D places on the right side: called
-    real for real pairs, fake for generated ones."""
-    if kind == "oasis":
-        called_real = pred[0][-1].argmax(1) != FAKE
-        return (called_real == is_real).float().mean()
-    threshold = 0.5 if cfg.gan_mode == "lsgan" else 0.0
-    return torch.stack([((scale[-1].float() > threshold) == is_real).float().mean() for scale in pred]).mean()
 
 
 def mode_seeking_loss(distance: torch.Tensor, code_a: torch.Tensor, code_b: torch.Tensor,
@@ -93,30 +95,27 @@ def discriminate(D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, real: tor
     return [[f[:n] for f in scale] for scale in both], [[f[n:] for f in scale] for scale in both]
 
 
-def discriminator_loss(D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
-                       cfg: LossConfig, batch_norm: bool, label: torch.Tensor | None = None,
-                       kind: str = "patch") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Real pairs up, generated pairs down (``fake`` detached: D's step leaves G alone);
-    D sees both pairs of a sample through the same augmentation; R1 penalises its
-    gradient on the real pairs it sees. ``kind``: ``model.discriminator`` (oasis: the two
-    cross-entropies summed, as OASIS, plus LabelMix). The terms include D's accuracy
-    (:data:`HEALTH_TERMS`)."""
+def discriminator_loss(D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, real: torch.Tensor, config: Config,
+                       label: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Real pairs up, generated pairs down (``fake`` detached: D's step leaves G alone),
+    by the loss of ``model.discriminator``'s kind, plus any extra term the kind adds; D
+    sees both pairs of a sample through the same augmentation; R1 penalises its gradient
+    on the real pairs it sees. The terms include D's accuracy (:data:`HEALTH_TERMS`)."""
+    cfg, kind = config.loss, discriminator_kind(config.model.discriminator)
     mask, (fake, real) = augment_pairs(mask, [fake.detach(), real], cfg.d_augment)
     if cfg.r1_weight > 0:
         real = real.detach().requires_grad_(True)
-    pred_fake, pred_real = discriminate(D, mask, fake, real, batch_norm, label)
-    terms = {"D_fake": adversarial_loss(pred_fake, mask, False, cfg, kind),
-             "D_real": adversarial_loss(pred_real, mask, True, cfg, kind),
-             "D_acc_real": discriminator_accuracy(pred_real, True, cfg, kind),
-             "D_acc_fake": discriminator_accuracy(pred_fake, False, cfg, kind)}
+    pred_fake, pred_real = discriminate(D, mask, fake, real, config.model.norm == "batch", label)
+    terms = {"D_fake": kind.loss(pred_fake, mask, False, config),
+             "D_real": kind.loss(pred_real, mask, True, config),
+             "D_acc_real": kind.accuracy(pred_real, mask, True, config),
+             "D_acc_fake": kind.accuracy(pred_fake, mask, False, config)}
     total = terms["D_fake"] + terms["D_real"]
-    if kind != "oasis":
+    if kind.halve_loss:
         total = 0.5 * total
-    elif cfg.labelmix_weight > 0:
-        mixed, choose = labelmix(mask_classes(mask), real.detach(), fake)
-        pred_mixed = D(mask, mixed, label)
-        terms["D_labelmix"] = labelmix_loss(pred_mixed[0][-1], pred_real[0][-1], pred_fake[0][-1], choose)
-        total = total + cfg.labelmix_weight * terms["D_labelmix"]
+    for name, (weight, term) in kind.extra_loss(D, mask, fake, real, pred_fake, pred_real, label, config).items():
+        terms[name] = term
+        total = total + weight * term
     if cfg.r1_weight > 0:
         logits = sum(scale[-1].float().sum() for scale in pred_real)
         (grad,) = torch.autograd.grad(logits, real, create_graph=True)
@@ -126,17 +125,16 @@ def discriminator_loss(D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, rea
 
 
 def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tensor, fake: torch.Tensor,
-                   real: torch.Tensor, cfg: LossConfig, label: torch.Tensor | None = None,
-                   second: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
-                   encoded: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
-                   kind: str = "patch") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Fool D (when there is one), match the real image (L1, VGG); with ``second`` =
-    (another generation of the same masks, its code, ``fake``'s code), seek modes.
+                   real: torch.Tensor, config: Config, label: torch.Tensor | None = None,
+                   second: SecondDraw | None = None,
+                   encoded: Encoded | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Fool D (when there is one), match the real image (L1, VGG); with ``second`` (another
+    generation of the same masks), seek modes.
 
     With a style encoder, ``fake`` was drawn with the real image's encoded code and
-    ``second`` with a random one; ``encoded`` = (the codes' mean, log-variance, the code
-    read back from ``second``'s image, the random code): L1 goes to ``fake`` only, D
-    judges both, and the KL and read-back terms join."""
+    ``second`` with a random one, whose code the encoder read back (``encoded``): L1 goes
+    to ``fake`` only, D judges both, and the KL and read-back terms join."""
+    cfg, kind = config.loss, discriminator_kind(config.model.discriminator)
     terms: dict[str, torch.Tensor] = {}
     weighted: list[torch.Tensor] = []
     variety = second is not None and cfg.variety_l1
@@ -145,20 +143,20 @@ def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tenso
     pred_other = None
     if D is not None:
         if seek_in_d:  # both generations through one augmentation: D's features differ by the images alone
-            seen_mask, (seen_fake, seen_real, seen_other) = augment_pairs(mask, [fake, real, second[0]],
+            seen_mask, (seen_fake, seen_real, seen_other) = augment_pairs(mask, [fake, real, second.image],
                                                                           cfg.d_augment)
             pred_other = D(seen_mask, seen_other, label)
         else:
             seen_mask, (seen_fake, seen_real) = augment_pairs(mask, [fake, real], cfg.d_augment)
         pred_fake = D(seen_mask, seen_fake, label)
-        terms["G_GAN"] = adversarial_loss(pred_fake, seen_mask, True, cfg, kind, for_discriminator=False)
+        terms["G_GAN"] = kind.loss(pred_fake, seen_mask, True, config, for_discriminator=False)
         if judge_both:  # the generation L1 leaves alone must still look real
             if pred_other is None:
-                seen_mask2, (seen_other,) = augment_pairs(mask, [second[0]], cfg.d_augment)
+                seen_mask2, (seen_other,) = augment_pairs(mask, [second.image], cfg.d_augment)
                 pred_other = D(seen_mask2, seen_other, label)
             else:
                 seen_mask2 = seen_mask
-            other_gan = adversarial_loss(pred_other, seen_mask2, True, cfg, kind, for_discriminator=False)
+            other_gan = kind.loss(pred_other, seen_mask2, True, config, for_discriminator=False)
             terms["G_GAN"] = 0.5 * (terms["G_GAN"] + other_gan)
         weighted.append(cfg.gan_weight * terms["G_GAN"])
         if cfg.fm_weight > 0:
@@ -168,7 +166,7 @@ def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tenso
             weighted.append(cfg.fm_weight * terms["G_FM"])
     if cfg.l1_weight > 0:
         if variety:  # the closer of the two generations per sample: the other is free to differ
-            distances = torch.stack([(f - real).abs().flatten(1).mean(1) for f in (fake, second[0])])
+            distances = torch.stack([(f - real).abs().flatten(1).mean(1) for f in (fake, second.image)])
             terms["G_L1"] = distances.min(0).values.mean()
         else:
             terms["G_L1"] = F.l1_loss(fake, real)
@@ -182,14 +180,12 @@ def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tenso
             terms["G_VGG"] = vgg(fake.float(), real.float())
         weighted.append(cfg.vgg_weight * terms["G_VGG"])
     if encoded is not None:
-        mean, log_var, read_back, random_code = encoded
-        terms["G_KL"] = kl_to_standard_normal(mean.float(), log_var.float())
-        terms["G_latent"] = (read_back.float() - random_code.float()).abs().mean()
+        terms["G_KL"] = kl_to_standard_normal(encoded.mean.float(), encoded.log_var.float())
+        terms["G_latent"] = (encoded.read_back.float() - encoded.random_code.float()).abs().mean()
         weighted += [cfg.kl_weight * terms["G_KL"], cfg.latent_weight * terms["G_latent"]]
     if second is not None and cfg.mode_seeking > 0:
-        other, other_code, code = second
-        distance = feature_distance(pred_fake, pred_other) if seek_in_d else (fake - other).abs().mean()
-        terms["G_MS"] = mode_seeking_loss(distance, code, other_code)
+        distance = feature_distance(pred_fake, pred_other) if seek_in_d else (fake - second.image).abs().mean()
+        terms["G_MS"] = mode_seeking_loss(distance, second.first_code, second.code)
         weighted.append(cfg.mode_seeking * terms["G_MS"])
     total = weighted[0]  # the config guarantees at least one term
     for w in weighted[1:]:

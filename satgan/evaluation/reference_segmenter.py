@@ -1,0 +1,187 @@
+"""The reference building segmenter: trained once per data folder and settings, cached, loaded.
+
+:func:`reference_segmenter` trains :mod:`satgan.evaluation.segmenter`'s network on a pretransformed
+folder's train split and keeps it in a cache folder (key: the manifest's SHA-256 and the
+training settings), never inside the data folder, which may be read-only. It judges mask
+fidelity in ``evaluate`` and the gallery; :func:`segmenter_from_spec` turns a command's
+``--segmenter`` (a saved file or a folder) into one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+import satgan
+from satgan import SatganError, SatganWarning
+from satgan.atomic import atomic_path
+from satgan.config import SegmenterConfig, to_dict
+from satgan.data.arrays import load_manifest, load_split
+from satgan.evaluation.segmenter import TRAIN, build, building_share, fit, load_tiles, predict, score
+from satgan.models.segmenter import MULTIPLE, BuildingSegmenter
+from satgan.progress import progress_bar
+from satgan.runtime import resolve_device
+
+KIND = "satgan-segmenter"
+FORMAT = 1
+MIN_BUILDING_SHARE = 0.005  # below this the masks hold too few buildings to learn what one looks like
+# settings that do not change what is learnt: left out of the cache key
+NOT_IN_KEY = ("data", "out", "cache", "device")
+
+
+@dataclass
+class Segmenter:
+    """A trained building segmenter and where it came from (``info``: settings, data, scores)."""
+
+    net: nn.Module
+    info: dict
+    device: torch.device
+
+    def __call__(self, images: np.ndarray, batch_size: int = 16) -> np.ndarray:
+        """Buildings ``(N, H, W)`` bool found in uint8 ``images`` (N, H, W, 3)."""
+        return predict(self.net, images, self.device, batch_size)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """One self-describing ``.pt`` file (loaded with ``weights_only=True``), written atomically."""
+        path = Path(path).expanduser()
+        if path.is_dir():
+            raise SatganError(f"{path}: is a folder; give a file name, e.g. {path / 'segmenter.pt'}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+        with atomic_path(path) as tmp:
+            torch.save({"kind": KIND, "format": FORMAT, "info": self.info, "weights": state}, tmp)
+        return path
+
+
+def training_settings(cfg: SegmenterConfig) -> dict:
+    """The settings that decide what is learnt (not where data, cache or device are)."""
+    return {k: v for k, v in to_dict(cfg).items() if k not in NOT_IN_KEY}
+
+
+def cache_key(cfg: SegmenterConfig) -> str:
+    """SHA-256 of the data's manifest, the training settings and the file format."""
+    manifest = Path(cfg.data).expanduser() / "manifest.json"
+    h = hashlib.sha256()
+    h.update(manifest.read_bytes())
+    h.update(json.dumps({"format": FORMAT, **training_settings(cfg)}, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def cache_folder(cfg: SegmenterConfig) -> Path:
+    """``cfg.cache``, else ``$SATGAN_CACHE``, else ``$XDG_CACHE_HOME/satgan`` or ``~/.cache/satgan``."""
+    if cfg.cache:
+        return Path(cfg.cache).expanduser()
+    if os.environ.get("SATGAN_CACHE"):
+        return Path(os.environ["SATGAN_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "satgan"
+
+
+def load_segmenter(path: str | os.PathLike, device: str = "auto") -> Segmenter:
+    """A segmenter saved by :meth:`Segmenter.save` (or by the cache). Never runs code."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise SatganError(f"{path}: no such segmenter file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is one message
+        raise SatganError(f"{path}: not a readable segmenter ({type(exc).__name__}); the file is truncated, "
+                          "corrupt or not a satgan segmenter") from None
+    if not isinstance(raw, dict) or raw.get("kind") != KIND:
+        raise SatganError(f"{path}: not a satgan segmenter (a generator checkpoint? give a file saved by "
+                          "satgan segmenter --out, or a pretransformed folder to train one)")
+    if raw.get("format") != FORMAT:
+        raise SatganError(f"{path}: segmenter format {raw.get('format')!r}; this satgan reads format {FORMAT}: "
+                          "train it again")
+    try:
+        info = raw["info"]
+        net = BuildingSegmenter(int(info["settings"]["width"]))
+        net.load_state_dict(raw["weights"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise SatganError(f"{path}: a damaged segmenter ({type(exc).__name__}); train it again") from None
+    dev = resolve_device(device)
+    return Segmenter(net.to(dev).eval(), info, dev)
+
+
+def train_segmenter(cfg: SegmenterConfig, progress: bool = True) -> Segmenter:
+    """Train the segmenter ``cfg`` describes on ``cfg.data``'s train split (no cache: see
+    :func:`reference_segmenter`). Its ``info`` holds the settings, the data and, where the
+    folder has a ``val`` split, the real val tiles' own score (the ceiling of mask fidelity)."""
+    root = Path(cfg.data).expanduser().resolve()
+    tiles = load_tiles(root, TRAIN, "segmenter", cfg.crop)
+    share = building_share(tiles)
+    if share < MIN_BUILDING_SHARE:
+        raise SatganError(f"{root}: buildings cover {share:.2%} of the train split's pixels; the segmenter needs "
+                          f"masks with buildings (at least {MIN_BUILDING_SHARE:.1%}) to learn what one looks like")
+    device = resolve_device(cfg.device)
+    started = time.perf_counter()
+    net = build(cfg).to(device)
+    with progress_bar(total=cfg.steps, desc="segmenter", unit="step", disable=not progress) as bar:
+        trained = fit(net, [(tiles, i) for i in range(len(tiles))], cfg, cfg.seed, device, bar.update)
+    info = {"satgan_version": satgan.__version__, "settings": training_settings(cfg), "key": cache_key(cfg),
+            "data": {"root": str(root), "split": TRAIN, "tiles": len(tiles), "building_share": share},
+            "trained": {**trained, "seconds": round(time.perf_counter() - started, 1), "device": str(device)}}
+    if "val" in load_manifest(root)["splits"]:
+        info["val"] = score(net, load_tiles(root, "val", "segmenter", 1), device)
+    return Segmenter(net.eval(), info, device)
+
+
+def reference_segmenter(cfg: SegmenterConfig, progress: bool = True) -> Segmenter:
+    """The segmenter of ``cfg``: loaded from the cache when one was trained on the same data
+    (the manifest's bytes) with the same settings, else trained and cached. A cache folder
+    that cannot be written is passed over with a warning (the segmenter is trained each time)."""
+    _, info = load_split(cfg.data, TRAIN)  # a clear error for a folder that is not pretransformed data
+    side = min(info["image_shape"][1:3])
+    if side < 32:
+        raise SatganError(f"{cfg.data}: tiles of {side} px are too small for the reference segmenter (it needs 32 "
+                          "px or more); pretransform larger tiles, or skip mask fidelity (--no-mask-iou)")
+    if side < cfg.crop:  # small tiles: the largest crop they allow
+        cfg = replace(cfg, crop=side - side % MULTIPLE)
+    key = cache_key(cfg)
+    cached = cache_folder(cfg) / "segmenters" / f"{key[:24]}.pt"
+    if cached.is_file():
+        try:
+            seg = load_segmenter(cached, cfg.device)
+            if seg.info.get("key") == key:
+                return seg
+        except SatganError:
+            pass  # a damaged cache entry is trained again and replaced
+    seg = train_segmenter(cfg, progress)
+    try:
+        seg.save(cached)
+    except OSError as exc:
+        warnings.warn(f"segmenter not cached: {cached.parent} cannot be written ({exc.strerror}); "
+                      "set --cache or $SATGAN_CACHE to a writable folder", SatganWarning, stacklevel=2)
+    return seg
+
+
+def segmenter_from_spec(spec: str | None, data: str, device: str = "auto", progress: bool = True,
+                        settings: SegmenterConfig | None = None) -> Segmenter:
+    """``spec``: a saved segmenter file, or a pretransformed folder whose train split trains
+    one (cached); None: ``data``'s own train split. ``settings`` other than the data come from
+    ``settings`` (default: :class:`SegmenterConfig`'s defaults)."""
+    source = Path(spec if spec else data).expanduser()
+    if source.is_file():
+        return load_segmenter(source, device)
+    if not source.is_dir():
+        raise SatganError(f"--segmenter {source}: no such file or folder; give a saved segmenter (.pt) or a "
+                          "pretransformed folder with a train split")
+    base = settings or SegmenterConfig(data=str(source))
+    cfg = replace(base, data=str(source), device=device)
+    try:
+        return reference_segmenter(cfg, progress)
+    except SatganError as exc:
+        if spec:
+            raise
+        raise SatganError(f"mask fidelity: {exc}; give --segmenter (a saved segmenter or another "
+                          "pretransformed folder) or --no-mask-iou") from None

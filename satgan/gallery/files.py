@@ -1,0 +1,112 @@
+"""A gallery as files: JPEGs under the old project's names (``MaskResized-austin1-2.jpeg``,
+``Generated-...``, ``OriginalResized-...``), so old and new results sit side by side, and
+one self-contained HTML page."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import satgan
+from satgan import SatganError
+from satgan.atomic import atomic_path, check_output_folder, staged_folder
+from satgan.config import GalleryConfig
+from satgan.data.writers import write_image
+from satgan.evaluation.reference_segmenter import segmenter_from_spec
+from satgan.gallery.figures import save_figure, scene_figure, side_by_side, style_figure, variations_figure
+from satgan.gallery.samples import Gallery, add_mask_iou, build_gallery, iou_label, row_panels
+from satgan.generation.loading import load_generators
+
+
+def export_old_names(gallery: Gallery, out: str | Path) -> list[Path]:
+    """JPEGs named as the old project named them: ``MaskResized-<name>.jpeg`` and
+    ``OriginalResized-<name>.jpeg`` once, ``<model>/Generated-<name>.jpeg`` per model."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, name in enumerate(gallery.names):
+        for prefix, image in (("MaskResized", gallery.masks[i]), ("OriginalResized", gallery.reals[i])):
+            written.append(out / f"{prefix}-{name}.jpeg")
+            write_image(written[-1], image)
+        for model, images in gallery.generated.items():
+            (out / model).mkdir(parents=True, exist_ok=True)
+            written.append(out / model / f"Generated-{name}.jpeg")
+            write_image(written[-1], images[i])
+    return written
+
+
+def _data_uri(image: np.ndarray, max_side: int | None = None) -> str:
+    img = Image.fromarray(image)
+    if max_side and max(img.size) > max_side:
+        img.thumbnail((max_side, max_side), Image.LANCZOS)
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=88)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def write_html(gallery: Gallery, path: str | Path, title: str = "satgan gallery") -> Path:
+    """One self-contained HTML file (images inline), a table per city and the scenes."""
+    path = Path(path)
+    heads = "".join(f"<th>{html.escape(h)}</th>" for h in ["sample", "mask", *gallery.models, "real"])
+    parts = [f"<!doctype html><meta charset='utf-8'><title>{html.escape(title)}</title>",
+             "<style>body{font-family:sans-serif;margin:1.5em}img{width:200px;display:block}"
+             "td,th{padding:3px;text-align:center;font-size:13px}.scene img{width:300px}</style>",
+             f"<h1>{html.escape(title)}</h1><p>satgan {satgan.__version__}: mask | generated | real</p>"]
+    for city in sorted(set(gallery.cities)):
+        parts.append(f"<h2>{html.escape(city)}</h2><table><tr>{heads}</tr>")
+        for i in (i for i, c in enumerate(gallery.cities) if c == city):
+            cells = row_panels(gallery.masks[i], {m: g[i] for m, g in gallery.generated.items()}, gallery.reals[i])
+            imgs = "".join(f"<td><img src='{_data_uri(c)}'>{html.escape(iou_label(gallery, t, i))}</td>"
+                           for t, c in cells)
+            parts.append(f"<tr><td>{html.escape(gallery.names[i])}</td>{imgs}</tr>")
+        parts.append("</table>")
+    if gallery.scenes:
+        parts.append("<h2>Whole scenes, grid tiles reassembled</h2>")
+        for scene in gallery.scenes:
+            cells = row_panels(scene["mask"], scene["generated"], scene["real"])
+            row = "".join(f"<td><img src='{_data_uri(img, 600)}'>{html.escape(t)}</td>" for t, img in cells)
+            parts.append(f"<h3>{html.escape(scene['name'])}</h3><table class='scene'><tr>{row}</tr></table>")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text("\n".join(parts) + "\n", encoding="utf-8")
+    return path
+
+
+def gallery(cfg: GalleryConfig) -> dict:
+    """``satgan gallery``: generate, then write figures/, files/ (old names) and gallery.html.
+    Everything is written to a staging folder first and moved into ``cfg.out`` at the end,
+    so a gallery that fails leaves an earlier one there whole."""
+    out = check_output_folder(cfg.out)
+    models = load_generators(cfg.checkpoints, cfg.device)
+    if cfg.truncation != 1 and not any(m.latent for m in models.values()):
+        raise SatganError(f"--truncation {cfg.truncation}: none of the models has a style code to scale "
+                          "(trained without model.latent)")
+    # a gallery may compare models with and without a code: those without are drawn as they are
+    models = {name: replace(m, truncation=cfg.truncation) if m.latent else m for name, m in models.items()}
+    segmenter = None
+    if cfg.mask_iou:  # before generating: a wrong --segmenter fails at once
+        if "real" in models:
+            raise SatganError("a model is named 'real', the column of the real images' mask IoU: rename it")
+        segmenter = segmenter_from_spec(cfg.segmenter, cfg.data, cfg.device)
+    g = build_gallery(models, cfg.data, cfg.split, cfg.indices, cfg.per_city, cfg.scenes, cfg.seed, cfg.batch_size,
+                      cfg.style_masks, cfg.variations)
+    if segmenter is not None:
+        add_mask_iou(g, segmenter)
+    with staged_folder(out) as stage:
+        figures = [save_figure(side_by_side(g, city), stage / "figures" / f"{city}.jpg")
+                   for city in sorted(set(g.cities))]
+        figures += [save_figure(scene_figure(s), stage / "figures" / f"scene-{s['name']}.jpg") for s in g.scenes]
+        figures += [save_figure(style_figure(e), stage / "figures" / f"cities-{e['model']}-{e['name']}.jpg")
+                    for e in g.styles]
+        figures += [save_figure(variations_figure(e), stage / "figures" / f"codes-{e['model']}-{e['name']}.jpg")
+                    for e in g.variations]
+        files = export_old_names(g, stage / "files")
+        page = write_html(g, stage / "gallery.html")
+    moved = [out / p.relative_to(stage) for p in (*figures, *files, page)]
+    return {"gallery": g, "html": moved[-1], "figures": moved[: len(figures)], "files": moved[len(figures) : -1]}

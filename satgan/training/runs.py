@@ -1,0 +1,87 @@
+"""A training run's folder: what lives where, and how a run starts, resumes or starts over.
+
+::
+
+    RUN_DIR/config.json                the run's config (another run there needs --resume auto or --overwrite)
+    RUN_DIR/checkpoints/last.pt        refreshed every ``checkpoint_every`` steps and each epoch
+    RUN_DIR/checkpoints/epoch_NNNN.pt  kept every ``keep_every`` epochs
+    RUN_DIR/samples/epoch_NNNN.png     control images: mask | generated | real
+    RUN_DIR/history.json               per epoch: mean losses, lr, time; val PSNR/SSIM when validated
+    RUN_DIR/tb/                        TensorBoard events
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from satgan import SatganError
+from satgan.atomic import check_output_folder, write_json
+from satgan.checkpoint import LAST, Checkpoint, load_checkpoint, newest_intact
+from satgan.config import Config, to_dict
+
+RESUME_CHOICES = "never, auto or a checkpoint path"
+
+
+class RunDir:
+    """The paths of one run folder."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).expanduser()
+        self.config = self.root / "config.json"
+        self.checkpoints = self.root / "checkpoints"
+        self.last = self.checkpoints / LAST
+        self.samples = self.root / "samples"
+        self.history = self.root / "history.json"
+        self.tb = self.root / "tb"
+
+    def holds_run(self) -> bool:
+        return self.config.exists() or self.last.exists() or any(self.checkpoints.glob("epoch_*.pt"))
+
+    def check_writable(self) -> None:
+        """A clear error now for a RUN_DIR that cannot be a folder, before any training."""
+        check_output_folder(self.root, "RUN_DIR")
+        for path in (self.checkpoints, self.samples, self.tb):
+            if path.exists() and not path.is_dir():
+                raise SatganError(f"{path}: exists and is not a folder; remove it or choose another RUN_DIR")
+
+    def starting_point(self, resume: str, overwrite: bool) -> Checkpoint | None:
+        """The checkpoint to continue from, or None to start fresh; refuses what would lose
+        a run. Reads only: nothing is written or deleted here."""
+        if overwrite and resume != "never":
+            raise SatganError(f"--overwrite (start over) and --resume {resume} (continue) contradict each other; "
+                              "give one of them")
+        self.check_writable()
+        if overwrite:
+            return None
+        if resume == "never":
+            if self.holds_run():
+                raise SatganError(
+                    f"{self.root} already holds a run; pass --resume auto to continue it "
+                    "(with these settings), --overwrite to start over, or choose another RUN_DIR"
+                )
+            return None
+        if resume == "auto":
+            found, broken = newest_intact(self.checkpoints)
+            if found is None and broken:
+                raise SatganError(
+                    f"{self.root}: no checkpoint there can be read ({', '.join(p.name for p in broken)}); "
+                    "pass --overwrite to start over (they will be deleted), or resume from a copy"
+                )
+            return found
+        if resume.strip() in ("", "none"):
+            raise SatganError(f"--resume {resume!r}: choose {RESUME_CHOICES}")
+        return load_checkpoint(resume)
+
+    def start(self, config: Config, overwrite: bool) -> None:
+        """Clear an old run (``overwrite``) and write this run's config. Called only once
+        every setting and input has been checked, so a mistake never costs the old run."""
+        if overwrite:
+            for path in self.checkpoints.glob("*.pt"):
+                path.unlink()
+            for path in (self.samples, self.tb):
+                shutil.rmtree(path, ignore_errors=True)
+            self.history.unlink(missing_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)
+        write_json(self.config, to_dict(config))

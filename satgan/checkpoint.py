@@ -138,7 +138,7 @@ def architecture_differences(a: Config, b: Config) -> list[str]:
     """Settings that change the networks' shapes (``arch`` in their declaration), where
     ``a`` and ``b`` differ; plus the facts derived from settings that shape them."""
     diffs = []
-    sections = ("data", "model", "discriminator") if a.model.discriminator == b.model.discriminator else ("data", "model")
+    sections = ["data", "model"] + (["discriminator"] if a.model.discriminator == b.model.discriminator else [])
     for section in sections:
         sa, sb = getattr(a, section), getattr(b, section)
         for f in dataclasses.fields(sa):

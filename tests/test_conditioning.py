@@ -14,8 +14,7 @@ import torch
 
 from satgan import SatganError, metrics
 from satgan.checkpoint import load_checkpoint
-from satgan.config import EvaluateConfig, GalleryConfig, GenerateConfig, PretransformConfig, apply_overrides
-from satgan.config import preset
+from satgan.config import EvaluateConfig, GalleryConfig, GenerateConfig, PretransformConfig, apply_overrides, preset
 from satgan.data.arrays import split_samples
 from satgan.data.dataset import PairDataset
 from satgan.data.pretransform import pretransform
@@ -31,7 +30,7 @@ from satgan.metrics import to_unit_range
 from satgan.models.conditioning import StyledGenerator, noise_fields, smooth_noise
 from satgan.models.encoder import kl_to_standard_normal, sample_codes
 from satgan.models.factory import build_discriminator, build_encoder, build_generator
-from satgan.models.objective import feature_distance, generator_loss, mode_seeking_loss
+from satgan.models.objective import SecondDraw, feature_distance, generator_loss, mode_seeking_loss
 from satgan.training.trainer import train
 from tests.conftest import write_pair_folder
 
@@ -39,6 +38,10 @@ CITIES = ["austin", "chicago", "kitsap", "tyrol-w", "vienna"]
 # the PatchGAN and no noise: these tests are about labels, codes and noise as each asks for them
 SMALL = ["data.crop=64", "model.ngf=8", "model.ndf=4", "train.batch_size=4", "train.val_samples=2",
          "train.workers=0", "train.val_kid=false", "model.discriminator=patch", "model.noise=0"]
+
+
+def with_loss(cfg, **changes):
+    return replace(cfg, loss=replace(cfg.loss, **changes))
 
 
 def small(*extra: str):
@@ -91,13 +94,14 @@ def test_noise_goes_in_beside_the_mask():
 
 
 def test_variety_l1_takes_the_closer_generation():
-    cfg = small("model.latent=2", "loss.mode_seeking=1", "loss.variety_l1=true", "loss.gan_weight=0").loss
+    cfg = small("model.latent=2", "loss.mode_seeking=1", "loss.variety_l1=true", "loss.gan_weight=0")
     real = torch.zeros(2, 3, 8, 8)
     near, far = real + 0.1, real + 0.5
-    codes = (torch.zeros(2, 2), torch.ones(2, 2))
-    _, terms = generator_loss(None, None, real[:, :1], far, real, cfg, second=(near, *codes))
+    codes = (torch.ones(2, 2), torch.zeros(2, 2))
+    _, terms = generator_loss(None, None, real[:, :1], far, real, cfg, second=SecondDraw(near, *codes))
     assert float(terms["G_L1"]) == pytest.approx(0.1)  # not the mean of 0.1 and 0.5, nor 0.5
-    _, plain = generator_loss(None, None, real[:, :1], far, real, replace(cfg, variety_l1=False), second=(near, *codes))
+    _, plain = generator_loss(None, None, real[:, :1], far, real, with_loss(cfg, variety_l1=False),
+                              second=SecondDraw(near, *codes))
     assert float(plain["G_L1"]) == pytest.approx(0.5)
     with pytest.raises(SatganError, match="variety_l1 compares the two generations"):
         small("loss.variety_l1=true")
@@ -111,22 +115,23 @@ def test_mode_seeking_in_the_discriminators_features():
     mask = torch.rand(2, 1, 64, 64) * 2 - 1
     real, fake = torch.rand(2, 3, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
     other = fake.clone()
-    codes = (torch.zeros(2, 2), torch.ones(2, 2))
+    codes = (torch.ones(2, 2), torch.zeros(2, 2))  # the second draw's code, the first's
     # the same image twice: D sees no difference, the term is at its bound
-    _, same = generator_loss(D, None, mask, fake, real, replace(cfg.loss, d_augment=[]), second=(other, *codes))
+    _, same = generator_loss(D, None, mask, fake, real, with_loss(cfg, d_augment=[]), second=SecondDraw(other, *codes))
     assert float(same["G_MS"]) > 1e4
     far = fake + 0.5 * torch.randn_like(fake)
-    total, terms = generator_loss(D, None, mask, fake, real, replace(cfg.loss, d_augment=[]), second=(far, *codes))
+    total, terms = generator_loss(D, None, mask, fake, real, with_loss(cfg, d_augment=[]),
+                                  second=SecondDraw(far, *codes))
     gap = feature_distance(D(mask, fake), D(mask, far))
-    assert float(terms["G_MS"]) == pytest.approx(float(mode_seeking_loss(gap, *codes)), rel=1e-5)
+    assert float(terms["G_MS"]) == pytest.approx(float(mode_seeking_loss(gap, *reversed(codes))), rel=1e-5)
     # it is D's features, not the pixels, that set the term
-    _, pixel = generator_loss(D, None, mask, fake, real, replace(cfg.loss, d_augment=[], mode_seeking_space="image"),
-                              second=(far, *codes))
-    assert float(pixel["G_MS"]) == pytest.approx(float(mode_seeking_loss((fake - far).abs().mean(), *codes)))
+    _, pixel = generator_loss(D, None, mask, fake, real, with_loss(cfg, d_augment=[], mode_seeking_space="image"),
+                              second=SecondDraw(far, *codes))
+    assert float(pixel["G_MS"]) == pytest.approx(float(mode_seeking_loss((fake - far).abs().mean(), *reversed(codes))))
     assert float(pixel["G_MS"]) != pytest.approx(float(terms["G_MS"]), rel=1e-2)
     # the gradient reaches the second generation through D (augmented alike, so still finite)
     far.requires_grad_(True)
-    total, _ = generator_loss(D, None, mask, fake, real, cfg.loss, second=(far, *codes))
+    total, _ = generator_loss(D, None, mask, fake, real, cfg, second=SecondDraw(far, *codes))
     total.backward()
     assert far.grad is not None and far.grad.abs().sum() > 0
     with pytest.raises(SatganError, match="measures in D's features"):

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import builtins
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from satgan import SatganError
 from satgan.checkpoint import load_checkpoint
-from satgan.config import LossConfig, PretransformConfig, apply_overrides
-from satgan.config import preset
+from satgan.config import PretransformConfig, apply_overrides, discriminator_kind, preset, register_discriminator
+from satgan.config.training import DISCRIMINATORS
 from satgan.data.pretransform import pretransform
+from satgan.models.discriminators import DiscriminatorKind
 from satgan.models.discriminators.oasis import (
     BACKGROUND,
     BUILDING,
@@ -28,7 +32,8 @@ from satgan.models.discriminators.oasis import (
 )
 from satgan.models.efficientnet_lite import EfficientNetLite0, find_lite0_weights, load_lite0_weights
 from satgan.models.factory import build_discriminator, build_generator
-from satgan.models.objective import discriminator_accuracy, discriminator_loss, generator_loss
+from satgan.models.objective import discriminator_loss, generator_loss
+from satgan.settings import Settings, setting
 from satgan.training.trainer import Trainer, train
 from tests.conftest import write_pair_folder
 
@@ -82,10 +87,10 @@ def test_segmentation_loss_prefers_the_right_labels():
     wrong[0, FAKE] = 5.0
     assert segmentation_gan_loss(right, classes, True, 1.0) < 0.05 < segmentation_gan_loss(wrong, classes, True, 1.0)
     assert segmentation_gan_loss(wrong, classes, False, 1.0) < 0.05 < segmentation_gan_loss(right, classes, False, 1.0)
-    cfg = LossConfig()
-    assert discriminator_accuracy([[wrong]], False, cfg, "oasis") == 1.0
-    assert discriminator_accuracy([[right]], True, cfg, "oasis") == 1.0
-    assert discriminator_accuracy([[wrong]], True, cfg, "oasis") == 0.0
+    oasis, cfg = discriminator_kind("oasis"), small("oasis")
+    assert oasis.accuracy([[wrong]], classes, False, cfg) == 1.0
+    assert oasis.accuracy([[right]], classes, True, cfg) == 1.0
+    assert oasis.accuracy([[wrong]], classes, True, cfg) == 0.0
 
 
 def test_labelmix_takes_each_class_region_from_one_source():
@@ -99,9 +104,10 @@ def test_labelmix_takes_each_class_region_from_one_source():
 
 def test_patch_accuracy_counts_the_right_side_of_the_threshold():
     logits = [[torch.tensor([[[[2.0, -1.0], [3.0, 1.0]]]])]]
-    assert discriminator_accuracy(logits, True, LossConfig(), "patch") == 0.75
-    assert discriminator_accuracy(logits, False, LossConfig(), "patch") == 0.25
-    assert discriminator_accuracy(logits, True, LossConfig(gan_mode="lsgan"), "patch") == 0.75
+    patch, mask = discriminator_kind("patch"), torch.zeros(1, 1, 2, 2)
+    assert patch.accuracy(logits, mask, True, small("patch")) == 0.75
+    assert patch.accuracy(logits, mask, False, small("patch")) == 0.25
+    assert patch.accuracy(logits, mask, True, small("patch", "loss.gan_mode=lsgan")) == 0.75
 
 
 # -- projected: frozen ImageNet features -------------------------------------------------------
@@ -147,7 +153,7 @@ def test_projected_features_stay_frozen_while_the_heads_learn():
     D.train()
     mask, fake, real = _pairs()
     for _ in range(2):
-        loss, _ = discriminator_loss(D, mask, fake, real, cfg.loss, batch_norm=False, kind="projected")
+        loss, _ = discriminator_loss(D, mask, fake, real, cfg)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -169,7 +175,7 @@ def test_gradients_reach_the_generator_and_the_mask_changes_the_verdict(kind):
     G, D = build_generator(cfg), build_discriminator(cfg)
     mask, _, real = _pairs()
     fake = G(mask)
-    loss, terms = generator_loss(D, None, mask, fake, real, cfg.loss, kind=kind)
+    loss, terms = generator_loss(D, None, mask, fake, real, cfg)
     assert "G_GAN" in terms
     G.zero_grad()
     terms["G_GAN"].backward()
@@ -177,11 +183,11 @@ def test_gradients_reach_the_generator_and_the_mask_changes_the_verdict(kind):
     assert sum(float(p.grad.abs().sum()) for p in G.parameters() if p.grad is not None) > 0
     with torch.no_grad():
         image = real[:1]
-        a = generator_loss(D, None, mask[:1], image, real[:1], cfg.loss, kind=kind)[1]["G_GAN"]
-        b = generator_loss(D, None, -mask[:1], image, real[:1], cfg.loss, kind=kind)[1]["G_GAN"]
+        a = generator_loss(D, None, mask[:1], image, real[:1], cfg)[1]["G_GAN"]
+        b = generator_loss(D, None, -mask[:1], image, real[:1], cfg)[1]["G_GAN"]
     assert not torch.allclose(a, b), "the same image judged against another mask gets another verdict"
     fm_cfg = small(kind, "loss.fm_weight=10", "loss.l1_weight=0")
-    total, fm_terms = generator_loss(D, None, mask, fake.detach(), real, fm_cfg.loss, kind=kind)
+    total, fm_terms = generator_loss(D, None, mask, fake.detach(), real, fm_cfg)
     assert "G_L1" not in fm_terms and float(fm_terms["G_FM"].detach()) > 0, "feature matching on D's own features"
     assert torch.allclose(total, fm_terms["G_GAN"] + 10 * fm_terms["G_FM"])
 
@@ -192,7 +198,7 @@ def test_oasis_discriminator_labels_every_pixel():
     assert len(out) == 1 and out[0][-1].shape == (2, 3, 32, 48)
     cfg = small("oasis")
     mask, fake, real = _pairs()
-    _, terms = discriminator_loss(build_discriminator(cfg), mask, fake, real, cfg.loss, False, kind="oasis")
+    _, terms = discriminator_loss(build_discriminator(cfg), mask, fake, real, cfg)
     assert {"D_real", "D_fake", "D_labelmix", "D_acc_real", "D_acc_fake"} <= set(terms)
 
 
@@ -200,10 +206,68 @@ def test_settings_that_cannot_work_are_refused():
     with pytest.raises(SatganError, match="crops of at least 64"):
         apply_overrides(preset("quick"), ["model.discriminator=projected", "data.crop=32"])
     with pytest.raises(SatganError, match="multiple of 16"):
-        apply_overrides(preset("quick"), ["model.discriminator=oasis", "model.d_layers=4", "model.unet_downs=3",
+        apply_overrides(preset("quick"), ["model.discriminator=oasis", "discriminator.levels=4", "model.unet_downs=3",
                                           "data.crop=40"])
     with pytest.raises(SatganError, match="city labels"):
         apply_overrides(preset("quick"), ["model.discriminator=oasis", "model.condition=city"])
+
+
+# -- a kind from outside the library ------------------------------------------------------------
+@dataclass
+class ToySettings(Settings):
+    prefix = "discriminator."
+
+    width: int = setting(2, ge=1, arch=True, help="hidden channels")
+
+
+class ToyNet(nn.Module):
+    def __init__(self, in_channels: int, width: int):
+        super().__init__()
+        self.hidden, self.logits = nn.Conv2d(in_channels, width, 3, padding=1), nn.Conv2d(width, 1, 3, padding=1)
+
+    def forward(self, mask, image, label=None):
+        features = F.leaky_relu(self.hidden(torch.cat([mask, image], 1)), 0.2)
+        return [[features, self.logits(features)]]
+
+
+class ToyKind(DiscriminatorKind):
+    name = "toy"
+    settings = ToySettings
+
+    def min_crop(self, config) -> int:
+        return 48
+
+    def build(self, config) -> nn.Module:
+        return ToyNet(config.data.mask_channels + 3, config.discriminator.width)
+
+
+def test_a_discriminator_kind_declared_outside_the_library_trains_saves_and_resumes(data64, tmp_path):
+    """Adding a discriminator is one module and one registry line: this file's kind, with its
+    own settings section, goes through the config, the objective, checkpoints and resume."""
+    with pytest.raises(SatganError, match="model.discriminator='toy': choose from patch, projected, oasis"):
+        small("toy")
+    register_discriminator(ToyKind())
+    try:
+        cfg = small("toy", "discriminator.width=3", "train.batch_size=3", "train.epochs=1",
+                    "train.deterministic=true")
+        assert cfg.discriminator == ToySettings(width=3)
+        with pytest.raises(SatganError, match="unknown toy discriminator setting 'levels'; valid: width"):
+            apply_overrides(cfg, ["discriminator.levels=2"])
+        with pytest.raises(SatganError, match="a toy discriminator needs crops of at least 48 pixels"):
+            apply_overrides(cfg, ["data.crop=32"])
+        train(data64, tmp_path / "run", cfg)
+        history = json.loads((tmp_path / "run" / "history.json").read_text())
+        assert history[-1]["step"] == 2 and {"D_real", "D_fake", "D_acc_real", "G_GAN"} <= set(history[-1])
+        ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+        assert ckpt.config.discriminator == ToySettings(width=3)
+        trained = ckpt.training_state()["discriminator"]
+        assert trained["hidden.weight"].shape == (3, 4, 3, 3)
+        fresh = ToyKind().build(cfg).state_dict()
+        assert not torch.equal(trained["logits.weight"], fresh["logits.weight"]), "D learned"
+        train(data64, tmp_path / "run", apply_overrides(cfg, ["train.epochs=2"]), resume="auto")
+        assert json.loads((tmp_path / "run" / "history.json").read_text())[-1]["step"] == 4
+    finally:
+        DISCRIMINATORS.pop("toy")
 
 
 # -- training: health in the log and the plot; exact resume ------------------------------------

@@ -4,7 +4,7 @@ from torch import nn
 
 from satgan import SatganError
 from satgan.config import Config, DataConfig, LossConfig, ModelConfig
-from satgan.models.discriminators.patch import PatchDiscriminator
+from satgan.models.discriminators.patch import PatchDiscriminator, PatchSettings
 from satgan.models.factory import build_discriminator, build_generator, build_vgg_loss
 from satgan.models.layers import gaussian_blur, init_weights
 from satgan.models.losses import (
@@ -72,7 +72,8 @@ def test_patchgan_sees_70x70_patches():
 
 
 def test_multiscale_spectral_discriminator_and_no_discriminator():
-    disc = build_discriminator(cfg(ModelConfig(ndf=4, num_d=3, spectral_norm=True), 128))
+    disc = build_discriminator(Config(data=DataConfig(crop=128), model=ModelConfig(ndf=4),
+                                      discriminator=PatchSettings(scales=3, spectral_norm=True)))
     out = disc(torch.rand(2, 1, 128, 128), torch.rand(2, 3, 128, 128))
     assert [o[-1].shape[-1] for o in out] == [14, 6, 2]
     assert all(hasattr(m, "parametrizations") for m in disc.modules() if isinstance(m, nn.Conv2d))

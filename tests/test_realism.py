@@ -10,7 +10,7 @@ from PIL import Image
 from torch import nn
 
 from satgan.checkpoint import load_checkpoint
-from satgan.config import EvaluateConfig, GenerateConfig, LossConfig
+from satgan.config import Config, EvaluateConfig, GenerateConfig, LossConfig, ModelConfig
 from satgan.data.dataset import PairDataset
 from satgan.evaluation.report import evaluate
 from satgan.generation.generate import generate
@@ -64,7 +64,8 @@ def test_r1_is_the_squared_gradient_on_real_pairs():
     torch.manual_seed(0)
     D = MultiscaleDiscriminator(4, 1, ndf=4, n_layers=2, norm="none")
     mask, fake, real = torch.rand(2, 1, 32, 32), torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
-    total, terms = discriminator_loss(D, mask, fake, real, LossConfig(r1_weight=10.0), batch_norm=False)
+    total, terms = discriminator_loss(D, mask, fake, real,
+                                      Config(model=ModelConfig(norm="none"), loss=LossConfig(r1_weight=10.0)))
     x = real.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(D(mask, x)[0][-1].sum(), x)
     assert torch.allclose(terms["D_R1"], grad.pow(2).flatten(1).sum(1).mean(), rtol=1e-4)

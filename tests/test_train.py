@@ -15,8 +15,7 @@ import torch
 
 from satgan import SatganError
 from satgan.checkpoint import load_checkpoint
-from satgan.config import PretransformConfig, apply_overrides
-from satgan.config import preset
+from satgan.config import PretransformConfig, apply_overrides, preset
 from satgan.data.pretransform import pretransform
 from satgan.training.trainer import EpochSampler, psnr, train
 from tests.conftest import REPO, write_pair_folder
@@ -156,8 +155,8 @@ def test_bad_training_input(tiny_data, tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(SatganError, match="device=cuda but no CUDA GPU"):
             train(tiny_data, tmp_path / "run", tiny("train.device=cuda"))
-    with pytest.raises(SatganError, match="num_d=2 and d_layers=3 needs crops of at least 48"):
-        train(tiny_data, tmp_path / "run", tiny("model.num_d=2"))
+    with pytest.raises(SatganError, match="patch discriminator with scales=2 and layers=3 needs crops of at least 48"):
+        train(tiny_data, tmp_path / "run", tiny("discriminator.scales=2"))
     with pytest.raises(SatganError, match="train.scheduler='exp': choose from linear"):
         train(tiny_data, tmp_path / "run", tiny("train.scheduler=exp"))
 
@@ -245,7 +244,8 @@ def test_channels_last_and_other_variants_train(tiny_data, tmp_path):
     variants = [
         ["train.channels_last=true", "model.norm=batch"],
         ["model.generator=resnet", "model.resnet_blocks=2", "loss.gan_mode=lsgan"],
-        ["loss.gan_mode=hinge", "model.num_d=2", "model.d_layers=2", "model.spectral_norm=true",
+        ["loss.gan_mode=hinge", "discriminator.scales=2", "discriminator.layers=2",
+         "discriminator.spectral_norm=true",
          "loss.fm_weight=10"],
         ["data.mask_channels=3", "train.scheduler=plateau"],
         ["train.scheduler=cosine", "model.upsample=deconv", "data.rot90=true"],

@@ -158,7 +158,8 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
                               f"{', '.join([*SECTIONS, DISCRIMINATOR])}")
         fields = [f.name for f in dataclasses.fields(cls)]
         if name not in fields:
-            what = f"{values['model']['discriminator']} discriminator" if section_name == DISCRIMINATOR else section_name
+            kind = values["model"]["discriminator"]
+            what = f"{kind} discriminator" if section_name == DISCRIMINATOR else section_name
             raise SatganError(f"--set {item!r}: unknown {what} setting {name!r}; valid: {', '.join(fields) or 'none'}")
         value = parse_text(text, type_hints(cls)[name], key.strip())
         values = merge_sections(values, {section_name: {name: value}})

@@ -238,8 +238,7 @@ class Config(Settings):
             kind = discriminator_kind(m.discriminator)
             least = kind.min_crop(self)
             if crop < least:
-                raise SatganError(f"a {kind.name} discriminator needs crops of at least {least} pixels (got {crop})"
-                                  f"{'; ' + kind.crop_advice(self) if kind.crop_advice(self) else ''}")
+                raise SatganError(kind.crop_error(self, least))
             kind.check(self)
 
 

@@ -152,7 +152,8 @@ def plot_training(history: list[dict]) -> Figure:
     fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels + 3.6, 3.6), layout="constrained")
     left, right = axes[0], axes[1 + with_health]
     epochs = [h["epoch"] for h in history]
-    for name in LOSS_TERMS:
+    extra = sorted({k for h in history for k in h if k[:2] in ("D_", "G_")} - set(LOSS_TERMS) - set(HEALTH_TERMS))
+    for name in [*LOSS_TERMS, *extra]:  # a discriminator kind's own terms (oasis: D_labelmix) after the common ones
         if any(name in h for h in history):
             left.plot(epochs, [h.get(name, np.nan) for h in history], label=name)
     left.set_xlabel("epoch")
@@ -187,7 +188,10 @@ class LiveTrainingPlot:
     notebook (one figure that updates), and leaves the last one in saved notebooks."""
 
     def __init__(self):
-        from IPython.display import display
+        try:
+            from IPython.display import display
+        except ImportError as exc:  # optional (the notebooks extra): say which extra
+            raise SatganError(f"the live training plot needs IPython: pip install 'satgan[notebooks]' ({exc})") from exc
 
         self.handle = display(None, display_id=True)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-POLICIES = ("translation", "cutout", "color")
 TRANSLATION = 1 / 8  # largest shift, as a fraction of the side
 CUTOUT = 1 / 2  # side of the cut-out square, as a fraction of the side
 

@@ -40,7 +40,8 @@ class Encoded:
     random_code: torch.Tensor
 
 
-# Every loss term by name: who minimises it, and what it is. Plots and logs read this.
+# Every loss term by name: who minimises it, and what it is. Plots and logs read this; a
+# discriminator kind's extra terms are named by the kind (DiscriminatorKind.extra_loss).
 LOSS_TERMS = {
     "D_real": ("discriminator", "real pairs judged real"),
     "D_fake": ("discriminator", "generated pairs judged fake"),
@@ -53,7 +54,6 @@ LOSS_TERMS = {
     "G_MS": ("generator", "mode seeking: 1 / (image distance per code distance) of two codes and noises"),
     "G_KL": ("generator", "KL of the encoded style codes to N(0, 1)"),
     "G_latent": ("generator", "L1 of a random code to the one the encoder reads back from its image"),
-    "D_labelmix": ("discriminator", "oasis: LabelMix consistency of D's verdicts"),
 }
 
 # The discriminator's health, logged beside the losses: the share of real and of generated

@@ -43,9 +43,9 @@ class DiscriminatorKind:
         """The smallest training crop this discriminator can judge."""
         raise NotImplementedError
 
-    def crop_advice(self, config: Config) -> str:
-        """What to change when the crop is below :meth:`min_crop` (empty: nothing to say)."""
-        return ""
+    def crop_error(self, config: Config, least: int) -> str:
+        """The message for a crop below :meth:`min_crop` (``least``): what to change."""
+        return f"a {self.name} discriminator needs crops of at least {least} pixels (got {config.data.crop})"
 
     def check(self, config: Config) -> None:
         """Checks across settings beyond the crop (raise :class:`~satgan.SatganError`)."""

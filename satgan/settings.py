@@ -30,12 +30,13 @@ _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 def setting(default: Any = MISSING, *, help: str, factory: Any = None, ge: float | None = None,
             gt: float | None = None, le: float | None = None, lt: float | None = None, arch: bool = False,
-            positional: bool = False, cli: bool = True, pattern: str | None = None) -> Any:
+            positional: bool = False, cli: bool = True, pattern: str | None = None, repeat: bool = False) -> Any:
     """A config field. ``help`` is the one description (docs, ``--help``); ``ge``/``gt``/
     ``le``/``lt`` bound numbers; ``arch`` marks settings that change a network's shape
-    (checkpoints compare them on resume); ``positional``/``cli`` shape the command line."""
+    (checkpoints compare them on resume); ``positional``/``cli``/``repeat`` shape the command
+    line (``repeat``: a list given one option at a time, ``--set a=1 --set b=2``)."""
     meta = {"help": help, "ge": ge, "gt": gt, "le": le, "lt": lt, "arch": arch, "positional": positional,
-            "cli": cli, "pattern": pattern}
+            "cli": cli, "pattern": pattern, "repeat": repeat}
     if factory is not None:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -232,13 +233,18 @@ def add_options(parser: argparse.ArgumentParser, cls: type, skip: tuple[str, ...
             parser.add_argument(f.name, type=parse, help=text)
             continue
         default = f.default_factory() if f.default_factory is not MISSING else f.default
+        if f.metadata.get("repeat"):
+            item = typing.get_args(inner)[0]
+            parser.add_argument(_flag(f.name), action="append", default=[], metavar=f.name.upper(), help=text,
+                                type=lambda value, item=item, name=f.name: parse(value, item, name))
+            continue
         if inner is bool:
             parser.add_argument(_flag(f.name), action=argparse.BooleanOptionalAction, default=default, help=text)
             continue
         if typing.get_origin(inner) is Literal:
             text += f" ({' | '.join(map(str, typing.get_args(inner)))})"
         required = default is MISSING
-        if default is not None and default != [] and not required:
+        if default not in (None, [], "") and not required:
             shown = ",".join(map(str, default)) if isinstance(default, list) else default
             text += f"; default {shown}"
         parser.add_argument(_flag(f.name), type=parse, default=None if required else default, required=required,
@@ -254,6 +260,12 @@ def from_namespace(cls: type[T], args: argparse.Namespace, **extra: Any) -> T:
 
 Device = str
 DEVICES = r"auto|cpu|mps|cuda(:\d+)?"  # whether the device is here is checked where it is used
+DEVICE_HELP = "choose auto, cpu, cuda, cuda:N or mps"
+
+
+def device_setting() -> Any:
+    """The ``device`` setting every command that runs a network declares."""
+    return setting("auto", pattern=DEVICES, help=DEVICE_HELP)
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -74,8 +74,7 @@ def tiny_checkpoint(inria_arrays, tmp_path_factory) -> Path:
     """A checkpoint of a tiny generator (crop 64: a U-Net of depth 6, with dropout, no noise: the tests
     that use it are about generating from a mask alone) trained one epoch with quick's projected
     discriminator."""
-    from satgan.config import apply_overrides
-    from satgan.config import preset
+    from satgan.config import apply_overrides, preset
     from satgan.training.trainer import train
 
     run = tmp_path_factory.mktemp("run") / "tiny"
@@ -89,8 +88,7 @@ def tiny_checkpoint(inria_arrays, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def styled_checkpoint(inria_arrays, tmp_path_factory) -> Path:
     """One epoch of a city-conditioned generator with a style code, noise and mode seeking."""
-    from satgan.config import apply_overrides
-    from satgan.config import preset
+    from satgan.config import apply_overrides, preset
     from satgan.training.trainer import train
 
     run = tmp_path_factory.mktemp("styled") / "run"

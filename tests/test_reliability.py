@@ -140,7 +140,7 @@ BAD_OPTIONS = [
     (["train", "{arrays}", "{root}/t", *TINY, "--set", "foo.bar=1"], r"unknown section 'foo'"),
     (["train", "{arrays}", "{root}/t", *TINY, "--set", "train.foo=1"], r"unknown train setting 'foo'"),
     (["train", "{arrays}", "{root}/t", *TINY, "--set", "train.batch_size=999"], r"batch_size 999 is larger"),
-    (["train", "{arrays}", "{root}/t", "--preset", "nope"], r"invalid choice: 'nope'"),
+    (["train", "{arrays}", "{root}/t", "--preset", "nope"], r"preset='nope': choose from pix2pix, satgan, quick"),
     (["train", "{arrays}", "{root}/t", *TINY, "--resume", "{root}/nope.pt"], r"nope.pt: no such checkpoint"),
     (["info", "{root}/nothing"], r"nothing"),
     (["forge", "atlantis", "{root}/f"], r"atlantis"),

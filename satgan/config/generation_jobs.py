@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from satgan import SatganError
-from satgan.settings import DEVICES, Device, Settings, setting
+from satgan.settings import Device, Settings, device_setting, setting
 
 
 @dataclass
@@ -29,7 +29,7 @@ class GenerateConfig(Settings):
     shared_norm: bool = setting(True, help="seamless: one set of instance-norm statistics for the whole scene, "
                                            "so windows agree (otherwise each window normalises itself)")
     batch_size: int = setting(8, ge=1, help="tiles, or training-crop-sized windows, per forward pass")
-    device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
+    device: Device = device_setting()
     city: str | None = setting(None, help="a city-conditioned model: draw every mask as this city, or 'all' "
                                           "(one output per city, in OUT/CITY/); default: a tile's own city, "
                                           "a mask file's from its Inria-style name (austin12)")
@@ -70,7 +70,7 @@ class EvaluateConfig(Settings):
     segmenter: str | None = setting(None, help="the reference segmenter: a saved one (.pt) or a pretransformed "
                                                "folder whose train split trains one, cached (default: DATA's own)")
     batch_size: int = setting(16, ge=1, help="tiles per forward pass")
-    device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
+    device: Device = device_setting()
 
     def check(self) -> None:
         if bool(self.generated) != bool(self.real):
@@ -106,7 +106,7 @@ class GalleryConfig(Settings):
     segmenter: str | None = setting(None, help="the reference segmenter: a saved one (.pt) or a pretransformed "
                                                "folder whose train split trains one, cached (default: DATA's own)")
     batch_size: int = setting(16, ge=1, help="tiles per forward pass")
-    device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
+    device: Device = device_setting()
 
     def check(self) -> None:
         if not self.checkpoints:

@@ -13,12 +13,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from satgan import SatganError
 from satgan.config.training import Config, DataConfig, LossConfig, ModelConfig, TrainConfig, discriminator_kind
-from satgan.settings import from_dict, parse_text, to_dict, type_hints
+from satgan.settings import Settings, from_dict, parse_text, setting, to_dict, type_hints
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "loss": LossConfig, "train": TrainConfig}
 DISCRIMINATOR = "discriminator"  # the section whose settings the kind declares
@@ -189,3 +190,20 @@ def make_config(preset_name: str = "satgan", config_file: str | None = None,
             _move_settings(values, where)  # a config.json of an older run
         cfg = config_from_dict(merge_sections(to_dict(cfg), values, where), where=where)
     return apply_overrides(cfg, list(overrides or []))
+
+
+@dataclass
+class TrainJobConfig(Settings):
+    """``satgan train``: the data, the run folder, and how the run's :class:`Config` is put
+    together (:func:`make_config`)."""
+
+    data: str = setting(positional=True, help="a pretransformed folder (satgan pretransform)")
+    run_dir: str = setting(positional=True, help="checkpoints, samples, TensorBoard logs go here")
+    preset: Literal[tuple(PRESETS)] = setting("satgan", help="starting settings")
+    config: str = setting("", help="JSON file of settings by section (e.g. a run's config.json)")
+    set: list[str] = setting(factory=list, repeat=True,
+                             help="override one setting as SECTION.KEY=VALUE, e.g. train.lr=1e-4 (repeatable; "
+                                  "the settings are in docs/training.md)")
+    resume: str = setting("never", help="never, auto (the newest intact checkpoint in RUN_DIR), or a checkpoint "
+                                        "path")
+    overwrite: bool = setting(False, help="start over in a RUN_DIR that holds a run")

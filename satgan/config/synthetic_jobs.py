@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from satgan import SatganError
-from satgan.settings import DEVICES, Device, Settings, setting
+from satgan.settings import Device, Settings, device_setting, setting
 
 
 @dataclass
@@ -31,7 +31,7 @@ class SynthesizeConfig(Settings):
     scale: float | None = setting(None, gt=0, help="seamless: mask pixels per output pixel (default: the "
                                                    "checkpoint's training scale)")
     batch_size: int = setting(8, ge=1, help="tiles, or training-crop-sized windows, per forward pass")
-    device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
+    device: Device = device_setting()
 
 
 @dataclass
@@ -53,7 +53,7 @@ class SegmenterConfig(Settings):
                                                    "vary by up to this share")
     seed: int = setting(0, ge=0, help="weights, crops and augmentations")
     cache: str | None = setting(None, help="cache folder (default: $SATGAN_CACHE, else ~/.cache/satgan)")
-    device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
+    device: Device = device_setting()
 
     def check(self) -> None:
         if self.crop % 16:
@@ -94,5 +94,5 @@ class SegbenchConfig(Settings):
                                           "or its --test-split): data neither the generator nor the arms saw")
     test_split: str | None = setting(None, help="the split every arm is scored on (default: the real folder's val; "
                                                 "with --test, all of that folder's splits)")
-    device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
+    device: Device = device_setting()
 

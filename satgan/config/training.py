@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from satgan import SatganError
-from satgan.settings import DEVICES, Device, Settings, setting
+from satgan.settings import Device, Settings, device_setting, setting
 
 # The discriminator kinds: name -> the module whose KIND it is (satgan.models.discriminators),
 # imported when first asked for, so reading settings needs no torch until a kind is used.
@@ -176,7 +176,7 @@ class TrainConfig(Settings):
         "auto", help="mixed precision on CUDA (auto: bf16 where supported, else fp16); always off on CPU")
     channels_last: bool = setting(False, help="channels-last memory format")
     compile: bool = setting(False, help="torch.compile the generator and discriminator")
-    device: Device = setting("auto", pattern=DEVICES, help="choose auto, cpu, cuda, cuda:N or mps")
+    device: Device = device_setting()
     workers: int = setting(2, ge=0, help="DataLoader worker processes")
     val_every: int = setting(1, ge=1, help="epochs between validations")
     val_samples: int = setting(16, ge=1, help="the fixed validation subset (first N of the val split)")

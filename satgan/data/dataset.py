@@ -84,7 +84,7 @@ class PairDataset(Dataset):
     @property
     def pixel_scale(self) -> float | None:
         """Source pixels per tile pixel (median over the split), e.g. 3.5 for 1000 px Inria
-        tiles resized to 286; ``None`` for folders pretransformed before tiles had bounds."""
+        tiles resized to 286; ``None`` where the manifest records no tile bounds (an older format)."""
         sides = [max(b[1] - b[0], b[3] - b[2]) for b in (s.get("bounds") for s in self.info["samples"]) if b]
         return float(np.median(sides)) / self.size if sides else None
 

@@ -1,6 +1,7 @@
 """Scoring images made elsewhere: a folder of generated images against a folder of real
-ones, matched by name (the old project's ``Generated-X.jpeg`` / ``OriginalResized-X.jpeg``
-included), with the same metrics as models on a split."""
+ones, matched by name (also in the file names of the project satgan continues,
+``Generated-X.jpeg`` / ``OriginalResized-X.jpeg``, so its results score too), with the same
+metrics as models on a split."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def city_of(name: str) -> str:
 
 
 def match_key(path: Path) -> str:
-    """A file's name without the old project's role prefix: what generated and real share."""
+    """A file's name without its role prefix (``Generated-``, ``OriginalResized-``): what
+    generated and real share."""
     key = path.stem.lower()
     for prefix in OLD_PREFIXES:
         if key.startswith(prefix):
@@ -43,8 +45,8 @@ def match_key(path: Path) -> str:
 
 def role_files(folder: Path, roles: tuple[str, ...]) -> dict[str, Path]:
     """Images of ``folder`` by :func:`match_key`: those named with one of ``roles`` where
-    any are (a folder of old results holds masks, generated and real images together),
-    else every image but the old ``MaskResized-`` ones."""
+    any are (a folder of results in those names holds masks, generated and real images
+    together), else every image but ``MaskResized-`` masks."""
     images = [p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
     chosen = [p for p in images if p.stem.lower().startswith(roles)]
     if not chosen:

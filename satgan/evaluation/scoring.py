@@ -3,8 +3,7 @@ city and overall, and how much the samples of one generator differ.
 
 Tiles are generated at their training scale and size: the centred crop of the training
 crop's side (128 of a 286 tile for the ``quick`` preset). A U-Net fed larger inputs than it
-trained on does worse (in the demo, 18.15 dB on 256 px centre crops against 18.94 dB on
-128 px ones), so a model is scored on what it was trained to do.
+trained on does worse (a lower PSNR), so a model is scored on what it was trained to do.
 """
 
 from __future__ import annotations

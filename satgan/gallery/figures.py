@@ -103,8 +103,8 @@ def viewer(gallery: Gallery):
     The pictures are ``Image`` widgets whose bytes the controls replace, never an ``Output``
     widget capturing plots: a headless runner (nbclient, under papermill) answers an Output
     widget's captured display with a message to the kernel on the shell channel while it
-    waits there for the cell's reply, and can lose that reply and hang (jupyter/nbclient#312;
-    measured here with ipykernel 6 and 7: benchmarks/stress_notebooks.py)."""
+    waits there for the cell's reply, and can lose that reply and hang (jupyter/nbclient#312,
+    with ipykernel 6 and 7 alike; benchmarks/stress_notebooks.py reproduces it)."""
     try:
         import ipywidgets as widgets
     except ImportError as exc:  # optional (the notebooks extra): say which extra

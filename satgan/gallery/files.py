@@ -1,6 +1,6 @@
-"""A gallery as files: JPEGs under the old project's names (``MaskResized-austin1-2.jpeg``,
-``Generated-...``, ``OriginalResized-...``), so old and new results sit side by side, and
-one self-contained HTML page."""
+"""A gallery as files: JPEGs named as the project satgan continues named its results
+(``MaskResized-austin1-2.jpeg``, ``Generated-...``, ``OriginalResized-...``), so those results
+and satgan's sit side by side, and one self-contained HTML page."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from satgan.generation.loading import load_generators
 
 
 def export_old_names(gallery: Gallery, out: str | Path) -> list[Path]:
-    """JPEGs named as the old project named them: ``MaskResized-<name>.jpeg`` and
+    """JPEGs named as the project satgan continues named its results: ``MaskResized-<name>.jpeg`` and
     ``OriginalResized-<name>.jpeg`` once, ``<model>/Generated-<name>.jpeg`` per model."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -79,7 +79,7 @@ def write_html(gallery: Gallery, path: str | Path, title: str = "satgan gallery"
 
 
 def gallery(cfg: GalleryConfig) -> dict:
-    """``satgan gallery``: generate, then write figures/, files/ (old names) and gallery.html.
+    """``satgan gallery``: generate, then write figures/, files/ (:func:`export_old_names`) and gallery.html.
     Everything is written to a staging folder first and moved into ``cfg.out`` at the end,
     so a gallery that fails leaves an earlier one there whole."""
     out = check_output_folder(cfg.out)

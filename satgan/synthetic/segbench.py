@@ -69,7 +69,7 @@ def generator_claim(checkpoint: str | Path, real_root: Path, fractions: list[flo
     """Which claim a table makes, from the data the generator learnt from (its checkpoint's
     manifest hash) against the real folder's: ``no leakage`` (the generator saw exactly the
     real train tiles of the 100% arm), ``more real pairs`` (it saw all of them, but smaller
-    fractions' arms get fewer), ``other data`` or ``unknown`` (an old checkpoint)."""
+    fractions' arms get fewer), ``other data`` or ``unknown`` (a checkpoint that does not record its data)."""
     from satgan.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(checkpoint)

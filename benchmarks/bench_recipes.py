@@ -18,8 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from satgan.config import EvaluateConfig
-from satgan.config import make_config
+from satgan.config import EvaluateConfig, make_config
 from satgan.evaluation.baselines import FlatFill
 from satgan.evaluation.scoring import evaluate_models
 from satgan.generation.loading import generator_from_config, load_generator

@@ -36,8 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from satgan.config import PretransformConfig, SynthConfig
-from satgan.config import make_config
+from satgan.config import PretransformConfig, SynthConfig, make_config
 from satgan.data.dataset import PairDataset
 from satgan.data.pretransform import pretransform
 from satgan.data.synthetic import synthesize_inria

@@ -66,8 +66,7 @@ OVERWRITE = False  # start over in a RUN_DIR that holds another run
 TENSORBOARD = True  # show TensorBoard inline (off for headless runs)
 
 # %%
-from satgan.config import to_dict
-from satgan.config import make_config
+from satgan.config import make_config, to_dict
 
 # the parameters first, so that OVERRIDES can still say anything
 overrides = [f"model.condition={CONDITION}", f"model.latent={LATENT}", f"loss.mode_seeking={MODE_SEEKING}"]

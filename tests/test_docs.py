@@ -67,7 +67,8 @@ def test_every_satgan_command_parses(where, line, capsys):
     except SystemExit:
         pytest.fail(f"{where}: `{line}` does not parse: {capsys.readouterr().err.strip().splitlines()[-1]}")
     if argv[0] == "train":
-        make_config(args.preset, None, args.set)  # presets and --set keys and values
+        job = from_namespace(config.TrainJobConfig, args)
+        make_config(job.preset, None, job.set)  # presets and --set keys and values
     elif argv[0] in SETTINGS:
         from_namespace(SETTINGS[argv[0]], args)
 

@@ -79,7 +79,8 @@ def test_ema_generator_is_what_checkpoints_generate_with(tiny_data, tmp_path):  
     cfg = tiny("train.epochs=1", "train.ema=0.9", "train.lr_d=1e-3", "loss.d_augment=translation,color",
                "loss.r1_weight=1")
     trainer = Trainer(tiny_data, tmp_path / "x", cfg)
-    assert trainer.opt_D.param_groups[0]["lr"] == 1e-3 and trainer.opt_G.param_groups[0]["lr"] == cfg.train.lr
+    opt_D, opt_G = trainer.nets["discriminator"].opt, trainer.nets["generator"].opt
+    assert opt_D.param_groups[0]["lr"] == 1e-3 and opt_G.param_groups[0]["lr"] == cfg.train.lr
     metrics = train(tiny_data, tmp_path / "run", cfg)
     assert "D_R1" in metrics
     ckpt = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")

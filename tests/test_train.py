@@ -16,8 +16,10 @@ import torch
 from satgan import SatganError
 from satgan.checkpoint import load_checkpoint
 from satgan.config import PretransformConfig, apply_overrides, preset
+from satgan.data.dataset import EpochSampler
 from satgan.data.pretransform import pretransform
-from satgan.training.trainer import EpochSampler, psnr, train
+from satgan.training.trainer import train
+from satgan.training.validation import psnr
 from tests.conftest import REPO, write_pair_folder
 
 TINY = ["data.crop=32", "model.ngf=4", "model.ndf=4", "train.batch_size=2", "train.workers=0",

@@ -43,6 +43,6 @@ __all__ = [
     "DEVICES", "INRIA_CITIES", "MOVED", "PRESETS", "RETIRED", "SECTIONS", "Config", "DataConfig", "Device",
     "EvaluateConfig", "ForgeConfig", "GalleryConfig", "GenerateConfig", "LossConfig", "ModelConfig",
     "PretransformConfig", "SegbenchConfig", "SegmenterConfig", "SubsetConfig", "SynthConfig", "SynthesizeConfig",
-    "TrainConfig", "TrainJobConfig", "apply_overrides", "config_from_dict", "discriminator_kind", "make_config", "model_spec", "preset",
-    "register_discriminator", "to_dict", "unet_depth",
+    "TrainConfig", "TrainJobConfig", "apply_overrides", "config_from_dict", "discriminator_kind", "make_config",
+    "model_spec", "preset", "register_discriminator", "to_dict", "unet_depth",
 ]

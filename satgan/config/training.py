@@ -44,14 +44,14 @@ class DataConfig(Settings):
     crop: int = setting(256, ge=8, arch=True, help="random crop side in pixels (centre crop when not augmenting)")
     flip: bool = setting(True, help="random horizontal and vertical flips")
     rot90: bool = setting(False, help="random multiples of 90-degree rotations")
-    mask_channels: Literal[1, 3] = setting(1, arch=True,
-                                           help="1, or 3 identical channels as the old project fed the mask")
+    mask_channels: Literal[1, 3] = setting(
+        1, arch=True, help="1, or 3 identical channels (how the project satgan continues fed the mask)")
     seed: int = setting(0, ge=0, help="augmentation randomness")
 
 
 @dataclass
 class ModelConfig(Settings):
-    """The networks. Defaults are pix2pix's, with instance norm as the old project found best."""
+    """The networks. Defaults are pix2pix's, with instance norm (the best norm in the project satgan continues)."""
 
     prefix = "model."
 

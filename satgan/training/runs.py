@@ -18,8 +18,9 @@ from pathlib import Path
 
 from satgan import SatganError
 from satgan.atomic import check_output_folder, write_json
-from satgan.checkpoint import LAST, Checkpoint, load_checkpoint, newest_intact
+from satgan.checkpoint import LAST, Checkpoint, load_checkpoint, newest_intact, save_checkpoint
 from satgan.config import Config, to_dict
+from satgan.data.dataset import PairDataset
 
 RESUME_CHOICES = "never, auto or a checkpoint path"
 
@@ -73,6 +74,13 @@ class RunDir:
         if resume.strip() in ("", "none"):
             raise SatganError(f"--resume {resume!r}: choose {RESUME_CHOICES}")
         return load_checkpoint(resume)
+
+    def save(self, name: str, config: Config, state: dict, train_set: PairDataset) -> None:
+        """``checkpoints/NAME``: a Trainer's ``state_dict()``, with its training data's pixel
+        scale and manifest hash."""
+        ckpt = Checkpoint.from_training_state(config, state, pixel_scale=train_set.pixel_scale,
+                                              manifest_hash=train_set.manifest.get("content_hash", ""))
+        save_checkpoint(self.checkpoints / name, ckpt)
 
     def start(self, config: Config, overwrite: bool) -> None:
         """Clear an old run (``overwrite``) and write this run's config. Called only once

@@ -34,6 +34,17 @@ def validation_set(train_set: PairDataset, config: Config, warn: bool = True) ->
     return val
 
 
+def psnr(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB of model images in [-1, 1], computed on [0, 1] (peak 1), per image."""
+    return metrics.psnr(model_to_unit_range(fake), model_to_unit_range(real))
+
+
+def image_scores(fake: torch.Tensor, real: torch.Tensor) -> dict[str, float]:
+    """Mean PSNR and SSIM of generated against real model images."""
+    return {"psnr": float(psnr(fake, real).mean()),
+            "ssim": float(metrics.ssim(model_to_unit_range(fake), model_to_unit_range(real)))}
+
+
 @torch.no_grad()
 def generate_samples(G: nn.Module, dataset: PairDataset, n: int, device: torch.device, amp: torch.dtype | None,
                      sharpen: float = 0.0):

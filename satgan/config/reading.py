@@ -70,7 +70,7 @@ def merge_sections(values: dict[str, Any], updates: dict[str, Any], where: str =
     section; a change of ``model.discriminator`` restarts the discriminator section from
     the new kind's defaults, unless ``updates`` brings that section too."""
     if not isinstance(updates, dict):
-        raise SatganError(f"{where}expected a mapping of sections ({', '.join([*SECTIONS, DISCRIMINATOR])}), "
+        raise SatganError(f"{where}expected a JSON object of sections ({', '.join([*SECTIONS, DISCRIMINATOR])}), "
                           f"got {type(updates).__name__}")
     merged = copy.deepcopy(values)
     for section, settings in updates.items():

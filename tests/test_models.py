@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from satgan import SatganError
-from satgan.config import Config, DataConfig, LossConfig, ModelConfig
+from satgan.config import Config, DataConfig, LossConfig, ModelConfig, apply_overrides, preset
 from satgan.models.discriminators.patch import PatchDiscriminator, PatchSettings
 from satgan.models.factory import build_discriminator, build_generator, build_vgg_loss
 from satgan.models.layers import gaussian_blur, init_weights
@@ -16,6 +16,7 @@ from satgan.models.losses import (
     local_detail,
     near_edges,
 )
+from satgan.models.objective import discriminator_loss, generator_loss
 
 
 def params(net: nn.Module) -> int:
@@ -242,3 +243,46 @@ def test_input_skip_draws_sharp_edges():
 def test_antialias_accepts_only_known_filter_sizes():
     with pytest.raises((SatganError, ValueError)):
         Config(model=ModelConfig(antialias=4))
+
+
+# -- settings the config accepts are settings the networks take -----------------------------------
+SWEEP = [(gen, kind, crop, downs, extra)
+         for gen in ("unet", "resnet") for kind in ("patch", "projected", "oasis")
+         for crop in (8, 16, 24, 32, 40, 48, 64, 96, 100) for downs in ((0, 5, 6, 9) if gen == "unet" else (0,))
+         for extra in {"patch": ([], ["discriminator.scales=2"], ["discriminator.layers=1"]), "projected": ([],),
+                       "oasis": ([], ["discriminator.levels=1"], ["discriminator.levels=5"])}[kind]]
+
+
+def test_every_setting_the_config_accepts_builds_and_trains_a_step():
+    """The check and the networks agree: what passes builds, and D's and G's losses run at the
+    crop (the class of "a U-Net ValueError after the check passed")."""
+    accepted = 0
+    for gen, kind, crop, downs, extra in SWEEP:
+        sets = [f"model.generator={gen}", f"model.discriminator={kind}", f"data.crop={crop}",
+                f"model.unet_downs={downs}", "model.ngf=2", "model.ndf=2", "model.resnet_blocks=1", *extra]
+        try:
+            config = apply_overrides(preset("quick"), sets)
+        except SatganError as exc:
+            assert str(exc).count("\n") == 0
+            continue
+        accepted += 1
+        G, D = build_generator(config), build_discriminator(config)
+        mask, real = torch.ones(2, 1, crop, crop), torch.zeros(2, 3, crop, crop)
+        fake = G(mask, None, None, torch.randn(2, config.model.noise, crop, crop))
+        assert fake.shape == real.shape, sets
+        discriminator_loss(D, mask, fake, real, config)
+        generator_loss(D, None, mask, fake, real, config)
+    assert 40 < accepted < len(SWEEP)  # both sides of the line are exercised
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["model.discriminator=oasis", "data.crop=16"], r"a U-Net needs crops of at least 32 pixels \(got data.crop=16\)"),
+    (["model.unet_downs=3"], r"model.unet_downs=3: a U-Net needs at least 5 halvings"),
+    (["data.crop=100", "model.unet_downs=5"], r"model.unet_downs=5 needs a crop that is a multiple of 32"),
+    (["data.crop=64", "model.unet_downs=9"], r"multiple of 512 \(got data.crop=64\)"),
+    (["model.generator=resnet", "data.crop=66"], r"data.crop must be a multiple of 4 \(got 66\)"),
+    (["data.crop=32"], r"a projected discriminator needs crops of at least 64 pixels \(got data.crop=32\); raise"),
+])
+def test_settings_the_networks_refuse_fail_at_the_check(sets, message):
+    with pytest.raises(SatganError, match=message):
+        apply_overrides(preset("quick"), sets)

@@ -234,6 +234,9 @@ class Config(Settings):
             raise SatganError("model.labels are the cities of model.condition=city; set that, or leave the labels out")
         if m.generator == "unet":
             unet_depth(m, crop)  # raises for a crop the U-Net cannot take
+        elif crop % 4:
+            raise SatganError(f"the ResNet generator halves twice and doubles twice: data.crop must be a multiple "
+                              f"of 4 (got {crop})")
         if self.loss.gan_weight > 0:
             kind = discriminator_kind(m.discriminator)
             least = kind.min_crop(self)
@@ -242,11 +245,24 @@ class Config(Settings):
             kind.check(self)
 
 
+UNET_MIN_DOWNS = 5  # fewer halvings leave the U-Net's receptive field smaller than a building block
+
+
 def unet_depth(model: ModelConfig, crop: int) -> int:
-    """The U-Net's halvings: ``model.unet_downs``, or down to 1x1 for a power-of-two crop."""
+    """The U-Net's halvings: ``model.unet_downs``, or down to 1x1 for a power-of-two crop.
+    Every halving must divide the crop exactly, or the skips no longer meet their decoder
+    stage (and a normalised map of 1x1 has no statistics)."""
     if model.unet_downs:
-        return model.unet_downs
+        downs = model.unet_downs
+        if downs < UNET_MIN_DOWNS:
+            raise SatganError(f"model.unet_downs={downs}: a U-Net needs at least {UNET_MIN_DOWNS} halvings")
+        if crop % 2**downs:
+            raise SatganError(f"a U-Net with model.unet_downs={downs} needs a crop that is a multiple of "
+                              f"{2**downs} (got data.crop={crop}); change data.crop or lower model.unet_downs")
+        return downs
     downs = crop.bit_length() - 1
     if 2**downs != crop:
         raise SatganError(f"a U-Net needs a power-of-two crop (128, 256, 512), got {crop}; or set model.unet_downs")
+    if downs < UNET_MIN_DOWNS:
+        raise SatganError(f"a U-Net needs crops of at least {2**UNET_MIN_DOWNS} pixels (got data.crop={crop})")
     return downs

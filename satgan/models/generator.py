@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from satgan import SatganError
+from satgan.config.training import UNET_MIN_DOWNS
 from satgan.models.layers import Blur, conv_bias, norm_layer, upsample_conv
 
 
@@ -34,8 +36,8 @@ class UNetGenerator(nn.Module):
                  norm: str = "batch", upsample: str = "deconv", dropout: bool = True, padding: str = "zeros",
                  antialias: int = 0, style_dim: int = 0, tanh: bool = True, input_skip: bool = False):
         super().__init__()
-        if downs < 5:
-            raise ValueError(f"a U-Net needs at least 5 downsamplings (got {downs})")
+        if downs < UNET_MIN_DOWNS:
+            raise SatganError(f"a U-Net needs at least {UNET_MIN_DOWNS} halvings (got {downs})")
         make_norm, bias = norm_layer(norm, style_dim), conv_bias(norm)
         widths = [min(ngf * 2**i, ngf * 8) for i in range(downs)]  # encoder output widths
         self.down = nn.ModuleList()

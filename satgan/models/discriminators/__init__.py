@@ -45,7 +45,8 @@ class DiscriminatorKind:
 
     def crop_error(self, config: Config, least: int) -> str:
         """The message for a crop below :meth:`min_crop` (``least``): what to change."""
-        return f"a {self.name} discriminator needs crops of at least {least} pixels (got {config.data.crop})"
+        return (f"a {self.name} discriminator needs crops of at least {least} pixels (got data.crop="
+                f"{config.data.crop}); raise data.crop")
 
     def check(self, config: Config) -> None:
         """Checks across settings beyond the crop (raise :class:`~satgan.SatganError`)."""

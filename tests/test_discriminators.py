@@ -206,8 +206,8 @@ def test_settings_that_cannot_work_are_refused():
     with pytest.raises(SatganError, match="crops of at least 64"):
         apply_overrides(preset("quick"), ["model.discriminator=projected", "data.crop=32"])
     with pytest.raises(SatganError, match="multiple of 16"):
-        apply_overrides(preset("quick"), ["model.discriminator=oasis", "discriminator.levels=4", "model.unet_downs=3",
-                                          "data.crop=40"])
+        apply_overrides(preset("quick"), ["model.discriminator=oasis", "discriminator.levels=4",
+                                          "model.generator=resnet", "data.crop=40"])
     with pytest.raises(SatganError, match="city labels"):
         apply_overrides(preset("quick"), ["model.discriminator=oasis", "model.condition=city"])
 

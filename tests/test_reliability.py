@@ -158,7 +158,7 @@ BAD_OPTIONS = [
     (["segbench", "{root}/missing", "{root}/b"], r"missing"),
     (["segbench", "{arrays}", "{root}/b", "--steps", "0"], r"steps=0"),
     (["segbench", "{arrays}", "{root}/b", "--fractions", "0"], r"fractions"),
-    (["segbench", "{arrays}", "{root}/b", "--synthetic", "{root}", "--crop", "32"], r"not a pretransformed folder"),
+    (["segbench", "{arrays}", "{root}/b", "--synthetic", "{root}/run", "--crop", "32"], r"not a pretransformed folder"),
     (["segbench", "{arrays}", "{root}/b"], r"72 px, smaller than crop=128"),
 ]
 
@@ -442,7 +442,7 @@ def test_a_gallery_blocked_by_a_file_keeps_the_earlier_one(place, capsys, tmp_pa
                    "--no-mask-iou"],
           r"files/bad is a file where a folder is needed.*nothing was changed")
     assert snapshot(out) == before
-    assert not [p for p in out.iterdir() if p.name.startswith(".staging")]
+    assert not [p for p in out.iterdir() if "satgan-staging" in p.name]
 
 
 def test_a_publish_that_fails_midway_puts_the_earlier_files_back(tmp_path, monkeypatch):
@@ -459,7 +459,7 @@ def test_a_publish_that_fails_midway_puts_the_earlier_files_back(tmp_path, monke
     real_replace, moved = os.replace, []
 
     def failing_replace(src, dst):
-        if ".staging" in str(src) and "-replaced" not in str(src) + str(dst):  # a staged file going out
+        if "satgan-staging" in str(src) and "-replaced" not in str(src) + str(dst):  # a staged file going out
             moved.append(dst)
             if len(moved) == 3:
                 raise OSError(errno.ENOSPC, "No space left on device", str(dst))

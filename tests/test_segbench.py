@@ -4,6 +4,7 @@ repeat; bad inputs fail up front with one message and write nothing."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -17,6 +18,7 @@ import torch
 
 from satgan import SatganError
 from satgan.config import SegbenchConfig
+from satgan.data.readers import file_sha256
 from satgan.data.subset import subset
 from satgan.evaluation.segmenter import Tiles, phase_lr_factor, random_crops, seg_loss
 from satgan.synthetic.plan import MIX, PRETRAIN, Arm, arm_order
@@ -33,9 +35,18 @@ ARMS = ["real 25%", "real 25% + 50% synthetic", "real 25% after synthetic pre-tr
 
 @pytest.fixture(scope="module")
 def synthetic_arrays(inria_arrays, tmp_path_factory) -> Path:
-    """A second pretransformed folder standing in for synthetic data (a copy of the real one)."""
+    """A second pretransformed folder standing in for synthetic data: the real tiles mirrored
+    (a copy would be the real data by its content hash, which segbench refuses)."""
     out = tmp_path_factory.mktemp("segbench") / "synthetic"
     shutil.copytree(inria_arrays, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    for info in manifest["splits"].values():
+        for key in ("images", "masks"):
+            np.save(out / info[key], np.ascontiguousarray(np.load(out / info[key])[:, :, ::-1]))
+            info["sha256"][key] = file_sha256(out / info[key])
+    content = json.dumps({k: v["sha256"] for k, v in manifest["splits"].items()}, sort_keys=True).encode()
+    manifest["content_hash"] = hashlib.sha256(content).hexdigest()
+    (out / "manifest.json").write_text(json.dumps(manifest))
     return out
 
 

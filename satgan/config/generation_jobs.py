@@ -71,6 +71,8 @@ class EvaluateConfig(Settings):
                                                "folder whose train split trains one, cached (default: DATA's own)")
     batch_size: int = setting(16, ge=1, help="tiles per forward pass")
     device: Device = device_setting()
+    overwrite: bool = setting(False, help="replace an existing --out that is not a report satgan evaluate wrote "
+                                          "(an input is never replaced)")
 
     def check(self) -> None:
         if bool(self.generated) != bool(self.real):

@@ -41,6 +41,8 @@ class SegmenterConfig(Settings):
 
     data: str = setting(help="a pretransformed folder whose train split it learns from", positional=True)
     out: str | None = setting(None, help="also save the trained segmenter to this .pt file")
+    overwrite: bool = setting(False, help="replace an existing --out that is not a segmenter satgan saved (an "
+                                          "input is never replaced)")
     width: int = setting(16, ge=4, le=128, help="base width of its U-Net (widths w, 2w, 4w, 8w, 8w)")
     steps: int = setting(3000, ge=1, help="training steps (on geocompass: 0.30 IoU at 600, 0.34 at 3000, "
                                           "about 5 minutes on 2 cores; docs/RESULTS.md)")

@@ -43,9 +43,114 @@ def load_manifest(root: str | Path) -> dict:
         manifest = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SatganError(f"{path}: damaged ({type(exc).__name__}: {exc}); {_remake(root)}") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("splits"), dict) \
-            or not isinstance(manifest.setdefault("settings", {}), dict):
+    check_manifest(manifest, path)
+    return manifest
+
+
+# -- the manifest's schema: every field a reader takes, and its type -------------------------------
+def _is_int(v: object, low: int = 0) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+def _is_fraction(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1  # NaN fails both
+
+
+def _is_inner_path(v: object) -> bool:
+    """A path relative to the folder that stays inside it (``train/images.npy``)."""
+    return isinstance(v, str) and bool(v) and not Path(v).is_absolute() and ".." not in Path(v).parts
+
+
+def _shown(v: object) -> str:
+    text = json.dumps(v) if isinstance(v, (list, dict)) else repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# field -> (check, what it must be); optional fields are checked where present (older
+# folders may lack them: settings, format, content_hash, a sample's mask and bounds)
+TOP_FIELDS = {"format": (lambda v: _is_int(v, 1), "a format number"), "satgan_version": (str, "a text"),
+              "content_hash": (str, "a text"), "config": (dict, "an object"), "subset_of": (dict, "an object")}
+SETTINGS_FIELDS = {"grid": (lambda v: _is_int(v, 1), "an integer of at least 1"),
+                   "size": (lambda v: _is_int(v, 1), "an integer of at least 1"),
+                   "min_density": (_is_fraction, "a fraction from 0 to 1"), "source": (str, "a path")}
+SPLIT_FIELDS = {"count": (lambda v: _is_int(v, 1), "an integer of at least 1"),
+                "images": (_is_inner_path, "a path inside the folder, like 'train/images.npy'"),
+                "masks": (_is_inner_path, "a path inside the folder, like 'train/masks.npy'"),
+                "image_shape": (lambda v: isinstance(v, list) and len(v) == 4 and all(_is_int(n, 1) for n in v)
+                                and v[1] == v[2] and v[3] == 3, "[count, size, size, 3]"),
+                "samples": (list, "a list of the tiles")}
+OPTIONAL_SPLIT_FIELDS = {"mask_shape": (lambda v: isinstance(v, list) and len(v) == 3 and all(_is_int(n, 1) for n in v),
+                                        "[count, size, size]"),
+                         "tiles_before_filter": (_is_int, "an integer"),
+                         "fractions_before_filter": (list, "a list of fractions"), "sha256": (dict, "an object")}
+SAMPLE_FIELDS = {"source": (str, "a path"), "city": (str, "a text"), "row": (_is_int, "an integer"),
+                 "col": (_is_int, "an integer"), "fraction": (_is_fraction, "a fraction from 0 to 1")}
+OPTIONAL_SAMPLE_FIELDS = {"mask": (str, "a path"), "bounds": (lambda v: isinstance(v, list) and len(v) == 4
+                                                              and all(_is_int(n) for n in v), "[y0, y1, x0, x1]")}
+
+
+def _plain_sample(s: object) -> bool:
+    """What :data:`SAMPLE_FIELDS` and :data:`OPTIONAL_SAMPLE_FIELDS` check, in one expression
+    (a manifest may list 100,000 tiles; ``type(v) is int`` rules out booleans)."""
+    return (type(s) is dict and type(s.get("source")) is str and type(s.get("city")) is str
+            and type(s.get("row")) is int and s["row"] >= 0 and type(s.get("col")) is int and s["col"] >= 0
+            and _is_fraction(s.get("fraction")) and ("mask" not in s or type(s["mask"]) is str)
+            and ("bounds" not in s or OPTIONAL_SAMPLE_FIELDS["bounds"][0](s["bounds"])))
+
+
+def check_manifest(manifest: object, path: Path) -> dict:
+    """``manifest`` (as read from ``path``) checked against the schema pretransform writes:
+    one :class:`SatganError` naming the file and the first field that is missing or of the
+    wrong type (``DATA/manifest.json: splits.train.count must be an integer of at least 1,
+    got '12'``), or whose counts disagree. Fills in ``settings`` where an old folder has none."""
+    root = path.parent
+
+    def wrong(field: str, what: str, value: object = None, missing: bool = False) -> SatganError:
+        got = "it is missing" if missing else f"got {_shown(value)}"
+        return SatganError(f"{path}: {field} must be {what}, {got}; {_remake(root)}")
+
+    def check(record: dict, fields: dict, prefix: str, required: bool) -> None:
+        for key, (test, what) in fields.items():
+            if key not in record:
+                if required:
+                    raise wrong(prefix + key, what, missing=True)
+                continue
+            value = record[key]
+            ok = isinstance(value, test) and not isinstance(value, bool) if isinstance(test, type) else test(value)
+            if not ok:
+                raise wrong(prefix + key, what, value)
+
+    if not isinstance(manifest, dict) or "splits" not in manifest:
         raise SatganError(f"{path}: not a satgan manifest (no splits); {_remake(root)}")
+    check(manifest, TOP_FIELDS, "", required=False)
+    settings = manifest.setdefault("settings", {})
+    if not isinstance(settings, dict):
+        raise wrong("settings", "an object", settings)
+    check(settings, SETTINGS_FIELDS, "settings.", required=False)
+    splits = manifest["splits"]
+    if not isinstance(splits, dict) or not splits:
+        raise wrong("splits", "an object of one or more splits ({\"train\": {...}})", splits)
+    for name, info in splits.items():
+        where = f"splits.{name}"
+        if not isinstance(info, dict):
+            raise wrong(where, "an object (count, images, masks, image_shape, samples)", info)
+        check(info, SPLIT_FIELDS, f"{where}.", required=True)
+        check(info, OPTIONAL_SPLIT_FIELDS, f"{where}.", required=False)
+        count, shape = info["count"], info["image_shape"]
+        for field, n in (("image_shape", shape[0]), ("samples", len(info["samples"])),
+                         ("mask_shape", info.get("mask_shape", [count])[0])):
+            if n != count:
+                raise SatganError(f"{path}: {where}.{field} holds {n} tiles where {where}.count says {count}; "
+                                  f"{_remake(root)}")
+        if info.get("mask_shape", shape[:3])[1:] != shape[1:3]:
+            raise wrong(f"{where}.mask_shape", f"{shape[:3]} (image_shape without its channels)", info["mask_shape"])
+        for i, sample in enumerate(info["samples"]):
+            if _plain_sample(sample):
+                continue  # the common case, fast; the checks below say what is wrong
+            if not isinstance(sample, dict):
+                raise wrong(f"{where}.samples[{i}]", "an object (source, city, row, col, fraction)", sample)
+            check(sample, SAMPLE_FIELDS, f"{where}.samples[{i}].", required=True)
+            check(sample, OPTIONAL_SAMPLE_FIELDS, f"{where}.samples[{i}].", required=False)
     return manifest
 
 
@@ -65,10 +170,17 @@ def open_arrays(root: str | Path, info: dict) -> tuple[np.ndarray, np.ndarray]:
     mask_shape = info.get("mask_shape", info["image_shape"][:3])
     for key, want in (("masks", mask_shape), ("images", info["image_shape"])):
         path = root / info[key]
+        if not path.is_file():
+            what = "is a folder, not an array file" if path.is_dir() else "is missing"
+            raise SatganError(f"{path}: {what} (the manifest lists it); {_remake(root)}")
         try:
             arr = np.load(path, mmap_mode="r")
         except (OSError, ValueError) as exc:
             raise SatganError(f"{path}: cannot be read ({exc}); {_remake(root)}") from None
+        if arr.dtype == np.uint8 and arr.ndim == len(want) and list(arr.shape[1:]) == list(want[1:]) \
+                and len(arr) != want[0]:
+            raise SatganError(f"{path}: holds {len(arr)} tiles where the manifest says {want[0]} (its count); "
+                              f"{_remake(root)}")
         if arr.dtype != np.uint8 or list(arr.shape) != list(want):
             raise SatganError(f"{path}: holds {arr.dtype} {tuple(arr.shape)}, the manifest says uint8 {tuple(want)}; "
                               f"{_remake(root)}")

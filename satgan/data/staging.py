@@ -16,7 +16,7 @@ import numpy as np
 
 import satgan
 from satgan import SatganError, SatganWarning
-from satgan.atomic import write_json
+from satgan.atomic import check_apart, write_json
 from satgan.config import PretransformConfig
 from satgan.data.arrays import MANIFEST, PARTS, load_manifest
 from satgan.data.readers import file_sha256
@@ -39,7 +39,9 @@ def prepare_out(out: Path, settings: dict, overwrite: bool) -> dict | None:
     """
     if out.exists() and not out.is_dir():
         raise SatganError(f"{out}: exists and is not a folder")
+    check_apart(out, [("the source folder", settings["source"])], "OUT")
     manifest, parts_settings = out / MANIFEST, out / PARTS / "settings.json"
+    _check_parts_are_ours(out / PARTS)
     done = None
     if manifest.exists():
         try:
@@ -47,6 +49,9 @@ def prepare_out(out: Path, settings: dict, overwrite: bool) -> dict | None:
         except SatganError:
             if not overwrite:
                 raise  # a damaged output is replaced only with --overwrite
+            if not manifest.is_file():  # a folder in its place is not satgan's to delete
+                raise SatganError(f"{manifest}: is not a file; satgan replaces only a manifest it wrote: move it "
+                                  "away, or choose another OUT") from None
     if done is None and not manifest.exists() and not (out / PARTS).exists() and out.is_dir() \
             and any(out.iterdir()):
         raise SatganError(f"{out}: folder is not empty and holds no satgan pretransform; choose a new or empty OUT")
@@ -66,6 +71,17 @@ def prepare_out(out: Path, settings: dict, overwrite: bool) -> dict | None:
     (out / PARTS).mkdir(parents=True, exist_ok=True)
     write_json(parts_settings, settings)
     return None
+
+
+def _check_parts_are_ours(parts: Path) -> None:
+    """``OUT/.parts`` is satgan's staging only where an earlier run wrote its ``settings.json``
+    there (or left it empty): anything else by that name is never used nor deleted."""
+    if not parts.exists() and not parts.is_symlink():
+        return
+    if parts.is_symlink() or not parts.is_dir() or (
+            not (parts / "settings.json").is_file() and any(parts.iterdir())):
+        raise SatganError(f"{parts}: not a staging folder of satgan pretransform (no settings.json in it); "
+                          "satgan never deletes what it did not write: move it away, or choose another OUT")
 
 
 def _read_json(path: Path) -> object:
@@ -96,8 +112,6 @@ def commit(out: Path, manifest: dict) -> None:
     previous = out / MANIFEST
     old = _read_json(previous) if previous.is_file() else None
     old_splits = old.get("splits", {}) if isinstance(old, dict) and isinstance(old.get("splits"), dict) else {}
-    if previous.is_dir():
-        shutil.rmtree(previous)
     previous.unlink(missing_ok=True)  # from here until the end, the folder is visibly unfinished
     for split in old_splits:
         if split not in manifest["splits"]:

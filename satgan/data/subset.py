@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 
 from satgan import SatganError
-from satgan.atomic import check_output_folder, write_json
+from satgan.atomic import check_output_folder, make_staging, sweep_staging, write_json
 from satgan.data.arrays import MANIFEST, load_manifest, open_arrays
 from satgan.data.readers import file_sha256
 
@@ -48,8 +49,10 @@ def subset_indices(total: int, count: int, seed: int) -> np.ndarray:
 
 def subset_folder(source: str | Path, out: str | Path, count: int, seed: int = 0, overwrite: bool = False) -> dict:
     """Write ``out``: ``count`` tiles of ``source``'s train split and its other splits whole.
-    Returns the new manifest. The folder is assembled beside ``out`` and moved into place
-    at the end, so an interrupted run leaves no half-written folder."""
+    Returns the new manifest. The folder is assembled beside ``out``, in a staging folder
+    marked as satgan's (:func:`~satgan.atomic.make_staging`), and moved into place at the
+    end, so an interrupted run leaves no half-written folder; ``out`` and ``source`` never
+    nest, so replacing one never touches the other."""
     source = Path(source).expanduser().resolve()
     manifest = load_manifest(source)
     if TRAIN not in manifest["splits"]:
@@ -57,29 +60,28 @@ def subset_folder(source: str | Path, out: str | Path, count: int, seed: int = 0
     total = manifest["splits"][TRAIN]["count"]
     if not 1 <= count <= total:
         raise SatganError(f"--count {count}: {source}'s {TRAIN} split has {total} tiles; give 1 to {total}")
-    out = Path(check_output_folder(out, "OUT")).expanduser().resolve()
-    if out == source:
-        raise SatganError(f"OUT {out} is the source folder; give another folder")
+    out = Path(check_output_folder(out, "OUT", inputs=[("the source folder", source)])).expanduser().resolve()
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise SatganError(f"{out}: exists and is not empty; give an empty folder or --overwrite")
         if not (out / MANIFEST).is_file():
             raise SatganError(f"{out}: not a pretransformed folder; --overwrite only replaces one")
     rows = subset_indices(total, count, seed)
-    staging = out.with_name(f".{out.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    sweep_staging(out.parent, f"{out.name}.", precious=("old",))
+    stage = make_staging(out.parent, f"{out.name}.")
+    new, old = stage / "new", stage / "old"
     splits = {}
     try:
         for split, info in manifest["splits"].items():
             masks, images = open_arrays(source, info)
             keep = rows if split == TRAIN else np.arange(info["count"])
-            (staging / split).mkdir(parents=True)
+            (new / split).mkdir(parents=True)
             entry = {**info, "count": len(keep), "image_shape": [len(keep), *images.shape[1:]],
                      "mask_shape": [len(keep), *masks.shape[1:]],
                      "samples": [info["samples"][int(i)] for i in keep]}
             for key, array in (("images", images), ("masks", masks)):
-                np.save(staging / split / f"{key}.npy", np.ascontiguousarray(array[keep]))
-            entry["sha256"] = {key: file_sha256(staging / split / f"{key}.npy") for key in ("images", "masks")}
+                np.save(new / split / f"{key}.npy", np.ascontiguousarray(array[keep]))
+            entry["sha256"] = {key: file_sha256(new / split / f"{key}.npy") for key in ("images", "masks")}
             splits[split] = entry
         content = hashlib.sha256(json.dumps({k: v["sha256"] for k, v in splits.items()},
                                             sort_keys=True).encode()).hexdigest()
@@ -88,15 +90,19 @@ def subset_folder(source: str | Path, out: str | Path, count: int, seed: int = 0
         # in the settings too, so satgan pretransform never takes this folder for its own full output
         made = {**manifest, "settings": {**manifest["settings"], "subset_of": origin}, "splits": splits,
                 "content_hash": content, "subset_of": {**origin, "indices": rows.tolist()}}
-        write_json(staging / MANIFEST, made)
-        if out.exists():  # the old folder goes aside first, so no moment leaves neither
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            staging.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
+        write_json(new / MANIFEST, made)
+        if out.exists():  # the old folder goes aside first (into the staging folder), so no moment leaves neither
+            os.rename(out, old)
+            try:
+                os.rename(new, out)
+            except BaseException:
+                os.rename(old, out)
+                raise
         else:
-            staging.rename(out)
+            os.rename(new, out)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if old.exists() and not out.exists():  # the earlier folder could not be put back: never delete it
+            raise SatganError(f"{out}: replacing it failed and so did putting the earlier folder back; it is in "
+                              f"{old}: move it back")
+        shutil.rmtree(stage, ignore_errors=True)
     return made

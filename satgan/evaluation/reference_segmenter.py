@@ -23,19 +23,19 @@ from torch import nn
 
 import satgan
 from satgan import SatganError, SatganWarning
-from satgan.atomic import atomic_path
 from satgan.config import SegmenterConfig, to_dict
 from satgan.data.arrays import load_manifest, load_split
-from satgan.evaluation.segmenter import TRAIN, build, building_share, fit, load_tiles, predict, score
-from satgan.models.segmenter import MULTIPLE, BuildingSegmenter
+from satgan.evaluation.segmenter import TRAIN, build, building_share, fit, load_tiles, predict, score, segmenter_net
+from satgan.models.segmenter import MULTIPLE
+from satgan.models.weights_files import read_torch_file
 from satgan.progress import progress_bar
-from satgan.runtime import resolve_device
+from satgan.runtime import resolve_device, save_torch
 
 KIND = "satgan-segmenter"
 FORMAT = 1
 MIN_BUILDING_SHARE = 0.005  # below this the masks hold too few buildings to learn what one looks like
 # settings that do not change what is learnt: left out of the cache key
-NOT_IN_KEY = ("data", "out", "cache", "device")
+NOT_IN_KEY = ("data", "out", "overwrite", "cache", "device")
 
 
 @dataclass
@@ -57,9 +57,7 @@ class Segmenter:
             raise SatganError(f"{path}: is a folder; give a file name, e.g. {path / 'segmenter.pt'}")
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
-        with atomic_path(path) as tmp:
-            torch.save({"kind": KIND, "format": FORMAT, "info": self.info, "weights": state}, tmp)
-        return path
+        return save_torch({"kind": KIND, "format": FORMAT, "info": self.info, "weights": state}, path)
 
 
 def training_settings(cfg: SegmenterConfig) -> dict:
@@ -90,27 +88,30 @@ def load_segmenter(path: str | os.PathLike, device: str = "auto") -> Segmenter:
     path = Path(path).expanduser()
     if not path.is_file():
         raise SatganError(f"{path}: no such segmenter file")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is one message
-        raise SatganError(f"{path}: not a readable segmenter ({type(exc).__name__}); the file is truncated, "
-                          "corrupt or not a satgan segmenter") from None
+    raw = read_torch_file(path, "segmenter", "a satgan segmenter")
     if not isinstance(raw, dict) or raw.get("kind") != KIND:
         raise SatganError(f"{path}: not a satgan segmenter (a generator checkpoint? give a file saved by "
                           "satgan segmenter --out, or a pretransformed folder to train one)")
     if raw.get("format") != FORMAT:
         raise SatganError(f"{path}: segmenter format {raw.get('format')!r}; this satgan reads format {FORMAT}: "
                           "train it again")
-    try:
-        info = raw["info"]
-        net = BuildingSegmenter(int(info["settings"]["width"]))
-        net.load_state_dict(raw["weights"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise SatganError(f"{path}: a damaged segmenter ({type(exc).__name__}); train it again") from None
+    info = raw.get("info")
+    if not isinstance(info, dict) or not isinstance(info.get("settings"), dict):
+        raise SatganError(f"{path}: a damaged segmenter (no info.settings); train it again")
+    net = segmenter_net(info["settings"].get("width"), raw.get("weights"), path)
     dev = resolve_device(device)
     return Segmenter(net.to(dev).eval(), info, dev)
+
+
+def is_segmenter_file(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a segmenter satgan saved (its header, not its name; runs no code)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            raw = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:  # noqa: BLE001 - anything unreadable is not a segmenter
+            return False
+    return isinstance(raw, dict) and raw.get("kind") == KIND
 
 
 def train_segmenter(cfg: SegmenterConfig, progress: bool = True) -> Segmenter:
@@ -144,7 +145,7 @@ def reference_segmenter(cfg: SegmenterConfig, progress: bool = True) -> Segmente
     side = min(info["image_shape"][1:3])
     if side < 32:
         raise SatganError(f"{cfg.data}: tiles of {side} px are too small for the reference segmenter (it needs 32 "
-                          "px or more); pretransform larger tiles, or skip mask fidelity (--no-mask-iou)")
+                          "px or more); pretransform larger tiles")
     if side < cfg.crop:  # small tiles: the largest crop they allow
         cfg = replace(cfg, crop=side - side % MULTIPLE)
     key = cache_key(cfg)
@@ -182,6 +183,6 @@ def segmenter_from_spec(spec: str | None, data: str, device: str = "auto", progr
         return reference_segmenter(cfg, progress)
     except SatganError as exc:
         if spec:
-            raise
+            raise SatganError(f"mask fidelity: {exc}; or skip it with --no-mask-iou") from None
         raise SatganError(f"mask fidelity: {exc}; give --segmenter (a saved segmenter or another "
                           "pretransformed folder) or --no-mask-iou") from None

@@ -11,20 +11,46 @@ code (:mod:`satgan.evaluation.folder_scoring`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
 from satgan.atomic import check_output_file, write_json
-from satgan.config import EvaluateConfig
+from satgan.config import EvaluateConfig, model_spec
 from satgan.evaluation.baselines import FlatFill
 from satgan.evaluation.folder_scoring import evaluate_folders
 from satgan.evaluation.reference_segmenter import segmenter_from_spec
 from satgan.evaluation.scoring import evaluate_models
 from satgan.generation.loading import Model, generator_from_config, load_generators
 
+REPORT_KEYS = ("satgan_version", "inception", "models")  # what every report this command writes holds
+
+
+def is_report(path: str | Path) -> bool:
+    """Whether ``path`` holds a report :func:`evaluate` wrote (read by its content, not its name)."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        if not f.read(64).lstrip().startswith(b"{"):  # a checkpoint or an image is not read whole
+            return False
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(report, dict) and all(k in report for k in REPORT_KEYS) and isinstance(report["models"], dict)
+
+
+def evaluate_inputs(cfg: EvaluateConfig) -> list[tuple[str, str | None]]:
+    """Every file and folder ``cfg`` reads, labelled: what ``--out`` must never be."""
+    return [*(("the checkpoint", model_spec(spec)[1]) for spec in cfg.checkpoints), ("the data folder", cfg.data),
+            ("the generated folder", cfg.generated), ("the real folder", cfg.real),
+            ("the segmenter", cfg.segmenter), ("the Inception file", cfg.inception)]
+
 
 def evaluate(cfg: EvaluateConfig) -> dict:
-    """Run the evaluation ``cfg`` describes and write its JSON report to ``cfg.out``."""
-    out = check_output_file(cfg.out)  # before the scoring, not after
+    """Run the evaluation ``cfg`` describes and write its JSON report to ``cfg.out``: never
+    one of its inputs; an existing file only where it is an earlier report, or with ``cfg.overwrite``."""
+    out = check_output_file(cfg.out, inputs=evaluate_inputs(cfg), kind=("a report of satgan evaluate", is_report),
+                            overwrite=cfg.overwrite)  # before the scoring, not after
     if cfg.generated:
         report = evaluate_folders(cfg)
     else:

@@ -11,7 +11,7 @@ the segmenter finds in an image, pooled over pixels. The cached reference segmen
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from satgan import SatganError
 from satgan.config import SegmenterConfig
 from satgan.data.arrays import load_split, open_arrays
 from satgan.models.segmenter import MULTIPLE, BuildingSegmenter
+from satgan.models.weights_files import check_finite, state_dict_of
 
 TRAIN = "train"
 
@@ -74,6 +75,34 @@ def building_share(tiles: Tiles) -> float:
         masks = np.asarray(tiles.masks[start:start + 256])
         total, built = total + masks.size, built + int(np.count_nonzero(masks >= 128))
     return built / max(total, 1)
+
+
+# -- a saved segmenter's network ------------------------------------------------------------------
+SEGMENTER_KEYS = "down.0.0.weight, down.0.1.weight, head.weight"  # BuildingSegmenter's state dict
+WIDTHS = next((f.metadata["ge"], f.metadata["le"]) for f in fields(SegmenterConfig) if f.name == "width")
+
+
+def segmenter_net(width: object, weights: object, path: str | Path) -> BuildingSegmenter:
+    """The network a segmenter file at ``path`` describes: its ``width`` setting and its
+    ``weights``, checked (a width in range, a state dict of this U-Net's tensors, no NaN),
+    or one :class:`SatganError` naming the file."""
+    expected = "a satgan segmenter"
+    if not isinstance(width, int) or isinstance(width, bool) or not WIDTHS[0] <= width <= WIDTHS[1]:
+        raise SatganError(f"{path}: not {expected}: its settings.width must be an integer from {WIDTHS[0]} to "
+                          f"{WIDTHS[1]}, got {width!r:.40}")
+    weights = state_dict_of(weights, path, expected, SEGMENTER_KEYS)
+    net = BuildingSegmenter(width)
+    mine = net.state_dict()
+    missing = [k for k in mine if k not in weights]
+    wrong = [k for k in mine if k in weights and weights[k].shape != mine[k].shape]
+    if missing or wrong:
+        detail = (f"no {', '.join(missing[:3])}" if missing else
+                  f"{wrong[0]} has shape {tuple(weights[wrong[0]].shape)} where width {width} needs "
+                  f"{tuple(mine[wrong[0]].shape)}")
+        raise SatganError(f"{path}: a damaged segmenter ({detail}); train it again")
+    check_finite(weights, path, "tensor", "the file is damaged; train it again")
+    net.load_state_dict({k: weights[k] for k in mine})
+    return net
 
 
 # -- one training step's data ---------------------------------------------------------------------

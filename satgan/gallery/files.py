@@ -16,7 +16,7 @@ from PIL import Image
 import satgan
 from satgan import SatganError
 from satgan.atomic import atomic_path, check_output_folder, staged_folder
-from satgan.config import GalleryConfig
+from satgan.config import GalleryConfig, model_spec
 from satgan.data.writers import write_image
 from satgan.evaluation.reference_segmenter import segmenter_from_spec
 from satgan.gallery.figures import save_figure, scene_figure, side_by_side, style_figure, variations_figure
@@ -81,8 +81,11 @@ def write_html(gallery: Gallery, path: str | Path, title: str = "satgan gallery"
 def gallery(cfg: GalleryConfig) -> dict:
     """``satgan gallery``: generate, then write figures/, files/ (:func:`export_old_names`) and gallery.html.
     Everything is written to a staging folder first and moved into ``cfg.out`` at the end,
-    so a gallery that fails leaves an earlier one there whole."""
-    out = check_output_folder(cfg.out)
+    so a gallery that fails leaves an earlier one there whole. ``cfg.out`` is never an input,
+    inside the data folder nor holding it."""
+    checkpoints = [("the checkpoint", model_spec(spec)[1]) for spec in cfg.checkpoints]
+    inputs = [("the data folder", cfg.data), ("the segmenter", cfg.segmenter), *checkpoints]
+    out = check_output_folder(cfg.out, inputs=inputs)
     models = load_generators(cfg.checkpoints, cfg.device)
     if cfg.truncation != 1 and not any(m.latent for m in models.values()):
         raise SatganError(f"--truncation {cfg.truncation}: none of the models has a style code to scale "
@@ -98,7 +101,7 @@ def gallery(cfg: GalleryConfig) -> dict:
                       cfg.style_masks, cfg.variations)
     if segmenter is not None:
         add_mask_iou(g, segmenter)
-    with staged_folder(out) as stage:
+    with staged_folder(out, inputs) as stage:
         figures = [save_figure(side_by_side(g, city), stage / "figures" / f"{city}.jpg")
                    for city in sorted(set(g.cities))]
         figures += [save_figure(scene_figure(s), stage / "figures" / f"scene-{s['name']}.jpg") for s in g.scenes]

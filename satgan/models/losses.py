@@ -12,6 +12,7 @@ from torch import nn
 
 from satgan import SatganError
 from satgan.models.layers import gaussian_blur
+from satgan.models.weights_files import check_finite, read_torch_file, state_dict_of
 
 GAN_MODES = ("vanilla", "lsgan", "hinge")
 
@@ -61,6 +62,7 @@ VGG19_LAYERS = {
     "relu4_1": 20, "relu4_2": 22, "relu4_3": 24, "relu4_4": 26,
     "relu5_1": 29, "relu5_2": 31, "relu5_3": 33, "relu5_4": 35,
 }
+VGG19_KEYS = "features.0.weight, features.0.bias, features.2.weight"  # torchvision's naming
 DEFAULT_VGG_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # pix2pixHD's
 
 
@@ -108,6 +110,8 @@ def find_vgg19_weights(path: str | os.PathLike | None = None, download: bool = T
     """
     if path:
         path = Path(path).expanduser()
+        if path.is_dir():
+            raise SatganError(f"{path}: is a folder, not a weights file (loss.vgg_weights: give {VGG19_FILE})")
         if not path.is_file():
             raise SatganError(f"VGG19 weights not found at {path} (vgg_weights setting)")
         return path
@@ -129,6 +133,26 @@ def find_vgg19_weights(path: str | os.PathLike | None = None, download: bool = T
     )
 
 
+def load_vgg19_features(path: Path, features: nn.Module) -> dict[str, torch.Tensor]:
+    """The ``features.*`` tensors of torchvision's VGG19 weights file at ``path``, checked
+    against ``features`` (names and shapes) and for NaN: anything else is one clear error."""
+    expected = f"torchvision VGG19 weights ({VGG19_FILE}, loss.vgg_weights)"
+    state = state_dict_of(read_torch_file(path, "weights file", expected), path, expected, VGG19_KEYS)
+    mine = features.state_dict()
+    theirs = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
+    missing = [f"features.{k}" for k in mine if k not in theirs]
+    if missing:
+        raise SatganError(f"{path}: not {expected}: no {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} "
+                          f"(keys like {VGG19_KEYS})")
+    for name, tensor in mine.items():
+        if theirs[name].shape != tensor.shape:
+            raise SatganError(f"{path}: not {expected}: features.{name} has shape {tuple(theirs[name].shape)} "
+                              f"where VGG19 has {tuple(tensor.shape)}")
+    used = {k: theirs[k] for k in mine}
+    check_finite(used, path, "tensor", f"the file is damaged; download {VGG19_URL} again")
+    return used
+
+
 class VGGLoss(nn.Module):
     """Weighted L1 between VGG19 features of generated and real images.
 
@@ -147,14 +171,8 @@ class VGGLoss(nn.Module):
             weights = [1 / 32, 1 / 16, 1 / 8, 1 / 4, 1.0] if len(layers) == 5 else [1.0] * len(layers)
         if len(weights) != len(layers):
             raise SatganError(f"{len(layers)} VGG layers but {len(weights)} weights")
-        weights_file = find_vgg19_weights(weights_path, download)
-        state = torch.load(weights_file, map_location="cpu", weights_only=True)
         features = make_layers(cfgs["E"])  # VGG19's convolutional part; the classifier is not needed
-        try:
-            features.load_state_dict({k.removeprefix("features."): v for k, v in state.items()
-                                      if k.startswith("features.")})
-        except RuntimeError as exc:
-            raise SatganError(f"{weights_file}: not torchvision VGG19 weights ({exc})") from exc
+        features.load_state_dict(load_vgg19_features(find_vgg19_weights(weights_path, download), features))
         order = sorted(range(len(layers)), key=lambda i: VGG19_LAYERS[layers[i]])
         self.cuts = [VGG19_LAYERS[layers[i]] for i in order]
         self.layer_weights = [float(weights[i]) for i in order]

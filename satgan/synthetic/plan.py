@@ -81,8 +81,9 @@ def plan_arms(cfg: SegbenchConfig, n_real: int, n_synthetic: int | None) -> list
     """The arms, in table order: per fraction, real only, each share, pre-training, and
     (with ``filter``) the filtered twins of the synthetic ones; synthetic only last. Without
     synthetic data (``n_synthetic`` None) only the real arms. A fraction that gives no
-    tiles, or a share that gives a batch no real or no synthetic tile, is an error.
-    Repeated values count once."""
+    tiles, a share that gives a batch no real or no synthetic tile, or synthetic data that
+    no arm adds to real tiles (no share, no pre-training) is an error. An empty ``shares``
+    is no mixing arm. Repeated values count once."""
     if not cfg.fractions:
         raise SatganError("fractions: give at least one fraction of the real training tiles, e.g. 0.1,0.25,1")
     if n_synthetic is not None:  # options that shape synthetic arms: checked only where there are some
@@ -111,8 +112,13 @@ def plan_arms(cfg: SegbenchConfig, n_real: int, n_synthetic: int | None) -> list
 
 
 def _check_synthetic_options(cfg: SegbenchConfig) -> None:
-    """Every share gives a batch at least one real and one synthetic tile, no two shares the
-    same batch, and pre-training leaves both phases a step."""
+    """Some arm adds synthetic tiles to real ones (a share, or pre-training), every share gives
+    a batch at least one real and one synthetic tile, no two shares the same batch, and
+    pre-training leaves both phases a step."""
+    if not cfg.shares and not cfg.pretrain:
+        raise SatganError(f"shares is empty and pretrain is 0: no arm adds the synthetic tiles of {cfg.synthetic} to "
+                          "real ones, so nothing would say whether they help; give shares (e.g. --shares "
+                          "0.25,0.5,0.75) or --pretrain 0.5")
     seen: dict[int, float] = {}
     for share in sorted(set(cfg.shares)):
         k = synthetic_per_batch(share, cfg.batch_size)

@@ -1,5 +1,7 @@
 """segbench's report: per arm the IoU over seeds, its gain over real only with a standard
-error, a markdown table, a figure and a sentence a user can act on.
+error, a markdown table, a figure and a sentence a user can act on; the runs it is
+assembled from, one file each under ``OUT/runs/`` written as each run finishes; and the
+lock that keeps one segbench per ``OUT``.
 
 Gains are paired: each seed's arm against the same seed's real-only run (same initial
 weights, same real tiles), so the standard error is that of the per-seed differences. A
@@ -10,14 +12,23 @@ many arms, the best of them beats "twice its standard error" by chance too often
 
 from __future__ import annotations
 
+import errno
+import json
 import math
+import os
+import re
+import socket
 import statistics
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from satgan import SatganError
-from satgan.atomic import atomic_path, write_json
+from satgan import SatganError, SatganWarning
+from satgan.atomic import write_json
 from satgan.synthetic.plan import Arm
 
 try:  # scipy is optional (the synthetic extra): a missing one should name the extra
@@ -25,6 +36,8 @@ try:  # scipy is optional (the synthetic extra): a missing one should name the e
 except ImportError as exc:
     raise SatganError(f"segbench's statistics need scipy: pip install 'satgan[synthetic]' ({exc})") from exc
 
+RUNS = "runs"  # OUT/runs/: one finished run per file
+LOCK = ".segbench.lock"  # in OUT while a segbench writes there: "PID HOST"
 ALPHA = 0.05  # family-wise, per fraction (Holm)
 MOSTLY_IGNORED = 0.5  # a filter that drops more of the synthetic buildings than this leaves mostly ground
 
@@ -117,6 +130,9 @@ def recommendation(report: dict) -> str:
     is more than twice its standard error; for each fraction separately when gains differ."""
     rows = [a for a in report["arms"] if a["delta_iou"] is not None and a["fraction"] is not None]
     if not rows:
+        if report["settings"].get("synthetic"):
+            return ("No arm added the synthetic tiles to real ones (no --shares, --pretrain 0), so nothing says "
+                    "whether they help: give --shares or --pretrain.")
         return "No synthetic arm ran: give --synthetic to measure whether synthetic pairs help."
     seeds = report["settings"]["seeds"]
     sentences = []
@@ -197,11 +213,144 @@ def markdown(report: dict) -> str:
             + (f"\n{report['generator']['sentence']}\n" if report.get("generator") else ""))
 
 
+def run_file(out: Path, arm: str, seed: int) -> Path:
+    """Where the run of ``arm`` and ``seed`` is kept: ``OUT/runs/seed0-real-10pct-50pct-synthetic.json``."""
+    slug = re.sub(r"[^a-z0-9.]+", "-", arm.lower().replace("%", "pct")).strip("-")
+    return out / RUNS / f"seed{seed}-{slug}.json"
+
+
+def load_run(path: Path, key: str) -> dict | None:
+    """The run kept in ``path`` when it was made with ``key`` (the same arm, seed, settings and
+    data), else None: a run of other settings, or a damaged file, is trained again."""
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(kept, dict) or kept.get("key") != key or not isinstance(kept.get("run"), dict):
+        return None
+    return kept["run"]
+
+
+def save_run(path: Path, key: str, run: dict) -> None:
+    """Keep a finished run, atomically; a failed write is an :class:`OSError` naming ``path``."""
+    try:
+        write_json(path, {"key": key, "run": run})
+    except OSError as exc:
+        raise _named(exc, path) from exc
+
+
 def write_report(report: dict, out: Path) -> None:
-    """``report.png``, ``report.md`` and, last, ``report.json`` in ``out``, each atomically."""
+    """``report.png``, ``report.md`` and ``report.json`` in ``out``: all three are written under
+    temporary names first and renamed only when every one is whole, so a failed write (a full
+    disk) leaves the earlier three as they were. The error names the file that failed."""
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "report.png") as tmp:
-        segbench_figure(report).savefig(tmp, dpi=110)
-    with atomic_path(out / "report.md") as tmp:
-        tmp.write_text(markdown(report), encoding="utf-8")
-    write_json(out / "report.json", report)
+    writes = {"report.png": lambda tmp: segbench_figure(report).savefig(tmp, dpi=110),
+              "report.md": lambda tmp: tmp.write_text(markdown(report), encoding="utf-8"),
+              "report.json": lambda tmp: tmp.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n",
+                                                        encoding="utf-8")}
+    written: list[tuple[Path, Path]] = []
+    path = out
+    try:
+        for name, write in writes.items():
+            path = out / name
+            tmp = out / f".{path.stem}.tmp-{os.getpid()}{path.suffix}"
+            written.append((tmp, path))
+            write(tmp)
+        for tmp, path in written:
+            os.replace(tmp, path)
+    except OSError as exc:
+        raise _named(exc, path) from exc
+    finally:
+        for tmp, _ in written:
+            tmp.unlink(missing_ok=True)
+
+
+def _named(exc: OSError, path: Path) -> OSError:
+    """``exc`` naming ``path``, the file meant (a failed write names no file, a rename the temporary one)."""
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
+
+
+# -- one segbench per OUT, and what a failed write keeps ---------------------------------------------
+def _holder(lock: Path) -> tuple[int, str] | None:
+    """The ``(pid, host)`` a lock file names (None: empty or unreadable)."""
+    try:
+        pid, host = lock.read_text(encoding="utf-8").split()
+        return int(pid), host
+    except (OSError, ValueError):
+        return None
+
+
+def _stale(lock: Path, holder: tuple[int, str] | None) -> bool:
+    """A lock whose process is gone: its pid is not running on this host (a lock of another
+    host, or of this process, is never taken over)."""
+    if holder is None:  # a process between making the file and writing its pid; or one killed there
+        try:
+            return time.time() - lock.stat().st_mtime > 60
+        except OSError:
+            return True
+    pid, host = holder
+    if host != socket.gethostname() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: running, as another user
+        return False
+    return False
+
+
+def _busy(out: Path, lock: Path, holder: tuple[int, str] | None) -> SatganError:
+    who = f"pid {holder[0]} on {holder[1]}" if holder else "a process starting"
+    return SatganError(f"--out {out}: another segbench ({who}) is writing into this folder; wait for it to finish or "
+                       f"give another --out (if that process is gone, remove {lock})")
+
+
+@contextmanager
+def output_lock(out: Path) -> Iterator[None]:
+    """``out`` for this process alone while the block runs: a lock file made with ``O_EXCL``
+    holding this pid and host. A lock left by a process that is gone (kill -9) is taken over
+    with a warning; a live one is refused with one error naming the folder."""
+    lock = out / LOCK
+    mine = f"{os.getpid()} {socket.gethostname()}\n"
+    for attempt in range(2):
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            holder = _holder(lock)
+            if attempt or not _stale(lock, holder):
+                raise _busy(out, lock, holder) from None
+            aside = lock.with_name(f"{LOCK}.stale-{os.getpid()}")
+            try:  # renamed, not removed: of two processes taking over the same lock, one wins
+                os.rename(lock, aside)
+            except FileNotFoundError:
+                continue
+            if _holder(aside) != holder:  # another process's fresh lock: give it back
+                os.rename(aside, lock)
+                raise _busy(out, lock, _holder(lock)) from None
+            aside.unlink(missing_ok=True)
+            warnings.warn(f"--out {out}: taking over the lock of segbench pid {holder[0] if holder else '?'}, which "
+                          "is no longer running", SatganWarning, stacklevel=3)
+            continue
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(mine)
+        except OSError as exc:
+            lock.unlink(missing_ok=True)
+            raise OSError(exc.errno, exc.strerror or str(exc), str(lock)) from exc
+        break
+    try:
+        yield
+    finally:
+        if lock.is_file() and lock.read_text(encoding="utf-8") == mine:
+            lock.unlink()
+
+
+def write_failed(exc: OSError, out: Path, kept: int) -> SatganError:
+    """A failed write as one message: the file, why, and what was kept."""
+    reason = "no space left on the disk" if exc.errno == errno.ENOSPC else (exc.strerror or type(exc).__name__)
+    where = exc.filename or out
+    if not kept:
+        return SatganError(f"{where}: cannot be written ({reason}); no run had finished")
+    return SatganError(f"{where}: cannot be written ({reason}); the {kept} finished run(s) are kept in "
+                       f"{out / RUNS}: run the same command again (once there is room) and it reuses them")

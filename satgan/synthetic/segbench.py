@@ -10,33 +10,53 @@ synthetic pixels filtered out, and synthetic tiles alone.
 Every arm gets the same budget (``steps`` steps of ``batch_size`` tiles) and, for each seed,
 the same initial weights and the same (nested) real subset. All arms are scored on a real
 split none of them trained on (``test_split`` of the real folder, or with ``test`` every
-tile of another folder), by IoU and F1 pooled over all its pixels. The result is one JSON
-report, a markdown table, a plot and a sentence on whether to use the synthetic set
-(:mod:`satgan.synthetic.report`). Any pretransformed folders work, so a user can run it on
-their own data.
+tile of another folder), by IoU and F1 pooled over all its pixels. Each run is kept in
+``OUT/runs/`` as it finishes; the result is one JSON report, a markdown table, a plot and a
+sentence on whether to use the synthetic set (:mod:`satgan.synthetic.report`). Any
+pretransformed folders work, so a user can run it on their own data.
+
+One segbench at a time writes into an ``OUT`` (:func:`~satgan.synthetic.report.output_lock`):
+a second one is refused. A segbench that stops (a full disk, Ctrl-C, kill -9) keeps its
+finished runs, and the same command again reuses each one whose arm, seed, settings and
+data are the same (:func:`run_key`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+import satgan
 from satgan import SatganError
 from satgan.atomic import check_output_folder
 from satgan.config import SegbenchConfig, SegmenterConfig, to_dict
 from satgan.data.arrays import load_manifest
 from satgan.data.subset import subset
-from satgan.evaluation.segmenter import TRAIN, Tiles, build, fit, load_tiles, pixel_losses, score
+from satgan.evaluation.reference_segmenter import MIN_BUILDING_SHARE, training_settings
+from satgan.evaluation.segmenter import TRAIN, Tiles, build, building_share, fit, load_tiles, pixel_losses, score
 from satgan.progress import progress_bar
 from satgan.runtime import resolve_device
-from satgan.synthetic.plan import arm_order, plan_arms
-from satgan.synthetic.report import recommendation, summarize, write_report
+from satgan.synthetic.plan import PRETRAIN, Arm, arm_order, plan_arms, real_name
+from satgan.synthetic.report import (
+    RUNS,
+    load_run,
+    output_lock,
+    recommendation,
+    run_file,
+    save_run,
+    summarize,
+    write_failed,
+    write_report,
+)
+
+RUN_FORMAT = 1  # of OUT/runs/*.json; part of every run's key
 
 
 def initial_network(cfg: SegbenchConfig, seed: int) -> nn.Module:
@@ -128,11 +148,43 @@ def filter_synthetic(judge: nn.Module, real: Tiles, real_idx: np.ndarray, synthe
     return replace(synthetic, ignore=ignore), stats
 
 
-def test_tiles(cfg: SegbenchConfig, real_root: Path, synthetic_root: Path | None = None) -> list[Tiles]:
+def data_id(root: Path) -> str:
+    """What a pretransformed folder holds: its manifest's content hash (of every split's
+    arrays), else the SHA-256 of the manifest itself."""
+    manifest = load_manifest(root)
+    return manifest.get("content_hash") or hashlib.sha256((root / "manifest.json").read_bytes()).hexdigest()
+
+
+def _images_hash(tiles: Tiles) -> str | None:
+    return load_manifest(tiles.root)["splits"].get(tiles.split, {}).get("sha256", {}).get("images")
+
+
+def same_tiles(a: Tiles, b: Tiles) -> bool:
+    """Whether two splits hold the same images: one folder and split, or copies (the same
+    SHA-256 of their images, as their manifests record it)."""
+    if (a.root, a.split) == (b.root, b.split):
+        return True
+    hashes = _images_hash(a), _images_hash(b)
+    return hashes[0] is not None and hashes[0] == hashes[1]
+
+
+def check_synthetic(synthetic: Tiles, real: Tiles) -> None:
+    """The synthetic folder is not the real one, nor a copy of it (the same content hash, or
+    train images of the same SHA-256): its 'synthetic' arms would train on real tiles."""
+    if synthetic.root == real.root:
+        raise SatganError(f"--synthetic {synthetic.root} is the real folder: the 'synthetic' arms would train "
+                          "on real tiles; give the pretransformed synthetic pairs")
+    if data_id(synthetic.root) == data_id(real.root) or same_tiles(synthetic, real):
+        raise SatganError(f"--synthetic {synthetic.root} holds the same tiles as the real folder {real.root} (the "
+                          "same content hash): it is the real data, and the 'synthetic' arms would train on real "
+                          "tiles; give the pretransformed synthetic pairs")
+
+
+def test_tiles(cfg: SegbenchConfig, real: Tiles, synthetic: Tiles | None = None) -> list[Tiles]:
     """What every arm is scored on: ``cfg.test_split`` (default ``val``) of the real folder, or
     with ``cfg.test`` that folder's ``cfg.test_split``, else all of its splits. Never a split
-    the arms train on."""
-    root = Path(cfg.test).expanduser().resolve() if cfg.test else real_root
+    the arms train on (the real or synthetic train split, or a copy of one)."""
+    root = Path(cfg.test).expanduser().resolve() if cfg.test else real.root
     if cfg.test_split:
         splits = [cfg.test_split]
     elif cfg.test:
@@ -142,12 +194,48 @@ def test_tiles(cfg: SegbenchConfig, real_root: Path, synthetic_root: Path | None
             raise SatganError(f"--test: {exc}") from None
     else:
         splits = ["val"]
-    if root in (real_root, synthetic_root) and TRAIN in splits:
-        what = "real" if root == real_root else "synthetic"
-        where = f"--test is the {what} folder: give --test-split" if cfg.test else f"test_split={TRAIN}:"
-        raise SatganError(f"{where} the arms train on its {TRAIN} split; score on a split they did not see, "
-                          "e.g. val")
-    return [load_tiles(root, split, "test", 1) for split in splits]
+    trained = [("real", real)] + ([("synthetic", synthetic)] if synthetic is not None else [])
+    for what, tiles in trained:
+        if root == tiles.root and TRAIN in splits:
+            if cfg.test:
+                raise SatganError(f"--test is the {what} folder: give --test-split naming a split the arms do not "
+                                  f"train on, e.g. --test-split val (they train on its {TRAIN} split, {root})")
+            raise SatganError(f"test_split={TRAIN}: the arms train on the {TRAIN} split of the real folder "
+                              f"{root}; score them on a split they do not train on, e.g. val (the default)")
+    test = [load_tiles(root, split, "test", 1) for split in splits]
+    for t in test:
+        for what, tiles in trained:
+            if same_tiles(t, tiles):
+                raise SatganError(f"--test {root}: its {t.split} split holds the same tiles as the {what} {TRAIN} "
+                                  f"split the arms train on ({tiles.root}); score on tiles they did not see")
+    return test
+
+
+def check_buildings(real: Tiles, test: list[Tiles]) -> None:
+    """Refused as ``satgan segmenter`` refuses it: a real train split with (almost) no
+    buildings, where the segmenter cannot learn what one looks like; and test tiles without
+    a building pixel, where every arm scores IoU 0 whatever it learnt."""
+    share = building_share(real)
+    if share < MIN_BUILDING_SHARE:
+        raise SatganError(f"real data: {real.root}: buildings cover {share:.2%} of the {TRAIN} split's pixels; the "
+                          f"segmenter needs masks with buildings (at least {MIN_BUILDING_SHARE:.1%}) to learn what "
+                          "one looks like")
+    if all(building_share(t) == 0 for t in test):
+        splits = "+".join(t.split for t in test)
+        raise SatganError(f"no building pixels in the {splits} split of {test[0].root}: every arm would score IoU "
+                          "0 whatever it learnt; score on tiles with buildings (--test, --test-split)")
+
+
+def run_key(cfg: SegbenchConfig, arm: Arm, seed: int, device: torch.device, data: dict) -> str:
+    """Everything a run's result depends on, hashed: the arm, the seed, the training
+    settings, the device, the versions, and what the real, synthetic and test folders hold.
+    A kept run is reused only under the same key."""
+    training = training_settings(segmenter_settings(cfg))
+    what = {"format": RUN_FORMAT, "satgan": satgan.__version__, "torch": torch.__version__, "device": str(device),
+            "arm": asdict(arm), "seed": seed, "training": training,
+            "pretrain": cfg.pretrain if arm.schedule == PRETRAIN else None,
+            "real": data["real"], "synthetic": data["synthetic"] if arm.synthetic else None, "test": data["test"]}
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
 def segbench(cfg: SegbenchConfig, progress: bool = True) -> dict:
@@ -156,29 +244,90 @@ def segbench(cfg: SegbenchConfig, progress: bool = True) -> dict:
     ``cfg.out`` and return the report.
 
     Without ``cfg.synthetic`` only the real arms run. Every input is checked before any
-    training (see :func:`~satgan.synthetic.plan.plan_arms`), and nothing is written until the
-    end (an earlier report there stays whole until replaced)."""
+    training (see :func:`~satgan.synthetic.plan.plan_arms`) and before ``cfg.out`` is made.
+    Each run is kept in ``OUT/runs/`` as it finishes (and reused by the same command
+    again); the report is written at the end (an earlier report there stays whole until
+    replaced). A failed write is one :class:`SatganError` naming the file."""
     settings = segmenter_settings(cfg)  # checks the crop
     device = resolve_device(cfg.device)
     out = check_output_folder(cfg.out)
     real = load_tiles(cfg.real, TRAIN, "real", cfg.crop)
     synthetic = load_tiles(cfg.synthetic, TRAIN, "synthetic", cfg.crop) if cfg.synthetic else None
-    test = test_tiles(cfg, real.root, synthetic.root if synthetic is not None else None)
-    if synthetic is not None and synthetic.root == real.root:
-        raise SatganError(f"--synthetic {synthetic.root} is the real folder: the 'synthetic' arms would train "
-                          "on real tiles; give the pretransformed synthetic pairs")
+    if synthetic is not None:
+        check_synthetic(synthetic, real)
+    test = test_tiles(cfg, real, synthetic)
+    check_buildings(real, test)
     arms = plan_arms(cfg, len(real), len(synthetic) if synthetic is not None else None)
     claim = generator_claim(cfg.generator, real.root, cfg.fractions) if cfg.generator else None
+    data = {"real": data_id(real.root), "synthetic": data_id(synthetic.root) if synthetic is not None else None,
+            "test": [[data_id(t.root), t.split] for t in test]}
 
-    runs = []
+    made = [p for p in (out, *out.parents) if not p.exists()]  # the folders this run makes, deepest first
+    runs: list[dict] = []
+    starting = True  # making OUT, its lock and OUT/runs: a failed write there is said as one
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with output_lock(out):
+            (out / RUNS).mkdir(exist_ok=True)
+            for left in [*out.glob(".report.tmp-*"), *(out / RUNS).glob(".*.tmp-*")]:  # of a segbench killed
+                left.unlink(missing_ok=True)
+            starting = False
+            reused = _run_arms(cfg, arms, real, synthetic, test, settings, device, data, out, runs, progress)
+            described = {**to_dict(cfg), "real": str(real.root), "out": str(out.resolve()),
+                         "synthetic": str(synthetic.root) if synthetic is not None else None,
+                         "test": str(test[0].root), "test_splits": [t.split for t in test]}
+            report = {"settings": described, "device": str(device),
+                      "counts": {"real_train": len(real), "synthetic": len(synthetic) if synthetic is not None else 0,
+                                 "test": sum(len(t) for t in test)},
+                      "arms": summarize(arms, runs), "runs": runs, "reused_runs": reused}
+            if claim is not None:
+                report["generator"] = claim
+            report["recommendation"] = recommendation(report)
+            try:
+                write_report(report, out)
+            except OSError as exc:
+                raise write_failed(exc, out, len(runs)) from None
+    except OSError as exc:
+        if not starting:
+            raise
+        raise write_failed(exc, out, 0) from None
+    finally:
+        if not runs:  # nothing kept: no empty folder left behind
+            for folder in (out / RUNS, *made):
+                try:
+                    folder.rmdir()
+                except FileNotFoundError:
+                    continue
+                except OSError:
+                    break
+    return report
+
+
+def _run_arms(cfg: SegbenchConfig, arms: list[Arm], real: Tiles, synthetic: Tiles | None, test: list[Tiles],
+              settings: SegmenterConfig, device: torch.device, data: dict, out: Path, runs: list[dict],
+              progress: bool) -> int:
+    """Every arm of every seed into ``runs``, each kept in ``OUT/runs/`` as it finishes, or
+    reused from there when its key matches; returns how many were reused. A filtered arm to
+    train needs its judge, the fraction's real-only network, so that run trains again too."""
+    reused = 0
     # counted in training steps, so a log shows movement inside each run, not only between them
     with progress_bar(total=len(arms) * cfg.seeds * cfg.steps, desc="segbench", unit="step",
                       disable=not progress) as bar:
         for seed in range(cfg.seeds):
+            keys = {arm.name: run_key(cfg, arm, seed, device, data) for arm in arms}
+            kept = {arm.name: load_run(run_file(out, arm.name, seed), keys[arm.name]) for arm in arms}
+            for arm in arms:
+                if arm.filter is not None and kept[arm.name] is None:
+                    kept[real_name(arm.fraction)] = None
             judges: dict[float, nn.Module] = {}  # per fraction, the real-only run: the filter's judge
             filtered: tuple[float, Tiles, dict] | None = None  # the current fraction's (its arms run together)
             for arm in arms:
                 bar.set_postfix_str(f"{arm.name}, seed {seed}")
+                if kept[arm.name] is not None:
+                    runs.append(kept[arm.name])
+                    reused += 1
+                    bar.update(cfg.steps)
+                    continue
                 real_idx = subset(len(real), arm.real, seed)
                 extra, stats = synthetic, None
                 if arm.filter is not None:
@@ -194,21 +343,14 @@ def segbench(cfg: SegbenchConfig, progress: bool = True) -> dict:
                 trained = fit(net, pool, settings, seed, device, bar.update, order=order, phases=phases)
                 if arm.schedule is None and arm.fraction is not None:
                     judges[arm.fraction] = net
-                runs.append({"arm": arm.name, "seed": seed, "real_tiles": arm.real, "synthetic_tiles": arm.synthetic,
-                             "batch_size": cfg.batch_size, **trained, **score(net, test, device, cfg.batch_size),
-                             "initial_weights": weights, "real_subset": digest(real_idx),
-                             **({"ignored": stats["ignored"], "filter": stats} if stats else {}),
-                             "seconds": round(time.perf_counter() - started, 3)})
-
-    described = {**to_dict(cfg), "real": str(real.root), "out": str(out.resolve()),
-                 "synthetic": str(synthetic.root) if synthetic is not None else None,
-                 "test": str(test[0].root), "test_splits": [t.split for t in test]}
-    report = {"settings": described, "device": str(device),
-              "counts": {"real_train": len(real), "synthetic": len(synthetic) if synthetic is not None else 0,
-                         "test": sum(len(t) for t in test)},
-              "arms": summarize(arms, runs), "runs": runs}
-    if claim is not None:
-        report["generator"] = claim
-    report["recommendation"] = recommendation(report)
-    write_report(report, out)
-    return report
+                run = {"arm": arm.name, "seed": seed, "real_tiles": arm.real, "synthetic_tiles": arm.synthetic,
+                       "batch_size": cfg.batch_size, **trained, **score(net, test, device, cfg.batch_size),
+                       "initial_weights": weights, "real_subset": digest(real_idx),
+                       **({"ignored": stats["ignored"], "filter": stats} if stats else {}),
+                       "seconds": round(time.perf_counter() - started, 3)}
+                try:
+                    save_run(run_file(out, arm.name, seed), keys[arm.name], run)
+                except OSError as exc:
+                    raise write_failed(exc, out, len(runs)) from None
+                runs.append(run)
+    return reused

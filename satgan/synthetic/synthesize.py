@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from satgan import SatganError, SatganWarning, metrics
-from satgan.atomic import check_output_folder, write_json
+from satgan.atomic import check_apart, check_output_folder, write_json
 from satgan.config import SynthesizeConfig
 from satgan.data.readers import file_sha256, read_geotags, read_image, read_mask
 from satgan.data.sources import INRIA_DIR, mask_files
@@ -92,15 +92,14 @@ def _write_pair(image: np.ndarray, mask: np.ndarray, source: Path, image_path: P
 
 
 def _check_apart(source: Path, masks_dir: Path, out: Path, layout: str) -> None:
-    """The dataset must not be written among the masks, nor over them, nor over a dataset
-    that is not an earlier synthesis (a real one's images and masks)."""
-    inputs, output = {source.resolve(), masks_dir.resolve()}, out.resolve()
-    if any(output == p or p in output.parents for p in inputs):
-        raise SatganError(f"{out} is inside the masks folder {source}: choose another OUT")
+    """The dataset must not be written among the masks, nor over them, nor hold them, nor
+    go over a dataset that is not an earlier synthesis (a real one's images and masks)."""
+    inputs = {source.resolve(), masks_dir.resolve()}
     written = [d.resolve() for d in dataset_folders(out, layout)]
     if any(d == p or d in p.parents for d in written for p in inputs):
         raise SatganError(f"{out}: its dataset folders would hold the masks in {masks_dir}: the masks would be "
                           "overwritten; choose another OUT")
+    check_apart(out, [("the masks folder", source), ("the masks folder", masks_dir)], "OUT")
     if not (out / MANIFEST).exists():
         taken = [f for d in written if d.is_dir() for f in d.iterdir() if f.is_file()]
         if taken:
@@ -134,7 +133,7 @@ def synthesize(cfg: SynthesizeConfig, gen: Generator | None = None, progress: bo
     source = Path(cfg.masks).expanduser()
     if not source.is_dir():
         raise SatganError(f"{source}: no such folder of masks")
-    out = check_output_folder(cfg.out)
+    out = check_output_folder(cfg.out, inputs=[("the checkpoint", cfg.checkpoint)])
     files = mask_files(source)
     _check_apart(source, files[0].parent, out, cfg.layout)
     gen = gen or load_generator(cfg.checkpoint, cfg.device, cfg.dropout)

@@ -40,6 +40,13 @@ class RunDir:
     def holds_run(self) -> bool:
         return self.config.exists() or self.last.exists() or any(self.checkpoints.glob("epoch_*.pt"))
 
+    def newest_saved(self) -> Path | None:
+        """``last.pt`` where it exists, else the newest ``epoch_NNNN.pt``; None before the
+        run's first save (what a message may point at, so it never names a missing file)."""
+        if self.last.is_file():
+            return self.last
+        return next(iter(sorted(self.checkpoints.glob("epoch_*.pt"), reverse=True)), None)
+
     def check_writable(self) -> None:
         """A clear error now for a RUN_DIR that cannot be a folder, before any training."""
         check_output_folder(self.root, "RUN_DIR")

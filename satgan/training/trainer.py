@@ -169,9 +169,9 @@ class Trainer:
         """
         t = self.config.train
         if self.procs.is_main:
-            from torch.utils.tensorboard import SummaryWriter
+            from satgan.progress import EventLog
 
-            self.writer = SummaryWriter(str(self.run.tb))
+            self.writer = EventLog(self.run.tb)  # a full disk: one warning naming the folder, training goes on
         while self.epoch < t.epochs:
             sums, seen, before = dict(self.partial["sums"]), self.partial["seen"], self.partial["seconds"]
             self.train_set.set_epoch(self.epoch)
@@ -310,10 +310,11 @@ class Trainer:
 
     def _check_finite(self, loss: torch.Tensor, which: str) -> None:
         if not self.procs.all_true(bool(torch.isfinite(loss.detach())), self.device):  # every rank stops together
+            saved = self.run.newest_saved()
+            kept = f"the last good checkpoint is {saved}" if saved else f"{self.run.root} holds no checkpoint yet"
             raise NonFiniteLoss(
                 f"the {which} loss became {float(loss.detach())} at epoch {self.epoch + 1}, step {self.step + 1}; "
-                f"training stopped, the last good checkpoint is {self.run.last} "
-                "(try a lower train.lr, or train.amp=off)"
+                f"training stopped, {kept} (try a lower train.lr, or train.amp=off)"
             )
 
     # -- validation, logging, checkpoints -----------------------------------------------------

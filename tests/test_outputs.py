@@ -1,0 +1,295 @@
+"""Outputs never clobber inputs (issue 35), for every command that writes.
+
+Class 1: an output that is one of the command's inputs (through a link too), lies inside an
+input folder or holds one, is refused even with ``--overwrite``; an existing file of another
+kind (a checkpoint where a report or a segmenter goes) only without it. Class 2: staging
+folders are named and marked as satgan's; folders that merely carry such names (or the old
+``.OUT.partial``/``.OUT.old``) are never deleted. Each refusal is one ``satgan: error:`` line,
+exit status 2, and every input byte-identical afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from satgan import SatganWarning
+from satgan.atomic import STAGING, STAGING_MARK, make_staging, staged_folder, sweep_staging
+from satgan.cli import main
+from satgan.config import ForgeConfig
+from satgan.data.arrays import load_manifest
+from satgan.data.forge import forge
+from satgan.data.subset import subset_folder
+from satgan.evaluation.reference_segmenter import is_segmenter_file, load_segmenter
+from satgan.evaluation.report import is_report
+from tests.conftest import write_pair_folder
+
+TINY = ["--preset", "quick", "--set", "model.noise=0", "--set", "data.crop=64", "--set", "model.ngf=8",
+        "--set", "model.ndf=4", "--set", "train.epochs=1", "--set", "train.workers=0", "--set", "train.val_samples=2"]
+SEGMENTER = ["--width", "4", "--steps", "1", "--batch-size", "2", "--crop", "32", "--device", "cpu"]
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` (links as what they point to) with a hash of its bytes."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def fails(capsys, argv: list, culprit: str) -> str:
+    """Run ``satgan argv``; it must exit 2 with one error line matching ``culprit``."""
+    try:
+        rc = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse
+        rc = exc.code
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("satgan: error:")]
+    assert rc == 2, err
+    assert len(lines) == 1, err
+    assert "Traceback" not in err, err
+    assert re.search(culprit, lines[0]), lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def place(tmp_path_factory, inria_arrays, tiny_checkpoint, tiny_segmenter) -> dict[str, Path]:
+    """Copies of every kind of input, so that a check that failed to refuse harms no other test."""
+    root = tmp_path_factory.mktemp("outputs")
+    shutil.copytree(inria_arrays, root / "arrays")
+    shutil.copy(tiny_checkpoint, root / "ckpt.pt")
+    shutil.copy(tiny_segmenter, root / "seg.pt")
+    (root / "masks").mkdir()
+    mask = np.zeros((80, 80), np.uint8)
+    mask[20:50, 10:60] = 255
+    Image.fromarray(mask).save(root / "masks" / "austin1.png")
+    forge(ForgeConfig(source="all", out=str(root / "forge"), count=2, size=64), progress=False)
+    write_pair_folder(root / "pairs", [0.2, 0.3])
+    (root / "link.pt").symlink_to(root / "ckpt.pt")
+    return {"root": root, "arrays": root / "arrays", "ckpt": root / "ckpt.pt", "seg": root / "seg.pt",
+            "masks": root / "masks", "forge": root / "forge", "pairs": root / "pairs", "link": root / "link.pt"}
+
+
+# == class 1: an output that is an input, or a file of another kind ================================
+FILE_OUTPUTS = [  # (argv, culprit): evaluate's --out and segmenter's --out onto an input
+    (["evaluate", "{ckpt}", "{arrays}", "--out", "{ckpt}"], r"--out \S*ckpt.pt is the checkpoint \S*ckpt.pt"),
+    (["evaluate", "{ckpt}", "{arrays}", "--out", "{ckpt}", "--overwrite"], r"is the checkpoint .*destroy"),
+    (["evaluate", "{ckpt}", "{arrays}", "--out", "{link}"], r"link.pt is the checkpoint \S*ckpt.pt \(a link to"),
+    (["evaluate", "{link}", "{arrays}", "--out", "{ckpt}", "--overwrite"], r"ckpt.pt is the checkpoint \S*link.pt"),
+    (["evaluate", "{ckpt}", "{arrays}", "--out", "{arrays}/manifest.json"],
+     r"manifest.json is a file of the data folder \S*arrays"),
+    (["evaluate", "{ckpt}", "{arrays}", "--out", "{arrays}/manifest.json", "--overwrite"],
+     r"manifest.json is a file of the data folder"),
+    (["evaluate", "{ckpt}", "{arrays}", "--out", "{arrays}/train/images.npy", "--overwrite"],
+     r"images.npy is a file of the data folder"),
+    (["evaluate", "{ckpt}", "{arrays}", "--out", "{seg}", "--segmenter", "{seg}", "--overwrite"],
+     r"seg.pt is the segmenter"),
+    (["evaluate", "--generated", "{masks}", "--real", "{masks}", "--out", "{masks}/austin1.png", "--overwrite"],
+     r"austin1.png is a file of the generated folder"),
+    (["segmenter", "{arrays}", "--out", "{arrays}/manifest.json", "--overwrite", *SEGMENTER],
+     r"manifest.json is a file of the data folder"),
+    (["segmenter", "{arrays}", "--out", "{ckpt}", *SEGMENTER],
+     r"ckpt.pt: exists and is not a segmenter saved by satgan; pass --overwrite"),
+    (["segmenter", "{arrays}", "--out", "{link}", *SEGMENTER], r"link.pt: exists and is not a segmenter"),
+    (["evaluate", "{ckpt}", "{arrays}", "--out", "{seg}"], r"seg.pt: exists and is not a report of satgan evaluate"),
+]
+
+
+@pytest.mark.parametrize("argv, culprit", FILE_OUTPUTS, ids=[" ".join(a[:1] + a[3:]) for a, _ in FILE_OUTPUTS])
+def test_a_file_output_never_replaces_an_input(place, capsys, monkeypatch, argv, culprit):
+    import satgan.evaluation.report as report
+
+    monkeypatch.setattr(report, "evaluate_models", lambda *a: pytest.fail("scored before checking --out"))
+    before = snapshot(place["root"])
+    fails(capsys, [a.format(**place) for a in argv], culprit)
+    assert snapshot(place["root"]) == before
+
+
+FOLDER_OUTPUTS = [  # (argv, culprit): every command writing a folder, onto, inside or around an input folder
+    (["gallery", "{ckpt}", "{arrays}", "--out", "{arrays}"], r"is the data folder .*must not go inside"),
+    (["gallery", "{ckpt}", "{arrays}", "--out", "{arrays}/gallery"], r"lies inside the data folder \S*arrays"),
+    (["gallery", "{ckpt}", "{arrays}", "--out", "{root}"], r"holds the data folder \S*arrays"),
+    (["gallery", "{ckpt}", "{arrays}", "--out", "{ckpt}"], r"is the checkpoint"),
+    (["generate", "{ckpt}", "{masks}", "--out", "{masks}/gen"], r"lies inside the input folder \S*masks"),
+    (["generate", "{ckpt}", "{masks}", "--out", "{root}"], r"holds the input folder \S*masks"),
+    (["generate", "{ckpt}", "{masks}/austin1.png", "--out", "{masks}/austin1.png"], r"is the input mask"),
+    (["generate", "{ckpt}", "{masks}", "--out", "{link}"], r"is the checkpoint \S*ckpt.pt \(a link to"),
+    (["synthesize", "{ckpt}", "{forge}", "{forge}"], r"dataset folders would hold the masks"),
+    (["synthesize", "{ckpt}", "{masks}", "{masks}"], r"is the masks folder .*must not go inside the masks folder"),
+    (["synthesize", "{ckpt}", "{forge}", "{forge}/AerialImageDataset/syn"], r"lies inside the masks folder"),
+    (["synthesize", "{ckpt}", "{forge}", "{root}"], r"holds the masks folder \S*forge"),
+    (["segbench", "{arrays}", "{arrays}/bench", "--steps", "1"], r"lies inside the real folder"),
+    (["segbench", "{arrays}", "{root}", "--steps", "1"], r"holds the real folder"),
+    (["segbench", "{arrays}", "{forge}", "--steps", "1", "--synthetic", "{forge}/AerialImageDataset"],
+     r"holds the synthetic folder"),
+    (["subset", "{arrays}", "{arrays}", "--count", "2", "--overwrite"], r"OUT \S*arrays is the source folder"),
+    (["subset", "{arrays}", "{arrays}/few", "--count", "2"], r"lies inside the source folder"),
+    (["subset", "{arrays}", "{root}", "--count", "2", "--overwrite"], r"holds the source folder"),
+    (["pretransform", "{pairs}", "{pairs}/arrays", "--size", "64", "--crop", "64"], r"lies inside the source folder"),
+    (["pretransform", "{pairs}", "{root}", "--size", "64", "--crop", "64", "--overwrite"],
+     r"holds the source folder \S*pairs"),
+    (["forge", "{forge}", "{forge}", "--method", "edit", "--count", "1", "--size", "64", "--overwrite"],
+     r"holds the source masks' folder \S*gt"),
+    (["forge", "{forge}", "{forge}/AerialImageDataset/train/gt/new", "--method", "rearrange", "--size", "64"],
+     r"lies inside the source masks' folder"),
+    (["train", "{arrays}", "{arrays}/run", *TINY], r"RUN_DIR \S*run lies inside the data folder"),
+    (["train", "{arrays}", "{arrays}", *TINY, "--overwrite"], r"RUN_DIR \S*arrays is the data folder"),
+    (["train", "{arrays}", "{root}", *TINY, "--overwrite"], r"holds the data folder"),
+]
+
+
+@pytest.mark.parametrize("argv, culprit", FOLDER_OUTPUTS,
+                         ids=[f"{a[0]}-{i}" for i, (a, _) in enumerate(FOLDER_OUTPUTS)])
+def test_a_folder_output_never_is_holds_or_lies_inside_an_input(place, capsys, argv, culprit):
+    before = snapshot(place["root"])
+    fails(capsys, [a.format(**place) for a in argv], culprit)
+    assert snapshot(place["root"]) == before
+    assert not [p for p in place["root"].rglob(f"*{STAGING}*")], "a staging folder was left behind"
+
+
+def test_an_existing_file_of_another_kind_is_replaced_only_with_overwrite(place, capsys, tmp_path):
+    """evaluate: notes where the report goes; segmenter: a generator checkpoint where the segmenter goes.
+    Each is refused, then replaced with --overwrite; a rerun onto its own output needs no --overwrite."""
+    report = tmp_path / "r.json"
+    report.write_text("my notes, not a report\n")
+    evaluate = ["evaluate", place["ckpt"], place["arrays"], "--out", report, "--limit", "2", "--no-mask-iou",
+                "--kid-subsets", "2", "--device", "cpu"]
+    fails(capsys, evaluate, r"r.json: exists and is not a report of satgan evaluate; pass --overwrite")
+    assert report.read_text() == "my notes, not a report\n"
+    assert main([str(a) for a in [*evaluate, "--overwrite"]]) == 0
+    assert is_report(report)
+    assert main([str(a) for a in evaluate]) == 0  # its own report: rewritten as before
+    assert is_report(report) and not is_report(place["ckpt"]) and not is_report(place["arrays"] / "manifest.json")
+
+    other = tmp_path / "other-generator.pt"
+    shutil.copy(place["ckpt"], other)
+    segmenter = ["segmenter", place["arrays"], "--out", other, *SEGMENTER]
+    fails(capsys, segmenter, r"other-generator.pt: exists and is not a segmenter saved by satgan")
+    assert other.read_bytes() == place["ckpt"].read_bytes()
+    assert main([str(a) for a in [*segmenter, "--overwrite"]]) == 0
+    assert is_segmenter_file(other) and load_segmenter(other, "cpu").info["settings"]["width"] == 4
+    assert main([str(a) for a in segmenter]) == 0  # its own segmenter: saved again
+    assert not is_segmenter_file(place["ckpt"]) and not is_segmenter_file(report)
+    capsys.readouterr()
+
+
+def test_overwrite_is_an_option_of_evaluate_and_segmenter(capsys):
+    for command in ("evaluate", "segmenter"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        assert "--overwrite" in capsys.readouterr().out
+
+
+# == class 2: staging names and nested folders ======================================================
+def test_subset_with_its_source_inside_out_keeps_the_source(place, capsys, tmp_path):
+    """The hostile pass's example: OUT a pretransformed folder, SRC inside it, --overwrite."""
+    out = tmp_path / "out"
+    shutil.copytree(place["arrays"], out)
+    shutil.copytree(place["arrays"], out / "src")
+    before = snapshot(out)
+    fails(capsys, ["subset", out / "src", out, "--count", "2", "--overwrite"], r"OUT \S*out holds the source folder")
+    fails(capsys, ["subset", out, out / "src" / "few", "--count", "2"], r"lies inside the source folder")
+    assert snapshot(out) == before
+
+
+def test_user_folders_with_staging_like_names_survive(place, tmp_path):
+    """The old staging names (.OUT.partial, .OUT.old) are a user's now; a folder named like the new
+    ones but without satgan's mark is left alone and named in a warning."""
+    out = tmp_path / "few"
+    mine = {name: tmp_path / name for name in (".few.partial", ".few.old", f".few.{STAGING}-mine")}
+    for folder in mine.values():
+        folder.mkdir()
+        (folder / "notes.txt").write_text("mine")
+    with pytest.warns(SatganWarning, match=r"named like satgan's staging"):
+        subset_folder(place["arrays"], out, 2)
+    with pytest.warns(SatganWarning, match=rf"\.few\.{STAGING}-mine: named like satgan's staging but not made"):
+        subset_folder(place["arrays"], out, 3, overwrite=True)
+    assert load_manifest(out)["splits"]["train"]["count"] == 3
+    for folder in mine.values():
+        assert (folder / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["few", *mine])  # no staging of its own left
+
+    gallery = tmp_path / "gal"
+    user = gallery / f".{STAGING}-notes"
+    user.mkdir(parents=True)
+    (user / "notes.txt").write_text("mine")
+    (gallery / ".staging-1").mkdir()  # the old in-folder staging name
+    (gallery / ".staging-1" / "a.txt").write_text("mine")
+    with pytest.warns(SatganWarning, match=rf"{STAGING}-notes: named like satgan's staging"), \
+            staged_folder(gallery) as stage:
+        (stage / "page.html").write_text("new")
+    assert (gallery / "page.html").read_text() == "new"
+    assert (user / "notes.txt").read_text() == "mine" and (gallery / ".staging-1" / "a.txt").read_text() == "mine"
+
+
+def _dead_pid() -> int:
+    done = subprocess.Popen(["true"])
+    done.wait()
+    return done.pid
+
+
+def test_only_marked_staging_of_a_dead_run_is_swept(tmp_path):
+    """A staging folder satgan made in a run that died goes; one holding the earlier files an
+    interrupted publish moved aside stays (named); one of a live run stays silently."""
+    dead = make_staging(tmp_path)
+    (dead / "files").mkdir()
+    (dead / "files" / "half.jpg").write_text("half-written")
+    kept = make_staging(tmp_path)
+    (kept / "files-replaced").mkdir()
+    (kept / "files-replaced" / "gallery.html").write_text("the earlier page")
+    for folder in (dead, kept):
+        mark = json.loads((folder / STAGING_MARK).read_text())
+        (folder / STAGING_MARK).write_text(json.dumps({**mark, "pid": _dead_pid()}))
+    live = make_staging(tmp_path)  # this process's: at work
+    with pytest.warns(SatganWarning, match=r"left the earlier files it was replacing there \(files-replaced\)"):
+        sweep_staging(tmp_path, precious=("files-replaced",))
+    assert not dead.exists() and live.exists()
+    assert (kept / "files-replaced" / "gallery.html").read_text() == "the earlier page"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        shutil.rmtree(kept)
+        sweep_staging(tmp_path)  # the live one: no warning
+    assert live.exists()
+
+
+def test_pretransform_never_uses_or_deletes_folders_it_did_not_write(place, capsys, tmp_path):
+    out = tmp_path / "p"
+    (out / ".parts").mkdir(parents=True)
+    (out / ".parts" / "notes.txt").write_text("mine")
+    argv = ["pretransform", place["pairs"], out, "--size", "64", "--crop", "64"]
+    fails(capsys, argv, r"\.parts: not a staging folder of satgan pretransform.*move it away")
+    fails(capsys, [*argv, "--overwrite"], r"\.parts: not a staging folder")
+    assert (out / ".parts" / "notes.txt").read_text() == "mine"
+
+    done = tmp_path / "done"
+    assert main([str(a) for a in argv[:2]] + [str(done), *map(str, argv[3:])]) == 0
+    (done / "manifest.json").unlink()
+    (done / "manifest.json").mkdir()
+    (done / "manifest.json" / "notes.txt").write_text("mine")
+    fails(capsys, ["pretransform", place["pairs"], done, "--size", "72", "--crop", "64", "--overwrite"],
+          r"manifest.json: is not a file; satgan replaces only a manifest it wrote")
+    assert (done / "manifest.json" / "notes.txt").read_text() == "mine"
+
+
+def test_reruns_onto_their_own_outputs_still_work(place, capsys, tmp_path):
+    """A forge and a gallery published twice into the same folder; a subset replaced by itself."""
+    forged = tmp_path / "forged"
+    for _ in range(2):
+        assert main(["forge", "all", str(forged), "--count", "1", "--size", "64", "--overwrite"]) == 0
+    gallery = tmp_path / "gal"
+    for seed in ("0", "1"):
+        assert main(["gallery", str(place["ckpt"]), str(place["arrays"]), "--out", str(gallery), "--per-city", "1",
+                     "--no-mask-iou", "--seed", seed, "--scenes", "0", "--device", "cpu"]) == 0
+    assert (gallery / "gallery.html").is_file()
+    few = tmp_path / "few"
+    for count in ("2", "3"):
+        assert main(["subset", str(place["arrays"]), str(few), "--count", count, "--overwrite"]) == 0
+    assert not [p for p in tmp_path.rglob(f"*{STAGING}*")], "a staging folder was left behind"
+    capsys.readouterr()

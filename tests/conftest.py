@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -108,3 +109,20 @@ def tiny_segmenter(inria_arrays, tmp_path_factory) -> Path:
 
     cfg = SegmenterConfig(data=str(inria_arrays), width=4, steps=3, batch_size=2, crop=32, device="cpu")
     return train_segmenter(cfg, progress=False).save(tmp_path_factory.mktemp("segmenter") / "tiny.pt")
+
+
+def fails(capsys, argv: list, culprit: str) -> str:
+    """Run ``satgan argv``; it must exit 2 with one error line matching ``culprit``, no traceback."""
+    from satgan.cli import main
+
+    try:
+        rc = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse
+        rc = exc.code
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("satgan: error:")]
+    assert rc == 2, err
+    assert len(lines) == 1, err
+    assert "Traceback" not in err, err
+    assert re.search(culprit, lines[0]), lines[0]
+    return lines[0]

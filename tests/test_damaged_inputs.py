@@ -21,7 +21,8 @@ from PIL import Image
 
 from satgan import SatganError
 from satgan.checkpoint import load_checkpoint, newest_intact
-from tests.test_reliability import TINY, fails
+from tests.conftest import fails
+from tests.test_reliability import TINY
 
 # -- files that are not what they claim ------------------------------------------------------------
 # how -> what the one line says (after the file's name)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
 import subprocess
 import warnings
@@ -31,7 +30,7 @@ from satgan.data.forge import forge
 from satgan.data.subset import subset_folder
 from satgan.evaluation.reference_segmenter import is_segmenter_file, load_segmenter
 from satgan.evaluation.report import is_report
-from tests.conftest import write_pair_folder
+from tests.conftest import fails, write_pair_folder
 
 TINY = ["--preset", "quick", "--set", "model.noise=0", "--set", "data.crop=64", "--set", "model.ngf=8",
         "--set", "model.ndf=4", "--set", "train.epochs=1", "--set", "train.workers=0", "--set", "train.val_samples=2"]
@@ -42,21 +41,6 @@ def snapshot(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` (links as what they point to) with a hash of its bytes."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def fails(capsys, argv: list, culprit: str) -> str:
-    """Run ``satgan argv``; it must exit 2 with one error line matching ``culprit``."""
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse
-        rc = exc.code
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("satgan: error:")]
-    assert rc == 2, err
-    assert len(lines) == 1, err
-    assert "Traceback" not in err, err
-    assert re.search(culprit, lines[0]), lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

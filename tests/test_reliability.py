@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 
 from satgan.cli import main
+from tests.conftest import fails
 
 TINY = ["--preset", "quick", "--set", "model.noise=0", "--set", "data.crop=64", "--set", "model.ngf=8",
         "--set", "model.ndf=4", "--set", "train.epochs=1", "--set", "train.workers=0", "--set", "train.val_samples=2"]
@@ -32,21 +33,6 @@ def snapshot(folder: Path) -> dict[str, str]:
     """Every file under ``folder`` with a hash of its bytes."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def fails(capsys, argv: list[str], culprit: str) -> str:
-    """Run ``satgan argv``; it must exit 2 with one error line matching ``culprit``."""
-    try:
-        rc = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse
-        rc = exc.code
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.startswith("satgan: error:")]
-    assert rc == 2, err
-    assert len(lines) == 1, err
-    assert "Traceback" not in err, err
-    assert re.search(culprit, lines[0]), lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import satgan
 from satgan import SatganError
-from satgan.atomic import check_apart, check_output_file, check_output_folder
+from satgan.atomic import check_output_file
 from satgan.config import (
     EvaluateConfig,
     ForgeConfig,
@@ -62,7 +62,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from satgan.training.trainer import train
 
     job = from_namespace(TrainJobConfig, args)
-    check_apart(job.run_dir, [("the data folder", job.data)], "RUN_DIR")  # --overwrite must never reach the data
     cfg = make_config(job.preset, job.config or None, job.set)
     scores = train(job.data, job.run_dir, cfg, resume=job.resume, overwrite=job.overwrite)
     if scores:
@@ -120,14 +119,7 @@ def _cmd_forge(args: argparse.Namespace) -> int:
     from satgan.data.forge import forge
     from satgan.gallery.plots import plot_forge
 
-    cfg = from_namespace(ForgeConfig, args)
-    if cfg.method != "procedural":  # the folders the source masks are read from: never inside OUT nor holding it
-        from satgan.data.forge import source_masks
-
-        check_output_folder(cfg.out)
-        folders = sorted({path.parent for path, _ in source_masks(cfg.source, cfg.split)})
-        check_output_folder(cfg.out, inputs=[("the source masks' folder", folder) for folder in folders])
-    report = forge(cfg)
+    report = forge(from_namespace(ForgeConfig, args))
     print(f"forged {len(report['masks'])} masks ({report['method']}) -> {report['folder']}")
     for key, label in (("count", "buildings per mask"), ("fraction", "building fraction"), ("area", "building area")):
         shown = [f"{name} {d[key]['median']:g} [{d[key]['q1']:g}, {d[key]['q3']:g}]"
@@ -159,10 +151,7 @@ def _cmd_segbench(args: argparse.Namespace) -> int:
     from satgan.synthetic.report import format_table
     from satgan.synthetic.segbench import segbench
 
-    cfg = from_namespace(SegbenchConfig, args)
-    check_output_folder(cfg.out, inputs=[("the real folder", cfg.real), ("the synthetic folder", cfg.synthetic),
-                                         ("the test folder", cfg.test), ("the generator", cfg.generator)])
-    report = segbench(cfg)
+    report = segbench(from_namespace(SegbenchConfig, args))
     print(format_table(report))
     print(report["recommendation"])
     if report.get("generator"):
@@ -292,8 +281,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(text: str) -> None:
+    """``text`` on stderr; where stderr cannot be written (closed, a full device), on stdout,
+    so that a failure is never silent; where neither can, the exit status still says it."""
+    for stream in (sys.stderr, sys.stdout):
+        try:
+            print(text, file=stream, flush=True)
+            return
+        except (OSError, ValueError, AttributeError):  # closed (None or a closed file) or unwritable
+            continue
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"warning: {message}", file=sys.stderr)
+    _say(f"warning: {message}")
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -313,11 +313,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except SatganError as exc:
-        print(f"satgan: error: {exc}", file=sys.stderr)
+        _say(f"satgan: error: {exc}")
         return 2
     except OSError as exc:  # read-only folders, a full disk, a file where a folder must be
-        print(f"satgan: error: {describe_os_error(exc)}", file=sys.stderr)
+        _say(f"satgan: error: {describe_os_error(exc)}")
         return 2
     except KeyboardInterrupt:
-        print("satgan: interrupted", file=sys.stderr)
+        _say("satgan: interrupted")
         return 130

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import warnings
@@ -277,3 +278,122 @@ def test_reruns_onto_their_own_outputs_still_work(place, capsys, tmp_path):
         assert main(["subset", str(place["arrays"]), str(few), "--count", count, "--overwrite"]) == 0
     assert not [p for p in tmp_path.rglob(f"*{STAGING}*")], "a staging folder was left behind"
     capsys.readouterr()
+
+
+# == the library checks, not only the command line =================================================
+def test_train_forge_and_segbench_check_their_inputs_in_the_library(place):
+    """A notebook calls the library: the same refusals without the command line."""
+    from satgan import SatganError
+    from satgan.config import SegbenchConfig, make_config
+    from satgan.synthetic.segbench import segbench
+    from satgan.training.trainer import train
+
+    before = snapshot(place["root"])
+    cfg = make_config("quick", None, ["data.crop=64", "model.ngf=8", "model.ndf=4", "train.epochs=1",
+                                      "train.workers=0", "model.noise=0"])
+    with pytest.raises(SatganError, match=r"RUN_DIR \S*arrays is the data folder"):
+        train(place["arrays"], place["arrays"], cfg, overwrite=True)
+    with pytest.raises(SatganError, match=r"holds the source masks' folder"):
+        forge(ForgeConfig(source=str(place["forge"]), out=str(place["forge"]), method="edit", count=1, size=64,
+                          overwrite=True), progress=False)
+    with pytest.raises(SatganError, match=r"lies inside the real folder"):
+        segbench(SegbenchConfig(real=str(place["arrays"]), out=str(place["arrays"] / "bench"), steps=1),
+                 progress=False)
+    assert snapshot(place["root"]) == before
+
+
+# == class 3: files of the same names that satgan did not write ====================================
+def test_synth_never_replaces_images_it_did_not_write(capsys, tmp_path):
+    """A real Inria folder has the same file names as the synthetic one (austin1.tif)."""
+    real = tmp_path / "inria" / "AerialImageDataset" / "train" / "images"
+    real.mkdir(parents=True)
+    (real / "austin1.tif").write_bytes(b"a real photograph")
+    argv = ["synth", tmp_path / "inria", "--cities", "austin", "--per-city", "1", "--size", "64",
+            "--test-per-city", "0"]
+    fails(capsys, argv, r"austin1.tif: already there and not written by satgan synth; .*--overwrite")
+    assert (real / "austin1.tif").read_bytes() == b"a real photograph"
+    assert not (real.parent / "gt").exists(), "nothing is written before the check"
+    (real / "austin1.tif").unlink()
+    for _ in range(2):  # its own files it replaces (same seed, same bytes)
+        assert main([str(a) for a in argv]) == 0
+    assert main([str(a) for a in [*argv, "--cities", "austin,chicago"]]) == 0
+    (real / "chicago1.tif").write_bytes(b"mine")
+    assert main([str(a) for a in [*argv, "--cities", "chicago", "--overwrite"]]) == 0
+    assert (real / "chicago1.tif").read_bytes() != b"mine"
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("mode, mine", [("resize", "austin1.png"), ("grid", "austin1-grid.png"),
+                                        ("grid", "austin1-3.png"), ("seamless", "austin1.preview.jpg"),
+                                        ("seamless", "austin1.tif")])
+def test_generate_never_replaces_files_it_did_not_write(place, capsys, tmp_path, mode, mine):
+    out = tmp_path / "gen"
+    argv = ["generate", place["ckpt"], place["masks"], "--out", out, "--mode", mode, "--device", "cpu", "--scale", "1"]
+    assert main([str(a) for a in argv]) == 0
+    written = snapshot(out)
+    assert mine in written
+    assert main([str(a) for a in argv]) == 0, "its own earlier outputs are replaced"
+    (out / mine).write_bytes(b"a user's file")
+    fails(capsys, argv, rf"{re.escape(mine)}: already there and not written by satgan generate")
+    assert (out / mine).read_bytes() == b"a user's file"
+    assert main([str(a) for a in [*argv, "--overwrite"]]) == 0
+    assert (out / mine).read_bytes() != b"a user's file"
+    capsys.readouterr()
+
+
+def test_generate_from_a_split_never_replaces_files_it_did_not_write(place, capsys, tmp_path):
+    out = tmp_path / "tiles"
+    argv = ["generate", place["ckpt"], place["arrays"], "--out", out, "--mode", "resize", "--limit", "2",
+            "--device", "cpu"]
+    assert main([str(a) for a in argv]) == 0
+    first = sorted(out.iterdir())[0]
+    first.write_bytes(b"mine")
+    fails(capsys, argv, rf"{re.escape(first.name)}: already there and not written by satgan generate")
+    assert first.read_bytes() == b"mine"
+
+
+def test_train_overwrite_deletes_only_the_runs_own_files(place, capsys, tmp_path):
+    run = tmp_path / "run"
+    argv = ["train", place["arrays"], run, *TINY]
+    assert main([str(a) for a in argv]) == 0
+    own = [p.relative_to(run) for p in run.rglob("*") if p.is_file() and p.parent != run]
+    assert any(p.parts[0] == "samples" for p in own) and any(p.parts[0] == "checkpoints" for p in own)
+    for folder in ("samples", "tb", "checkpoints"):
+        (run / folder).mkdir(exist_ok=True)
+        (run / folder / "notes.txt").write_text(f"mine in {folder}")
+    assert main([str(a) for a in [*argv, "--overwrite"]]) == 0
+    for folder in ("samples", "tb", "checkpoints"):
+        assert (run / folder / "notes.txt").read_text() == f"mine in {folder}"
+    assert (run / "checkpoints" / "last.pt").is_file()
+    capsys.readouterr()
+
+
+def test_gallery_checks_its_indices_before_training_a_segmenter(place, capsys, monkeypatch, tmp_path):
+    import satgan.gallery.files as files
+
+    monkeypatch.setattr(files, "segmenter_from_spec", lambda *a, **k: pytest.fail("a segmenter before the indices"))
+    fails(capsys, ["gallery", place["ckpt"], place["arrays"], "--out", tmp_path / "g", "--indices", "999"],
+          r"sample indices \[999\] out of range")
+
+
+def test_a_cached_segmenter_names_the_folder_it_was_asked_about(place, tmp_path):
+    from satgan.config import SegmenterConfig
+    from satgan.evaluation.reference_segmenter import reference_segmenter
+
+    settings = dict(width=4, steps=1, batch_size=2, crop=32, device="cpu")
+    first = reference_segmenter(SegmenterConfig(data=str(place["arrays"]), **settings), progress=False)
+    copy = shutil.copytree(place["arrays"], tmp_path / "copy")
+    again = reference_segmenter(SegmenterConfig(data=str(copy), **settings), progress=False)
+    assert again.info["key"] == first.info["key"], "the copy hits the cache"
+    assert again.info["data"]["root"] == str(copy.resolve())
+    assert again.info["data"]["trained_on"] == str(place["arrays"].resolve())
+
+
+def test_an_error_is_said_on_stdout_when_stderr_cannot_be_written(tmp_path):
+    import sys
+
+    missing = tmp_path / "nothing"
+    code = f"import sys; sys.stderr.close(); from satgan.cli import main; sys.exit(main(['info', {str(missing)!r}]))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stdout.startswith("satgan: error: ") and str(missing) in done.stdout

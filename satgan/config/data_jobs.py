@@ -23,6 +23,7 @@ class SynthConfig(Settings):
     size: int = setting(5000, ge=64, le=20000, help="pixels per side (Inria: 5000)")
     seed: int = setting(0, ge=0, help="the same seed gives the same bytes")
     workers: int = setting(1, ge=1, help="processes rendering in parallel")
+    overwrite: bool = setting(False, help="replace files of the same names that satgan synth did not write")
 
     def check(self) -> None:
         if not self.cities:

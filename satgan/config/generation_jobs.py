@@ -46,6 +46,8 @@ class GenerateConfig(Settings):
     split: str = setting("val", help="pretransformed input: which split")
     limit: int | None = setting(None, ge=1, help="pretransformed input: at most this many tiles")
     preview_size: int = setting(1024, ge=16, help="seamless: longest side of the JPEG preview")
+    overwrite: bool = setting(False, help="replace files of the same names in --out that satgan generate did not "
+                              "write")
 
 
 @dataclass

@@ -231,10 +231,11 @@ def _cities(text: str) -> list[str]:
     return names
 
 
-def _earlier_forge(cfg: ForgeConfig) -> tuple[Path, list[Path]]:
+def _earlier_forge(cfg: ForgeConfig, inputs: list) -> tuple[Path, list[Path]]:
     """``cfg.out`` and the masks of an earlier forge there (to replace with ``overwrite``).
-    Masks no ``forge.json`` lists (a real dataset's) are never replaced: an error."""
-    out = check_output_folder(cfg.out)
+    Masks no ``forge.json`` lists (a real dataset's) are never replaced: an error; nor is
+    OUT one of the ``inputs`` folders, inside one or holding one."""
+    out = check_output_folder(cfg.out, inputs=inputs)
     gt, record = masks_folder(out), out / FORGE_JSON
     present = sorted(p for p in gt.iterdir() if p.is_file()) if gt.is_dir() else []
     if not record.exists():
@@ -258,7 +259,12 @@ def _earlier_forge(cfg: ForgeConfig) -> tuple[Path, list[Path]]:
 def forge(cfg: ForgeConfig, progress: bool = True) -> dict:
     """Forge ``cfg.count`` masks into ``cfg.out`` (see the module's docstring); returns the
     report that is also written as ``forge.json``."""
-    out, earlier = _earlier_forge(cfg)
+    check_output_folder(cfg.out)  # a plain mistake in OUT first, before the sources are read
+    # the folders the source masks are read from: never OUT, inside it nor holding it
+    sources = [] if cfg.method == "procedural" else sorted({path.parent for path, _ in
+                                                            source_masks(cfg.source, cfg.split)})
+    inputs = [("the source masks' folder", folder) for folder in sources]
+    out, earlier = _earlier_forge(cfg, inputs)
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "overwrite")}
     report: dict = {"method": cfg.method, "settings": settings, "seed": cfg.seed}
     windows = pool = areas = None
@@ -286,7 +292,7 @@ def forge(cfg: ForgeConfig, progress: bool = True) -> dict:
         report["source"]["windows"] = [{"buildings": s["count"], "fraction": round(s["fraction"], 6)}
                                        for s in sampled]
     made, used, counters = [], set(), {}
-    with staged_folder(out) as stage:
+    with staged_folder(out, inputs) as stage:
         gt = masks_folder(stage)
         gt.mkdir(parents=True)
         for i in progress_bar(range(cfg.count), desc=f"forge {cfg.method}", unit="mask", disable=not progress):

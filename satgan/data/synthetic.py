@@ -27,6 +27,7 @@ from satgan.config import INRIA_CITIES, SynthConfig
 from satgan.data.city_styles import CITY_STYLES, TEST_CITY_STYLES, geotags
 from satgan.data.scene import Scene
 from satgan.data.sources import INRIA_DIR, INRIA_TEST_CITIES
+from satgan.data.writers import SOFTWARE, refuse_foreign
 from satgan.progress import process_pool, progress_bar
 
 MIN_SIZE = 64
@@ -58,10 +59,10 @@ def _write_pair(job: tuple[str, int, int, int, Path, Path | None]) -> None:
     image, mask = render_scene(city, size, seed, index)
     tags = geotags(city, index, size)
     with atomic_path(image_path) as tmp:
-        tifffile.imwrite(tmp, image, photometric="rgb", extratags=tags, metadata=None)
+        tifffile.imwrite(tmp, image, photometric="rgb", extratags=tags, metadata=None, software=SOFTWARE)
     if mask_path is not None:
         with atomic_path(mask_path) as tmp:
-            tifffile.imwrite(tmp, mask, photometric="minisblack", compression="lzw",
+            tifffile.imwrite(tmp, mask, photometric="minisblack", compression="lzw", software=SOFTWARE,
                              predictor=True, extratags=tags, metadata=None)
 
 
@@ -71,7 +72,9 @@ def synthesize_inria(cfg: SynthConfig) -> Path:
     ``cfg.per_city`` training pairs per city (images 1-5 of each city form the customary
     validation split) and ``cfg.test_per_city`` mask-less test images for each of Inria's
     test cities whose look is among ``cfg.cities``, all ``cfg.size`` pixels square at
-    0.3 m/pixel. Existing files of the same names are replaced (same seed, same bytes).
+    0.3 m/pixel. Files of the same names that an earlier ``satgan synth`` wrote are replaced
+    (same seed, same bytes); anything else there (real Inria images) is refused unless
+    ``cfg.overwrite``.
     """
     check_output_folder(cfg.out)
     cities = [c.strip() for c in cfg.cities if c.strip()]
@@ -86,14 +89,15 @@ def synthesize_inria(cfg: SynthConfig) -> Path:
         raise SatganError(f"size {cfg.size} is too small; use at least {MIN_SIZE} pixels")
     root = Path(cfg.out).expanduser() / INRIA_DIR
     dirs = [root / "train" / "images", root / "train" / "gt", root / "test" / "images"]
-    for d in dirs:
-        d.mkdir(parents=True, exist_ok=True)
     size, seed = cfg.size, cfg.seed
     jobs = [(c, i, size, seed, dirs[0] / f"{c}{i}.tif", dirs[1] / f"{c}{i}.tif")
             for c in cities for i in range(1, cfg.per_city + 1)]
     test_cities = [test for test, style in TEST_CITY_STYLES.items() if style in cities]
     jobs += [(c, i, size, seed, dirs[2] / f"{c}{i}.tif", None)
              for c in test_cities for i in range(1, cfg.test_per_city + 1)]
+    refuse_foreign([p for job in jobs for p in job[4:] if p is not None], "synth", cfg.overwrite)
+    for d in dirs:
+        d.mkdir(parents=True, exist_ok=True)
     with progress_bar(total=len(jobs), desc="synth", unit="image") as bar:
         if cfg.workers > 1:
             with process_pool(cfg.workers) as pool:

@@ -1,5 +1,7 @@
 """Writing images: PNG/JPEG (optionally shrunk, for previews) and GeoTIFFs carrying an
-input's geo tags, always atomically (a reader never sees half a file)."""
+input's geo tags, always atomically (a reader never sees half a file). Every image satgan
+writes says so in its metadata (:data:`SOFTWARE`), so a command can tell its own earlier
+outputs, which it may replace, from a user's files of the same names, which it must not."""
 
 from __future__ import annotations
 
@@ -8,8 +10,12 @@ from pathlib import Path
 import numpy as np
 import tifffile
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
+from satgan import SatganError
 from satgan.atomic import atomic_path
+
+SOFTWARE = "satgan"  # PNG text "Software", JPEG comment, TIFF Software tag
 
 PIXEL_SCALE_TAG = 33550  # GeoTIFF ModelPixelScale: ground units per pixel
 TIEPOINT_TAG = 33922  # GeoTIFF ModelTiepoint: a pixel and where it lies on the ground
@@ -60,7 +66,8 @@ def window_geotags(tags: list[tuple], top: int, left: int) -> list[tuple]:
 
 def write_geotiff(path: Path, image: np.ndarray, tags: list[tuple]) -> None:
     with atomic_path(path) as tmp:
-        tifffile.imwrite(tmp, image, photometric="rgb", compression="zlib", extratags=tags, metadata=None)
+        tifffile.imwrite(tmp, image, photometric="rgb", compression="zlib", extratags=tags, metadata=None,
+                         software=SOFTWARE)
 
 
 def write_mask_tiff(path: Path, mask: np.ndarray, tags: list[tuple]) -> None:
@@ -68,7 +75,7 @@ def write_mask_tiff(path: Path, mask: np.ndarray, tags: list[tuple]) -> None:
     data = mask if mask.dtype == np.uint8 else mask.astype(bool).view(np.uint8) * np.uint8(255)
     with atomic_path(path) as tmp:
         tifffile.imwrite(tmp, data, photometric="minisblack", compression="lzw", predictor=True, extratags=tags,
-                         metadata=None)
+                         metadata=None, software=SOFTWARE)
 
 
 def write_image(path: Path, image: np.ndarray, max_side: int | None = None) -> None:
@@ -77,4 +84,32 @@ def write_image(path: Path, image: np.ndarray, max_side: int | None = None) -> N
     if max_side and max(img.size) > max_side:
         img.thumbnail((max_side, max_side), Image.LANCZOS)
     with atomic_path(path) as tmp:
-        img.save(tmp, quality=92) if path.suffix.lower() in (".jpg", ".jpeg") else img.save(tmp)
+        if path.suffix.lower() in (".jpg", ".jpeg"):
+            img.save(tmp, quality=92, comment=SOFTWARE.encode())
+        else:
+            info = PngInfo()
+            info.add_text("Software", SOFTWARE)
+            img.save(tmp, pnginfo=info)
+
+
+def written_by_satgan(path: Path) -> bool:
+    """Whether the image file ``path`` says satgan wrote it (its metadata, not its name)."""
+    try:
+        with Image.open(path) as img:
+            found = img.info.get("Software") or img.info.get("comment") or getattr(img, "tag_v2", {}).get(305)
+    except Exception:  # noqa: BLE001 - a file Pillow cannot open is not one of ours
+        return False
+    found = found.decode(errors="replace") if isinstance(found, bytes) else str(found or "")
+    return found == SOFTWARE
+
+
+def refuse_foreign(paths: list[Path], what: str, overwrite: bool = False) -> None:
+    """Refuse, before anything is written, to replace existing files among ``paths`` that
+    satgan did not write (a user's files of the same names), unless ``overwrite``."""
+    if overwrite:
+        return
+    foreign = [p for p in paths if p.exists() and not (p.is_file() and written_by_satgan(p))]
+    if foreign:
+        more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+        raise SatganError(f"{foreign[0]}{more}: already there and not written by satgan {what}; it would be "
+                          f"replaced: move it, choose another folder, or pass --overwrite to replace it")

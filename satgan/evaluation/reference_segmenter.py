@@ -105,12 +105,10 @@ def load_segmenter(path: str | os.PathLike, device: str = "auto") -> Segmenter:
 
 def is_segmenter_file(path: str | os.PathLike) -> bool:
     """Whether ``path`` holds a segmenter satgan saved (its header, not its name; runs no code)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            raw = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except Exception:  # noqa: BLE001 - anything unreadable is not a segmenter
-            return False
+    try:
+        raw = read_torch_file(path, "segmenter")
+    except SatganError:  # anything unreadable is not a segmenter
+        return False
     return isinstance(raw, dict) and raw.get("kind") == KIND
 
 
@@ -153,7 +151,10 @@ def reference_segmenter(cfg: SegmenterConfig, progress: bool = True) -> Segmente
     if cached.is_file():
         try:
             seg = load_segmenter(cached, cfg.device)
-            if seg.info.get("key") == key:
+            if seg.info.get("key") == key:  # the same data, perhaps a copy elsewhere: name this one
+                data = seg.info["data"]
+                seg.info["data"] = {**data, "root": str(Path(cfg.data).expanduser().resolve()),
+                                    "trained_on": data.get("trained_on", data.get("root"))}
                 return seg
         except SatganError:
             pass  # a damaged cache entry is trained again and replaced

@@ -20,7 +20,7 @@ from satgan.config import GalleryConfig, model_spec
 from satgan.data.writers import write_image
 from satgan.evaluation.reference_segmenter import segmenter_from_spec
 from satgan.gallery.figures import save_figure, scene_figure, side_by_side, style_figure, variations_figure
-from satgan.gallery.samples import Gallery, add_mask_iou, build_gallery, iou_label, row_panels
+from satgan.gallery.samples import Gallery, add_mask_iou, build_gallery, chosen_samples, iou_label, row_panels
 from satgan.generation.loading import load_generators
 
 
@@ -92,6 +92,7 @@ def gallery(cfg: GalleryConfig) -> dict:
                           "(trained without model.latent)")
     # a gallery may compare models with and without a code: those without are drawn as they are
     models = {name: replace(m, truncation=cfg.truncation) if m.latent else m for name, m in models.items()}
+    chosen_samples(cfg.data, cfg.split, cfg.indices, cfg.per_city, cfg.seed)  # before a segmenter is trained
     segmenter = None
     if cfg.mask_iou:  # before generating: a wrong --segmenter fails at once
         if "real" in models:

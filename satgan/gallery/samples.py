@@ -47,6 +47,21 @@ def choose_samples(manifest: dict, split: str, per_city: int, seed: int = 0) -> 
     return sorted(i for idx in by_city.values() for i in rng.sample(idx, min(per_city, len(idx))))
 
 
+def chosen_samples(root: str | Path, split: str = "val", indices: list[int] | None = None, per_city: int = 2,
+                   seed: int = 0) -> list[int]:
+    """The indices of the samples a gallery shows: ``indices`` checked against the split, else
+    ``per_city`` random ones per city (cheap: a gallery calls it before any slow work)."""
+    manifest, info = load_split(Path(root).expanduser(), split)
+    n = info["count"]
+    indices = list(indices) if indices is not None else choose_samples(manifest, split, per_city, seed)
+    if not indices:
+        raise SatganError("no samples chosen: give indices or a per_city of 1 or more")
+    bad = [i for i in indices if not 0 <= i < n]
+    if bad:
+        raise SatganError(f"sample indices {bad} out of range: split {split!r} has {n} samples (0-{n - 1})")
+    return indices
+
+
 def build_gallery(models: dict[str, Model], root: str | Path, split: str = "val", indices: list[int] | None = None,
                   per_city: int = 2, scenes: int = 1, seed: int = 0, batch_size: int = 16, style_masks: int = 2,
                   variations: int = 4) -> Gallery:
@@ -59,13 +74,7 @@ def build_gallery(models: dict[str, Model], root: str | Path, split: str = "val"
         raise SatganError("a gallery needs at least one model (checkpoint)")
     root = Path(root).expanduser()
     manifest, info = load_split(root, split)
-    n = info["count"]
-    indices = list(indices) if indices is not None else choose_samples(manifest, split, per_city, seed)
-    if not indices:
-        raise SatganError("no samples chosen: give indices or a per_city of 1 or more")
-    bad = [i for i in indices if not 0 <= i < n]
-    if bad:
-        raise SatganError(f"sample indices {bad} out of range: split {split!r} has {n} samples (0-{n - 1})")
+    indices = chosen_samples(root, split, indices, per_city, seed)
     side = eval_side(models, info["image_shape"][1])
     names, samples = tile_names(manifest, split), info["samples"]
     masks, reals = centre_crops(root, info, indices, side)

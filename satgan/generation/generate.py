@@ -5,6 +5,8 @@ tags and a JPEG preview). The modes themselves are in :mod:`satgan.generation.mo
 
 from __future__ import annotations
 
+import glob
+import re
 import warnings
 from collections import Counter
 from dataclasses import replace
@@ -15,11 +17,11 @@ import torch
 from satgan import SatganError, SatganWarning
 from satgan.atomic import check_output_folder
 from satgan.config import GenerateConfig
-from satgan.data.arrays import MANIFEST, load_split, open_arrays, split_samples
+from satgan.data.arrays import MANIFEST, load_split, open_arrays, split_samples, tile_names
 from satgan.data.dataset import label_indices
 from satgan.data.readers import read_geotags, read_mask
 from satgan.data.sources import mask_files
-from satgan.data.writers import scaled_geotags, write_geotiff, write_image
+from satgan.data.writers import refuse_foreign, scaled_geotags, write_geotiff, write_image
 from satgan.generation.loading import Generator, file_style, load_generator, named_city, run_model
 from satgan.generation.modes import check_window, generate_grid, generate_resize, generate_seamless
 
@@ -48,6 +50,20 @@ def _generate_file(gen: Generator, path: Path, cfg: GenerateConfig, out: Path, s
     write_geotiff(tif, image, scaled_geotags(read_geotags(path), ratio))
     write_image(preview, image, cfg.preview_size)
     return [tif, preview]
+
+
+def _targets(out: Path, stems: list[str], mode: str) -> list[Path]:
+    """The files :func:`_generate_file` would write for masks named ``stems`` that exist
+    already (a grid's tile count depends on the mask, so its tiles are found by pattern)."""
+    found = []
+    for stem in stems:
+        if mode == "grid":
+            found += [p for p in out.glob(f"{glob.escape(stem)}-*.png")
+                      if re.fullmatch(rf"{re.escape(stem)}-(\d+|grid)\.png", p.name)]
+        else:
+            found += [out / f"{stem}{suffix}" for suffix in
+                      ((".png",) if mode == "resize" else (".tif", ".preview.jpg"))]
+    return found
 
 
 def _generate_split(gen: Generator, root: Path, cfg: GenerateConfig, out: Path) -> list[Path]:
@@ -99,10 +115,12 @@ def generate(cfg: GenerateConfig, gen: Generator | None = None) -> dict:
     if source.is_dir() and (source / MANIFEST).exists():
         if cfg.mode != "resize":
             raise SatganError(f"{source} holds pretransformed tiles: use --mode resize (tiles are generated as is)")
-        info = load_split(source, cfg.split)[1]
+        manifest, info = load_split(source, cfg.split)
         open_arrays(source, info)  # damaged data is named before anything is written
         if gen.labels and gen.city is None:  # each tile drawn as its own city: every one must be known
             label_indices([s["city"] for s in info["samples"]], gen.labels, f"{source}: give --city; ")
+        names = tile_names(manifest, cfg.split)[:cfg.limit]
+        refuse_foreign([out / f"{name}.png" for name in names], "generate", cfg.overwrite)
         out.mkdir(parents=True, exist_ok=True)
         return {"written": [str(p) for p in _generate_split(gen, source, cfg, out)], "failed": {}, "scale": None}
     files = mask_files(source) if source.is_dir() else [source]
@@ -118,6 +136,7 @@ def generate(cfg: GenerateConfig, gen: Generator | None = None) -> dict:
         if unnamed:
             raise SatganError(f"{source}: which city to draw? {len(unnamed)} mask name(s) say none this model knows "
                               f"(e.g. {unnamed[0]}); give --city one of {', '.join(gen.labels)}, or --city all")
+    refuse_foreign(_targets(out, [f.stem for f in files], cfg.mode), "generate", cfg.overwrite)
     made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     written, failed = [], {}

@@ -250,7 +250,8 @@ def segbench(cfg: SegbenchConfig, progress: bool = True) -> dict:
     replaced). A failed write is one :class:`SatganError` naming the file."""
     settings = segmenter_settings(cfg)  # checks the crop
     device = resolve_device(cfg.device)
-    out = check_output_folder(cfg.out)
+    out = check_output_folder(cfg.out, inputs=[("the real folder", cfg.real), ("the synthetic folder", cfg.synthetic),
+                                               ("the test folder", cfg.test), ("the generator", cfg.generator)])
     real = load_tiles(cfg.real, TRAIN, "real", cfg.crop)
     synthetic = load_tiles(cfg.synthetic, TRAIN, "synthetic", cfg.crop) if cfg.synthetic else None
     if synthetic is not None:

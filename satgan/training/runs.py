@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import os
-import shutil
+import re
 from pathlib import Path
 
 from satgan import SatganError
@@ -23,6 +23,9 @@ from satgan.config import Config, to_dict
 from satgan.data.dataset import PairDataset
 
 RESUME_CHOICES = "never, auto or a checkpoint path"
+# what a run writes, by folder: --overwrite deletes these and nothing a user put beside them
+RUN_FILES = {"checkpoints": r"last\.pt|epoch_\d{4,}\.pt", "samples": r"epoch_\d{4,}\.png",
+             "tb": r"events\.out\.tfevents\..+"}
 
 
 class RunDir:
@@ -47,20 +50,21 @@ class RunDir:
             return self.last
         return next(iter(sorted(self.checkpoints.glob("epoch_*.pt"), reverse=True)), None)
 
-    def check_writable(self) -> None:
-        """A clear error now for a RUN_DIR that cannot be a folder, before any training."""
-        check_output_folder(self.root, "RUN_DIR")
+    def check_writable(self, inputs=()) -> None:
+        """A clear error now for a RUN_DIR that cannot be a folder, or is one of ``inputs``
+        (the data, a checkpoint to resume from), lies inside one or holds one."""
+        check_output_folder(self.root, "RUN_DIR", inputs)
         for path in (self.checkpoints, self.samples, self.tb):
             if path.exists() and not path.is_dir():
                 raise SatganError(f"{path}: exists and is not a folder; remove it or choose another RUN_DIR")
 
-    def starting_point(self, resume: str, overwrite: bool) -> Checkpoint | None:
+    def starting_point(self, resume: str, overwrite: bool, data_dir: str | os.PathLike = "") -> Checkpoint | None:
         """The checkpoint to continue from, or None to start fresh; refuses what would lose
-        a run. Reads only: nothing is written or deleted here."""
+        a run or an input. Reads only: nothing is written or deleted here."""
         if overwrite and resume != "never":
             raise SatganError(f"--overwrite (start over) and --resume {resume} (continue) contradict each other; "
                               "give one of them")
-        self.check_writable()
+        self.check_writable([("the data folder", data_dir)])
         if overwrite:
             return None
         if resume == "never":
@@ -92,11 +96,14 @@ class RunDir:
     def start(self, config: Config, overwrite: bool) -> None:
         """Clear an old run (``overwrite``) and write this run's config. Called only once
         every setting and input has been checked, so a mistake never costs the old run."""
-        if overwrite:
-            for path in self.checkpoints.glob("*.pt"):
-                path.unlink()
-            for path in (self.samples, self.tb):
-                shutil.rmtree(path, ignore_errors=True)
+        if overwrite:  # the run's own files only: a user's notes in samples/ stay
+            for folder, pattern in RUN_FILES.items():
+                folder = self.root / folder
+                for path in folder.glob("*") if folder.is_dir() else ():
+                    if path.is_file() and re.fullmatch(pattern, path.name):
+                        path.unlink()
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
             self.history.unlink(missing_ok=True)
         self.root.mkdir(parents=True, exist_ok=True)
         write_json(self.config, to_dict(config))

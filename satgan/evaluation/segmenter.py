@@ -1,7 +1,8 @@
-"""Training and scoring the building segmenter: the judge of mask fidelity, and segbench's network.
+"""Training and scoring building segmenters: the judges of mask fidelity, segbench's network
+and the alignment loss's segmenter.
 
-A light U-Net (:class:`~satgan.models.segmenter.BuildingSegmenter`) trained from scratch
-on tiles of pretransformed folders: random crops with flips, turns and colour jitter,
+A network of :mod:`satgan.models.segmenter` (the light U-Net by default) trained on tiles
+of pretransformed folders: random crops with flips, turns and colour jitter,
 BCE + soft Dice, AdamW with a warm-up and a cosine decay. Mask fidelity
 (:func:`pixel_counts`, :func:`fidelity`) is the IoU and F1 between an input mask and what
 the segmenter finds in an image, pooled over pixels. The cached reference segmenter is
@@ -22,7 +23,7 @@ from torch import nn
 from satgan import SatganError
 from satgan.config import SegmenterConfig
 from satgan.data.arrays import load_split, open_arrays
-from satgan.models.segmenter import MULTIPLE, BuildingSegmenter
+from satgan.models.segmenter import MULTIPLE, NETWORKS, segmenter_network
 from satgan.models.weights_files import check_finite, state_dict_of
 
 TRAIN = "train"
@@ -78,20 +79,28 @@ def building_share(tiles: Tiles) -> float:
 
 
 # -- a saved segmenter's network ------------------------------------------------------------------
-SEGMENTER_KEYS = "down.0.0.weight, down.0.1.weight, head.weight"  # BuildingSegmenter's state dict
+# a state-dict key each architecture has (a file of another network is named as such)
+SEGMENTER_KEYS = {"unet": "down.0.0.weight, down.0.1.weight, head.weight",
+                  "dilated": "stem.0.weight, blocks.0.body.0.weight, head.weight",
+                  "lite1": "encoder.stem.0.weight, lateral.0.weight, head.weight"}
 WIDTHS = next((f.metadata["ge"], f.metadata["le"]) for f in fields(SegmenterConfig) if f.name == "width")
 
 
-def segmenter_net(width: object, weights: object, path: str | Path) -> BuildingSegmenter:
-    """The network a segmenter file at ``path`` describes: its ``width`` setting and its
-    ``weights``, checked (a width in range, a state dict of this U-Net's tensors, no NaN),
-    or one :class:`SatganError` naming the file."""
+def segmenter_net(settings: dict, weights: object, path: str | Path) -> nn.Module:
+    """The network a segmenter file at ``path`` describes: its ``settings`` (architecture,
+    width; files from before the architecture setting are U-Nets) and its ``weights``,
+    checked (a width in range, a state dict of this network's tensors, no NaN), or one
+    :class:`SatganError` naming the file."""
     expected = "a satgan segmenter"
+    width, architecture = settings.get("width"), settings.get("architecture", "unet")
     if not isinstance(width, int) or isinstance(width, bool) or not WIDTHS[0] <= width <= WIDTHS[1]:
         raise SatganError(f"{path}: not {expected}: its settings.width must be an integer from {WIDTHS[0]} to "
                           f"{WIDTHS[1]}, got {width!r:.40}")
-    weights = state_dict_of(weights, path, expected, SEGMENTER_KEYS)
-    net = BuildingSegmenter(width)
+    if architecture not in NETWORKS:
+        raise SatganError(f"{path}: not {expected}: its settings.architecture is {architecture!r:.40}; this satgan "
+                          f"builds {', '.join(NETWORKS)}")
+    weights = state_dict_of(weights, path, expected, SEGMENTER_KEYS[architecture])
+    net = NETWORKS[architecture](width)  # lite1's encoder weights come from the file, not the package
     mine = net.state_dict()
     missing = [k for k in mine if k not in weights]
     wrong = [k for k in mine if k in weights and weights[k].shape != mine[k].shape]
@@ -215,7 +224,7 @@ def build(cfg: SegmenterConfig, seed: int | None = None) -> nn.Module:
     """The untrained segmenter of ``seed`` (default ``cfg.seed``), built on the CPU so its
     weights are the same whatever device trains it."""
     torch.manual_seed(cfg.seed if seed is None else seed)
-    return BuildingSegmenter(cfg.width)
+    return segmenter_network(cfg.architecture, cfg.width)
 
 
 def phase_lr_factor(step: int, phases: list[int], warmup: float) -> float:

@@ -1,7 +1,7 @@
 """The reference segmenter's learning curve: IoU on real held-out tiles against training
 steps, network width and the share of the training tiles it sees.
 
-Each run trains :mod:`satgan.evaluation.segmenter`'s network from scratch on a subset of DATA's train
+Each run trains :mod:`satgan.segmentation.training`'s network from scratch on a subset of DATA's train
 split (the first ``fraction`` of a seeded permutation, as segbench draws it) with the
 default settings except those varied, and scores it on DATA's ``val`` split (or every tile
 of ``--test``), pooled over pixels. One JSON line per run (appended to ``--json``), then a
@@ -24,7 +24,7 @@ import torch
 
 from satgan.config import SegmenterConfig
 from satgan.data.subset import subset
-from satgan.evaluation.segmenter import build, fit, load_tiles, score
+from satgan.segmentation.training import build, fit, load_tiles, score
 
 
 def _numbers(text: str, kind=float) -> list:

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from satgan.evaluation.reference_segmenter import segmenter_from_spec
 from satgan.gallery.samples import add_mask_iou, build_gallery
 from satgan.generation.loading import load_generators
+from satgan.segmentation.segmenters import segmenter_from_spec
 
 
 def main() -> None:

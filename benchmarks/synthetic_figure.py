@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from satgan.evaluation.segmenter import load_tiles  # noqa: E402
+from satgan.segmentation.training import load_tiles  # noqa: E402
 
 
 def main() -> None:

@@ -171,7 +171,7 @@ def _cmd_subset(args: argparse.Namespace) -> int:
 
 
 def _cmd_segmenter(args: argparse.Namespace) -> int:
-    from satgan.evaluation.reference_segmenter import cache_folder, is_segmenter_file, reference_segmenter
+    from satgan.segmentation.segmenters import cache_folder, is_segmenter_file, reference_segmenter
 
     cfg = from_namespace(SegmenterConfig, args)
     if cfg.out:  # before the training, not after: never the data, an existing file only if a segmenter

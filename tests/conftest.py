@@ -105,7 +105,7 @@ def styled_checkpoint(inria_arrays, tmp_path_factory) -> Path:
 def tiny_segmenter(inria_arrays, tmp_path_factory) -> Path:
     """A reference segmenter of width 4 trained 3 steps on ``inria_arrays``, saved as a file."""
     from satgan.config import SegmenterConfig
-    from satgan.evaluation.reference_segmenter import train_segmenter
+    from satgan.segmentation.segmenters import train_segmenter
 
     cfg = SegmenterConfig(data=str(inria_arrays), width=4, steps=3, batch_size=2, crop=32, device="cpu")
     return train_segmenter(cfg, progress=False).save(tmp_path_factory.mktemp("segmenter") / "tiny.pt")

@@ -389,7 +389,7 @@ def test_an_unreadable_inception_file(tmp_path, monkeypatch):
 
 
 def test_segmenter_weights_that_are_not_weights(tmp_path, tiny_segmenter):
-    from satgan.evaluation.segmenter import segmenter_net
+    from satgan.segmentation.training import segmenter_net
 
     raw = torch.load(tiny_segmenter, weights_only=True)
     width, good = raw["info"]["settings"]["width"], raw["weights"]
@@ -414,7 +414,7 @@ def test_segmenter_weights_that_are_not_weights(tmp_path, tiny_segmenter):
 
 @pytest.mark.parametrize("how", ["empty", "truncated", "random", "text", "tensor", "list", "dict-of-ints"])
 def test_segmenter_files_that_are_not_segmenters(tmp_path, tiny_segmenter, how):
-    from satgan.evaluation.reference_segmenter import load_segmenter
+    from satgan.segmentation.segmenters import load_segmenter
 
     path = damage(tmp_path / "seg.pt", how, tiny_segmenter)
     with pytest.raises(SatganError, match=r"seg.pt: (not a readable segmenter|not a satgan segmenter)"):

@@ -23,8 +23,9 @@ LAYERS = [
     ["satgan.data"],                                                      # reading, tiling, arrays, synthetic cities
     ["satgan.models"],                                                    # networks, losses, discriminator plug-ins
     ["satgan.checkpoint"],                                                # the one checkpoint schema
+    ["satgan.segmentation"],                                              # segmenters: judges, segbench's, alignment
     ["satgan.training", "satgan.generation"],                             # the Trainer | the generator wrapper, modes
-    ["satgan.evaluation"],                                                # scores, reports, the reference segmenter
+    ["satgan.evaluation"],                                                # scores, reports
     ["satgan.synthetic"],                                                 # synthesize, segbench
     ["satgan.gallery"],                                                   # samples, figures, files, notebook plots
     ["satgan.cli", "satgan.colab"],                                       # front ends

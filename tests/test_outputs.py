@@ -29,8 +29,8 @@ from satgan.config import ForgeConfig
 from satgan.data.arrays import load_manifest
 from satgan.data.forge import forge
 from satgan.data.subset import subset_folder
-from satgan.evaluation.reference_segmenter import is_segmenter_file, load_segmenter
 from satgan.evaluation.report import is_report
+from satgan.segmentation.segmenters import is_segmenter_file, load_segmenter
 from tests.conftest import fails, write_pair_folder
 
 TINY = ["--preset", "quick", "--set", "model.noise=0", "--set", "data.crop=64", "--set", "model.ngf=8",
@@ -378,7 +378,7 @@ def test_gallery_checks_its_indices_before_training_a_segmenter(place, capsys, m
 
 def test_a_cached_segmenter_names_the_folder_it_was_asked_about(place, tmp_path):
     from satgan.config import SegmenterConfig
-    from satgan.evaluation.reference_segmenter import reference_segmenter
+    from satgan.segmentation.segmenters import reference_segmenter
 
     settings = dict(width=4, steps=1, batch_size=2, crop=32, device="cpu")
     first = reference_segmenter(SegmenterConfig(data=str(place["arrays"]), **settings), progress=False)

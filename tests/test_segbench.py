@@ -20,7 +20,7 @@ from satgan import SatganError
 from satgan.config import SegbenchConfig
 from satgan.data.readers import file_sha256
 from satgan.data.subset import subset
-from satgan.evaluation.segmenter import Tiles, phase_lr_factor, random_crops, seg_loss
+from satgan.segmentation.training import Tiles, phase_lr_factor, random_crops, seg_loss
 from satgan.synthetic.plan import MIX, PRETRAIN, Arm, arm_order
 from satgan.synthetic.report import format_table, recommendation, segbench_figure, significant, summarize
 from satgan.synthetic.segbench import digest, filter_synthetic, generator_claim, initial_network, segbench
@@ -374,7 +374,7 @@ def test_command_line(inria_arrays, synthetic_arrays, tmp_path, capsys):
 def test_score_counts_pixels_as_a_known_prediction_says():
     """A 'network' that predicts a building where the red channel is bright: TP, FP and
     FN, IoU and F1 as counted by hand, with padding to the network's multiple cropped off."""
-    from satgan.evaluation.segmenter import score
+    from satgan.segmentation.training import score
 
     images = np.zeros((2, 40, 40, 3), np.uint8)
     masks = np.zeros((2, 40, 40), np.uint8)

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-import satgan.evaluation.reference_segmenter as segmenter_module
+import satgan.segmentation.segmenters as segmenter_module
 from satgan import SatganError, SatganWarning
 from satgan.cli import main
 from satgan.config import SegmenterConfig
-from satgan.evaluation.reference_segmenter import cache_key, load_segmenter, reference_segmenter, segmenter_from_spec
-from satgan.evaluation.segmenter import fidelity, pixel_counts
+from satgan.segmentation.segmenters import cache_key, load_segmenter, reference_segmenter, segmenter_from_spec
+from satgan.segmentation.training import fidelity, pixel_counts
 
 TINY = {"width": 4, "steps": 2, "batch_size": 2, "crop": 32, "device": "cpu"}
 

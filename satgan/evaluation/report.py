@@ -19,9 +19,9 @@ from satgan.atomic import check_output_file, write_json
 from satgan.config import EvaluateConfig, model_spec
 from satgan.evaluation.baselines import FlatFill
 from satgan.evaluation.folder_scoring import evaluate_folders
-from satgan.evaluation.reference_segmenter import segmenter_from_spec
 from satgan.evaluation.scoring import evaluate_models
 from satgan.generation.loading import Model, generator_from_config, load_generators
+from satgan.segmentation.segmenters import segmenter_from_spec
 
 REPORT_KEYS = ("satgan_version", "inception", "models")  # what every report this command writes holds
 

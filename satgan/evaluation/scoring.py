@@ -19,11 +19,11 @@ import satgan
 from satgan import SatganError, SatganWarning, metrics
 from satgan.config import EvaluateConfig
 from satgan.data.arrays import load_split, split_samples
-from satgan.evaluation.reference_segmenter import Segmenter
-from satgan.evaluation.segmenter import fidelity, pixel_counts
 from satgan.generation.loading import Model, run_model
 from satgan.metrics import to_unit_range
 from satgan.runtime import resolve_device
+from satgan.segmentation.segmenters import Segmenter
+from satgan.segmentation.training import fidelity, pixel_counts
 
 REAL_ROW = "real"  # the real images' own mask fidelity: the ceiling
 

@@ -18,10 +18,10 @@ from satgan import SatganError
 from satgan.atomic import atomic_path, check_output_folder, staged_folder
 from satgan.config import GalleryConfig, model_spec
 from satgan.data.writers import write_image
-from satgan.evaluation.reference_segmenter import segmenter_from_spec
 from satgan.gallery.figures import save_figure, scene_figure, side_by_side, style_figure, variations_figure
 from satgan.gallery.samples import Gallery, add_mask_iou, build_gallery, chosen_samples, iou_label, row_panels
 from satgan.generation.loading import load_generators
+from satgan.segmentation.segmenters import segmenter_from_spec
 
 
 def export_old_names(gallery: Gallery, out: str | Path) -> list[Path]:

@@ -12,11 +12,11 @@ import numpy as np
 
 from satgan import SatganError
 from satgan.data.arrays import centre_crops, load_split, tile_names
-from satgan.evaluation.reference_segmenter import Segmenter
 from satgan.evaluation.scoring import eval_side
-from satgan.evaluation.segmenter import fidelity, pixel_counts
 from satgan.generation.loading import Model, as_city, in_batches
 from satgan.generation.modes import generate_seamless
+from satgan.segmentation.segmenters import Segmenter
+from satgan.segmentation.training import fidelity, pixel_counts
 
 
 @dataclass

@@ -26,7 +26,7 @@ import numpy as np
 
 from satgan import SatganError
 from satgan.config import SegbenchConfig
-from satgan.evaluation.segmenter import batch_order
+from satgan.segmentation.training import batch_order
 
 SYNTHETIC_ONLY = "synthetic only"
 MIX, PRETRAIN = "mix", "pretrain"
@@ -142,7 +142,7 @@ def arm_order(arm: Arm, cfg: SegbenchConfig, seed: int) -> tuple[np.ndarray | No
     """The ``(steps, batch_size)`` positions each step draws from the arm's pool (its real
     tiles first, then its synthetic ones) and the learning-rate phases; ``(None, None)``
     for a single-source arm, which takes shuffled passes over its pool (the default of
-    :func:`satgan.evaluation.segmenter.fit`)."""
+    :func:`satgan.segmentation.training.fit`)."""
     if arm.schedule is None:
         return None, None
     rng = np.random.default_rng([seed, MIX_STREAM])

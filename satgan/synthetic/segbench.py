@@ -1,6 +1,6 @@
 """``satgan segbench``: does synthetic data help a segmentation network?
 
-The reference building segmenter (:mod:`satgan.evaluation.segmenter`: a light U-Net, BCE + soft
+The reference building segmenter (:mod:`satgan.segmentation.training`: a light U-Net, BCE + soft
 Dice, warm-up and cosine decay, flips, turns and colour jitter) is trained in several
 *arms* that differ only in their training tiles and schedule (:mod:`satgan.synthetic.plan`):
 real tiles only, real tiles mixed with a share of synthetic ones in every batch,
@@ -39,10 +39,10 @@ from satgan.atomic import check_output_folder
 from satgan.config import SegbenchConfig, SegmenterConfig, to_dict
 from satgan.data.arrays import load_manifest
 from satgan.data.subset import subset
-from satgan.evaluation.reference_segmenter import MIN_BUILDING_SHARE, training_settings
-from satgan.evaluation.segmenter import TRAIN, Tiles, build, building_share, fit, load_tiles, pixel_losses, score
 from satgan.progress import progress_bar
 from satgan.runtime import resolve_device
+from satgan.segmentation.segmenters import MIN_BUILDING_SHARE, training_settings
+from satgan.segmentation.training import TRAIN, Tiles, build, building_share, fit, load_tiles, pixel_losses, score
 from satgan.synthetic.plan import PRETRAIN, Arm, arm_order, plan_arms, real_name
 from satgan.synthetic.report import (
     RUNS,

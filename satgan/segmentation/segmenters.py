@@ -1,6 +1,6 @@
 """The reference building segmenter: trained once per data folder and settings, cached, loaded.
 
-:func:`reference_segmenter` trains :mod:`satgan.evaluation.segmenter`'s network on a pretransformed
+:func:`reference_segmenter` trains :mod:`satgan.segmentation.training`'s network on a pretransformed
 folder's train split and keeps it in a cache folder (key: the manifest's SHA-256 and the
 training settings), never inside the data folder, which may be read-only. It judges mask
 fidelity in ``evaluate`` and the gallery; :func:`segmenter_from_spec` turns a command's
@@ -25,11 +25,11 @@ import satgan
 from satgan import SatganError, SatganWarning
 from satgan.config import SegmenterConfig, to_dict
 from satgan.data.arrays import load_manifest, load_split
-from satgan.evaluation.segmenter import TRAIN, build, building_share, fit, load_tiles, predict, score, segmenter_net
 from satgan.models.segmenter import MULTIPLE
 from satgan.models.weights_files import read_torch_file
 from satgan.progress import progress_bar
 from satgan.runtime import resolve_device, save_torch
+from satgan.segmentation.training import TRAIN, build, building_share, fit, load_tiles, predict, score, segmenter_net
 
 KIND = "satgan-segmenter"
 FORMAT = 1

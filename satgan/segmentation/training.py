@@ -6,7 +6,7 @@ of pretransformed folders: random crops with flips, turns and colour jitter,
 BCE + soft Dice, AdamW with a warm-up and a cosine decay. Mask fidelity
 (:func:`pixel_counts`, :func:`fidelity`) is the IoU and F1 between an input mask and what
 the segmenter finds in an image, pooled over pixels. The cached reference segmenter is
-:mod:`satgan.evaluation.reference_segmenter`.
+:mod:`satgan.segmentation.segmenters`.
 """
 
 from __future__ import annotations

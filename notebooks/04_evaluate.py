@@ -60,8 +60,9 @@ BASELINES = ["flat", "untrained"]  # flat | untrained
 SPLIT = "val"  # the split to score; its first mask is generated whole below
 LIMIT = None  # at most this many tiles; None: every tile of the split
 SHARPEN = None  # unsharp-mask amount of every generated image; None: each checkpoint's model.sharpen (0: raw output)
-MASK_IOU = True  # mask fidelity: does each image show its mask's buildings (a segmenter trained on real pairs)?
-SEGMENTER = None  # that segmenter: a saved .pt or a pretransformed folder that trains one; None: DATA_DIR's train split
+MASK_IOU = True  # mask fidelity: does each image show its mask's buildings (two segmenters trained on real pairs)?
+SEGMENTER = None  # the first judge: a saved .pt or a pretransformed folder to train one on; None: DATA_DIR
+SEGMENTER_2 = None  # the second judge, built unlike the first (mask_iou_2); the same choices
 REPORT = "evaluation/report.json"
 MASK_FILE = ""  # a real-size mask for seamless generation; "": the first mask of SPLIT
 OUT_DIR = "evaluation/generated"
@@ -81,7 +82,8 @@ data_dir, report_path, out_dir = (resolve(p, WORKSPACE) for p in (DATA_DIR, REPO
 checkpoints = [resolve_spec(s, WORKSPACE) for s in CHECKPOINTS]
 config = build(EvaluateConfig, out=str(report_path), checkpoints=checkpoints, data=str(data_dir), split=SPLIT,
                limit=LIMIT, baselines=list(BASELINES), sharpen=SHARPEN, mask_iou=MASK_IOU,
-               segmenter=str(resolve(SEGMENTER, WORKSPACE)) if SEGMENTER else None)
+               segmenter=str(resolve(SEGMENTER, WORKSPACE)) if SEGMENTER else None,
+               segmenter_2=str(resolve(SEGMENTER_2, WORKSPACE)) if SEGMENTER_2 else None)
 print(config)
 
 # %% [markdown]

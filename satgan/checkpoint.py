@@ -47,6 +47,9 @@ class Checkpoint:
     pixel_scale: float | None = None  # source pixels per training pixel, for seamless generation
     manifest_hash: str = ""  # content hash of the training data's manifest
     training: dict[str, Any] | None = None  # the Trainer's state_dict(), for resuming
+    # networks besides its own that took part in training, by role ({"alignment segmenter": {"key": ...}}):
+    # what may never judge it
+    trained_with: dict[str, Any] = dataclasses.field(default_factory=dict)
     satgan_version: str = satgan.__version__
     path: Path | None = None  # where it was loaded from
 
@@ -69,7 +72,8 @@ class Checkpoint:
     def to_file(self) -> dict[str, Any]:
         return {"format": FORMAT, "satgan_version": self.satgan_version, "config": to_dict(self.config),
                 "generator": self.generator, "epoch": self.epoch, "step": self.step,
-                "pixel_scale": self.pixel_scale, "manifest_hash": self.manifest_hash, "training": self.training}
+                "pixel_scale": self.pixel_scale, "manifest_hash": self.manifest_hash, "training": self.training,
+                "trained_with": self.trained_with}
 
 
 def _from_format_1(raw: dict[str, Any]) -> dict[str, Any]:
@@ -135,7 +139,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
 FIELD_TYPES = {"epoch": ((int,), "a number of epochs"), "step": ((int,), "a number of steps"),
                "pixel_scale": ((int, float, type(None)), "a number or None"),
                "manifest_hash": ((str,), "a text"), "training": ((dict, type(None)), "a dict or None"),
-               "satgan_version": ((str,), "a text")}
+               "satgan_version": ((str,), "a text"), "trained_with": ((dict,), "a dict")}
 
 
 def _check_fields(raw: dict, path: Path) -> None:

@@ -8,6 +8,8 @@ import os
 import random
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,6 +139,15 @@ class Processes:
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
+
+    @contextmanager
+    def main_first(self) -> Iterator[None]:
+        """Rank 0 runs the block first (fills a cache), the other ranks after it (read it)."""
+        if not self.is_main:
+            self.barrier()
+        yield
+        if self.is_main:
+            self.barrier()
 
     def all_true(self, flag: bool, device: torch.device) -> bool:
         """Whether ``flag`` holds on every process (all must take the same branch, or they hang)."""

@@ -111,6 +111,17 @@ def tiny_segmenter(inria_arrays, tmp_path_factory) -> Path:
     return train_segmenter(cfg, progress=False).save(tmp_path_factory.mktemp("segmenter") / "tiny.pt")
 
 
+@pytest.fixture(scope="session")
+def tiny_judge_2(inria_arrays, tmp_path_factory) -> Path:
+    """A second judge (the dilated network, seed 1) of width 4 trained 3 steps, saved as a file."""
+    from satgan.config import SegmenterConfig
+    from satgan.segmentation.segmenters import JUDGES, train_segmenter
+
+    cfg = SegmenterConfig(data=str(inria_arrays), width=4, steps=3, batch_size=2, crop=32, device="cpu",
+                          **JUDGES["mask_iou_2"])
+    return train_segmenter(cfg, progress=False).save(tmp_path_factory.mktemp("judge2") / "tiny2.pt")
+
+
 def fails(capsys, argv: list, culprit: str) -> str:
     """Run ``satgan argv``; it must exit 2 with one error line matching ``culprit``, no traceback."""
     from satgan.cli import main

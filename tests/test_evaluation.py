@@ -40,20 +40,25 @@ def test_flat_fill_uses_the_mean_colours():
     assert out[0, 1, 0].tolist() == [105, 60, 40]  # half covered: half-way
 
 
-def test_checkpoint_and_baselines_report_per_city(inria_arrays, tiny_checkpoint, tiny_segmenter, tmp_path):
+def test_checkpoint_and_baselines_report_per_city(inria_arrays, tiny_checkpoint, tiny_segmenter, tiny_judge_2,
+                                                  tmp_path):
     out = tmp_path / "report.json"
     report = evaluate(EvaluateConfig(out=str(out), checkpoints=[f"tiny={tiny_checkpoint}"], data=str(inria_arrays),
                                      baselines=["flat", "untrained"], limit=24, kid_subsets=5,
-                                     segmenter=str(tiny_segmenter)))
+                                     segmenter=str(tiny_segmenter), segmenter_2=str(tiny_judge_2)))
     assert json.loads(out.read_text()) == json.loads(json.dumps(report))
     assert set(report["models"]) == {"tiny", "flat", "untrained", "real"}
     assert report["count"] == 24 and report["tile_side"] == 64
     for name, entry in report["models"].items():  # mask fidelity for every row, per city too
-        assert 0 <= entry["overall"]["mask_iou"] <= 1 and 0 <= entry["overall"]["mask_f1"] <= 1, name
-        assert all("mask_iou" in c for c in entry["cities"].values()), name
+        for judge in ("mask_iou", "mask_iou_2"):  # by both judges
+            assert 0 <= entry["overall"][judge] <= 1 and 0 <= entry["overall"][judge.replace("iou", "f1")] <= 1, name
+            assert all(judge in c for c in entry["cities"].values()), name
     real = report["models"].pop("real")
-    assert set(real["overall"]) == {"count", "mask_iou", "mask_f1"} and real["overall"]["count"] == 24
+    assert set(real["overall"]) == {"count", "mask_iou", "mask_f1", "mask_iou_2", "mask_f1_2"}
+    assert real["overall"]["count"] == 24
     assert report["segmenter"]["data"] == str(inria_arrays.resolve())
+    assert report["segmenter"]["settings"]["architecture"] == "unet"
+    assert report["segmenter_2"]["settings"]["architecture"] == "dilated"
     for entry in report["models"].values():
         assert entry["overall"]["count"] == 24
         assert {c: v["count"] for c, v in entry["cities"].items()} == {"austin": 20, "chicago": 4}

@@ -140,14 +140,15 @@ def test_colab_setup_keeps_torch_and_is_idempotent(tmp_path):
             marker.write_text(saved)
 
 
-def test_evaluate_and_gallery_notebooks(inria_arrays, tiny_checkpoint, tiny_segmenter, tmp_path):
+def test_evaluate_and_gallery_notebooks(inria_arrays, tiny_checkpoint, tiny_segmenter, tiny_judge_2, tmp_path):
     nb4 = _run("04_evaluate", tmp_path, DATA_DIR=str(inria_arrays), CHECKPOINTS=[f"tiny={tiny_checkpoint}"],
                LIMIT=8, REPORT=str(tmp_path / "report.json"), OUT_DIR=str(tmp_path / "generated"),
-               SEGMENTER=str(tiny_segmenter))
+               SEGMENTER=str(tiny_segmenter), SEGMENTER_2=str(tiny_judge_2))
     assert _images(nb4) >= 3  # bar charts, the whole mask, the zoom across window borders
     report = json.loads((tmp_path / "report.json").read_text())
     assert set(report["models"]) == {"tiny", "flat", "untrained", "real"} and report["count"] == 8
     assert 0 <= report["models"]["real"]["overall"]["mask_iou"] <= 1
+    assert 0 <= report["models"]["real"]["overall"]["mask_iou_2"] <= 1
     assert (tmp_path / "generated" / "austin1.tif").exists()
     nb5 = _run("05_gallery", tmp_path, DATA_DIR=str(inria_arrays), CHECKPOINTS=[str(tiny_checkpoint)],
                OUT_DIR=str(tmp_path / "gallery"), PER_CITY=1, SCENES=1, SEGMENTER=str(tiny_segmenter))

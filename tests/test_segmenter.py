@@ -126,7 +126,8 @@ def test_an_unwritable_cache_warns_and_still_judges(inria_arrays, tmp_path, monk
     assert seg(np.zeros((1, 32, 32, 3), np.uint8)).shape == (1, 32, 32)
 
 
-def test_cli_saves_a_segmenter_that_evaluate_reads(inria_arrays, tiny_checkpoint, cache, tmp_path, capsys):
+def test_cli_saves_a_segmenter_that_evaluate_reads(inria_arrays, tiny_checkpoint, tiny_judge_2, cache, tmp_path,
+                                                   capsys):
     out = tmp_path / "seg.pt"
     args = ["--width", "4", "--steps", "2", "--batch-size", "2", "--crop", "32", "--device", "cpu"]
     assert main(["segmenter", str(inria_arrays), "--out", str(out), *args]) == 0
@@ -135,7 +136,8 @@ def test_cli_saves_a_segmenter_that_evaluate_reads(inria_arrays, tiny_checkpoint
     seg = load_segmenter(out, "cpu")
     assert seg.info["settings"]["width"] == 4
     assert main(["evaluate", f"tiny={tiny_checkpoint}", str(inria_arrays), "--out", str(tmp_path / "r.json"),
-                 "--segmenter", str(out), "--limit", "4", "--baselines", "flat"]) == 0
+                 "--segmenter", str(out), "--segmenter-2", str(tiny_judge_2), "--limit", "4", "--baselines",
+                 "flat"]) == 0
     report = json.loads((tmp_path / "r.json").read_text())
     assert set(report["models"]) == {"tiny", "flat", "real"}
     assert report["segmenter"]["settings"]["width"] == 4

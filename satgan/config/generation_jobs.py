@@ -67,10 +67,14 @@ class EvaluateConfig(Settings):
     kid_subsets: int = setting(100, ge=1, help="KID subsets")
     sharpen: float | None = setting(None, ge=0, le=4, help="unsharp-mask amount for every checkpoint (default: "
                                                           "each checkpoint's model.sharpen)")
-    mask_iou: bool = setting(True, help="mask fidelity: IoU and F1 between each input mask and the buildings the "
-                                        "reference segmenter finds in the image (and in the real one: the ceiling)")
+    mask_iou: bool = setting(True, help="mask fidelity: IoU and F1 between each input mask and the buildings two "
+                                        "judges (the reference segmenter and a second one built unlike it) find in "
+                                        "the image (and in the real one: the ceiling)")
     segmenter: str | None = setting(None, help="the reference segmenter: a saved one (.pt) or a pretransformed "
                                                "folder whose train split trains one, cached (default: DATA's own)")
+    segmenter_2: str | None = setting(None, help="the second judge (mask_iou_2): a saved segmenter (.pt) or a "
+                                                 "pretransformed folder to train one on (default: DATA's own, a "
+                                                 "dilated residual network of another seed)")
     batch_size: int = setting(16, ge=1, help="tiles per forward pass")
     device: Device = device_setting()
     overwrite: bool = setting(False, help="replace an existing --out that is not a report satgan evaluate wrote "

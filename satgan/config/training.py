@@ -143,6 +143,14 @@ class LossConfig(Settings):
     nearest_of: int = setting(0, ge=0, help="> 1: the code and noise L1 pulls toward the real image are the "
                                             "nearest of this many random draws (tried without gradients; "
                                             "conditional IMLE), so codes spread over the images a mask allows")
+    seg_weight: float = setting(0.0, ge=0, help="alignment: a frozen building segmenter (never a judge: "
+                                                "EfficientNet-Lite1 features, trained on the real train split) "
+                                                "reads each generated image; its cross-entropy against the mask on "
+                                                "the pixels it misreads only. 0: off")
+    seg_warmup: int = setting(1, ge=0, help="epochs before the alignment loss starts (the generator first learns "
+                                            "what images look like)")
+    segmenter: str = setting("", help="the alignment loss's segmenter: a saved one (.pt) or a pretransformed "
+                                      "folder to train one on; empty: the training data's train split")
     mode_seeking_space: Literal["image", "discriminator"] = setting(
         "image", help="where mode seeking measures how far apart two generations are: in pixels, or in the "
                       "discriminator's features (what D tells apart, rather than tone anywhere; needs a D)")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from satgan import SatganError
-from satgan.config import DataConfig
+from satgan.config import Config, DataConfig
 from satgan.data.arrays import load_split, open_arrays
 
 
@@ -204,3 +205,12 @@ class EpochSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return len(self._order())
+
+
+def with_city_labels(config: Config, cities: list[str]) -> Config:
+    """``config`` with ``model.labels`` set to the training cities (sorted), where not given;
+    given labels must include every training city."""
+    if not config.model.labels:
+        return replace(config, model=replace(config.model, labels=sorted(set(cities))))
+    label_indices(cities, config.model.labels, "model.labels: the training split has ")
+    return config

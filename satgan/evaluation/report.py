@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from satgan.atomic import check_output_file, write_json
@@ -21,7 +22,7 @@ from satgan.evaluation.baselines import FlatFill
 from satgan.evaluation.folder_scoring import evaluate_folders
 from satgan.evaluation.scoring import evaluate_models
 from satgan.generation.loading import Model, generator_from_config, load_generators
-from satgan.segmentation.segmenters import segmenter_from_spec
+from satgan.segmentation.segmenters import judge
 
 REPORT_KEYS = ("satgan_version", "inception", "models")  # what every report this command writes holds
 
@@ -43,7 +44,8 @@ def evaluate_inputs(cfg: EvaluateConfig) -> list[tuple[str, str | None]]:
     """Every file and folder ``cfg`` reads, labelled: what ``--out`` must never be."""
     return [*(("the checkpoint", model_spec(spec)[1]) for spec in cfg.checkpoints), ("the data folder", cfg.data),
             ("the generated folder", cfg.generated), ("the real folder", cfg.real),
-            ("the segmenter", cfg.segmenter), ("the Inception file", cfg.inception)]
+            ("the segmenter", cfg.segmenter), ("the second segmenter", cfg.segmenter_2),
+            ("the Inception file", cfg.inception)]
 
 
 def evaluate(cfg: EvaluateConfig) -> dict:
@@ -61,15 +63,16 @@ def evaluate(cfg: EvaluateConfig) -> dict:
             models = {name: replace(m, sharpen=cfg.sharpen) for name, m in models.items()}
         if "flat" in cfg.baselines:
             models["flat"] = FlatFill.from_split(cfg.data, cfg.split, cfg.limit)
-        segmenter = (lambda: segmenter_from_spec(cfg.segmenter, cfg.data, cfg.device)) if cfg.mask_iou else None
-        report = evaluate_models(models, cfg.data, cfg, segmenter)
+        specs = {"mask_iou": cfg.segmenter, "mask_iou_2": cfg.segmenter_2} if cfg.mask_iou else {}
+        judges = {name: partial(judge, name, spec, cfg.data, cfg.device) for name, spec in specs.items()}
+        report = evaluate_models(models, cfg.data, cfg, judges)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, report)
     return report
 
 
 # -- presenting -------------------------------------------------------------------------------
-COLUMNS = ("psnr", "ssim", "fid", "kid", "mask_iou", "mask_f1")
+COLUMNS = ("psnr", "ssim", "fid", "kid", "mask_iou", "mask_f1", "mask_iou_2", "mask_f1_2")
 
 
 def report_rows(*reports: dict, cities: bool = False) -> list[dict]:
@@ -88,7 +91,7 @@ def report_rows(*reports: dict, cities: bool = False) -> list[dict]:
 def format_rows(rows: list[dict]) -> str:
     """A plain-text table of :func:`report_rows`."""
     head = (f"{'model':<16} {'city':<10} {'n':>5} {'PSNR dB':>8} {'SSIM':>6} {'FID':>8} {'KID':>8} "
-            f"{'mask IoU':>8} {'mask F1':>7}")
+            f"{'mask IoU':>8} {'mask F1':>7} {'IoU 2nd':>7}")
 
     def num(v, fmt):
         return format(v, fmt) if v is not None else "-"
@@ -96,7 +99,7 @@ def format_rows(rows: list[dict]) -> str:
     lines = [head] + [
         f"{r['model'][:16]:<16} {r['city'][:10]:<10} {r['count']:>5} {num(r['psnr'], '8.2f')} "
         f"{num(r['ssim'], '6.3f')} {num(r['fid'], '8.1f')} {num(r['kid'], '8.4f')} "
-        f"{num(r.get('mask_iou'), '8.3f')} {num(r.get('mask_f1'), '7.3f')}"
+        f"{num(r.get('mask_iou'), '8.3f')} {num(r.get('mask_f1'), '7.3f')} {num(r.get('mask_iou_2'), '7.3f')}"
         for r in rows
     ]
     return "\n".join(lines)

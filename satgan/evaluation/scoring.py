@@ -22,7 +22,7 @@ from satgan.data.arrays import load_split, split_samples
 from satgan.generation.loading import Model, run_model
 from satgan.metrics import to_unit_range
 from satgan.runtime import resolve_device
-from satgan.segmentation.segmenters import Segmenter
+from satgan.segmentation.segmenters import Segmenter, check_independent
 from satgan.segmentation.training import fidelity, pixel_counts
 
 REAL_ROW = "real"  # the real images' own mask fidelity: the ceiling
@@ -47,22 +47,23 @@ class Scores:
     gathered batch by batch."""
 
     def __init__(self):
-        self.psnr, self.ssim, self.cities, self.features, self.counts = [], [], [], [], []
+        self.psnr, self.ssim, self.cities, self.features = [], [], [], []
+        self.counts: dict[str, list[np.ndarray]] = {}  # by judge
 
     def add(self, fake: torch.Tensor, real: torch.Tensor, cities: list[str], feats: torch.Tensor | None,
-            counts: np.ndarray | None = None):
+            counts: dict[str, np.ndarray] | None = None):
         self.psnr.append(metrics.psnr(fake, real))
         self.ssim.append(metrics.ssim(fake, real, per_image=True))
         self.cities += cities
         if feats is not None:
             self.features.append(feats)
-        if counts is not None:
-            self.counts.append(counts)
+        for judge, c in (counts or {}).items():
+            self.counts.setdefault(judge, []).append(c)
 
     def report(self, real_features: torch.Tensor | None, kid_subsets: int) -> dict:
         psnr, ssim = torch.cat(self.psnr), torch.cat(self.ssim)
         feats = torch.cat(self.features) if self.features else None
-        counts = np.concatenate(self.counts) if self.counts else None
+        counts = {judge: np.concatenate(c) for judge, c in self.counts.items()}
         cities = np.array(self.cities)
         out = {"overall": {**metrics.summarize(psnr, ssim, feats, real_features, kid_subsets),
                            **_mask_scores(counts)}, "cities": {}}
@@ -72,25 +73,28 @@ class Scores:
             out["cities"][city] = {**metrics.summarize(
                 psnr[sel], ssim[sel], feats[sel] if feats is not None else None,
                 real_features[sel] if real_features is not None else None, kid_subsets),
-                **_mask_scores(counts[idx] if counts is not None else None)}
+                **_mask_scores({judge: c[idx] for judge, c in counts.items()})}
         return out
 
 
-def _mask_scores(counts: np.ndarray | None) -> dict:
-    """``mask_iou`` and ``mask_f1`` of pooled pixel counts (nothing without a segmenter)."""
-    if counts is None:
-        return {}
-    scores = fidelity(counts)
-    return {"mask_iou": round(scores["iou"], 6), "mask_f1": round(scores["f1"], 6)}
+def _mask_scores(counts: dict[str, np.ndarray]) -> dict:
+    """Per judge (``mask_iou``, ``mask_iou_2``) its IoU and F1 (``mask_f1``, ``mask_f1_2``)
+    of pooled pixel counts (nothing without a judge)."""
+    out = {}
+    for judge, c in counts.items():
+        scores = fidelity(c)
+        out[judge], out[judge.replace("iou", "f1")] = round(scores["iou"], 6), round(scores["f1"], 6)
+    return out
 
 
-def _real_row(counts: list[np.ndarray], cities: list[str]) -> dict:
-    """The real images' own mask fidelity: what the segmenter finds in the real tile against
-    its mask, the ceiling a generator's images are read against."""
-    counts_all, cities_arr = np.concatenate(counts), np.array(cities)
-    return {"overall": {"count": len(counts_all), **_mask_scores(counts_all)},
+def _real_row(counts: dict[str, list[np.ndarray]], cities: list[str]) -> dict:
+    """The real images' own mask fidelity by each judge: what it finds in the real tile
+    against its mask, the ceiling a generator's images are read against."""
+    pooled, cities_arr = {judge: np.concatenate(c) for judge, c in counts.items()}, np.array(cities)
+    return {"overall": {"count": len(cities_arr), **_mask_scores(pooled)},
             "cities": {city: {"count": int((cities_arr == city).sum()),
-                              **_mask_scores(counts_all[cities_arr == city])} for city in sorted(set(cities))}}
+                              **_mask_scores({j: c[cities_arr == city] for j, c in pooled.items()})}
+                       for city in sorted(set(cities))}}
 
 
 def load_inception(cfg: EvaluateConfig, device: str) -> tuple[metrics.InceptionFeatures | None, dict]:
@@ -111,30 +115,37 @@ def report_header(cfg: EvaluateConfig, inception: dict) -> dict:
             "psnr_range": "images in [0, 1], peak 1"}
 
 
-def evaluate_models(models: dict[str, Model], root: str | Path, cfg: EvaluateConfig,
-                    segmenter: Segmenter | Callable[[], Segmenter] | None = None) -> dict:
+Judges = Segmenter | Callable[[], Segmenter] | dict[str, Segmenter | Callable[[], Segmenter]] | None
+
+
+def evaluate_models(models: dict[str, Model], root: str | Path, cfg: EvaluateConfig, segmenter: Judges = None) -> dict:
     """Score each model on the split of pretransformed folder ``root``; returns the report.
-    With a ``segmenter`` (or a function that makes one, called once the other inputs are
-    checked), also each model's mask fidelity and, as the ``real`` row, that of the real images."""
-    if segmenter is not None and REAL_ROW in models:
+    With judges of mask fidelity (``segmenter``: one, scored as ``mask_iou``, or several by
+    score name, ``{"mask_iou": ..., "mask_iou_2": ...}``; each a segmenter or a function that
+    makes one, called once the other inputs are checked), also each model's mask fidelity by
+    each judge and, as the ``real`` row, that of the real images. A judge that took part in
+    training one of the models is refused."""
+    judges = segmenter if isinstance(segmenter, dict) else {"mask_iou": segmenter} if segmenter is not None else {}
+    if judges and REAL_ROW in models:
         raise SatganError(f"a model is named {REAL_ROW!r}, the row of the real images' mask fidelity: rename it")
     side = eval_side(models, load_split(root, cfg.split)[1]["image_shape"][1])
     device = str(resolve_device(cfg.device))
     extractor, inception = load_inception(cfg, device)
-    if segmenter is not None and not isinstance(segmenter, Segmenter):
-        segmenter = segmenter()
+    judges = {name: j if isinstance(j, Segmenter) else j() for name, j in judges.items()}
+    for name, judge in judges.items():
+        check_independent(name, judge, models)
     scores = {name: Scores() for name in models}
-    real_features, real_counts, cities, count = [], [], [], 0
+    real_features, real_counts, cities, count = [], {name: [] for name in judges}, [], 0
     for batch in split_samples(root, cfg.split, side, cfg.batch_size, cfg.limit):
         real = to_unit_range(batch["images"])
         if extractor is not None:
             real_features.append(metrics.features(extractor, real))
-        if segmenter is not None:
-            real_counts.append(pixel_counts(segmenter(batch["images"]), batch["masks"]))
+        for name, judge in judges.items():
+            real_counts[name].append(pixel_counts(judge(batch["images"]), batch["masks"]))
         for name, model in models.items():
             images = run_model(model, batch["masks"], batch["cities"])  # each tile as its own city
             fake = to_unit_range(images)
-            counts = pixel_counts(segmenter(images), batch["masks"]) if segmenter is not None else None
+            counts = {j: pixel_counts(judge(images), batch["masks"]) for j, judge in judges.items()}
             scores[name].add(fake, real, batch["cities"], metrics.features(extractor, fake) if extractor else None,
                              counts)
         cities += batch["cities"]
@@ -145,14 +156,18 @@ def evaluate_models(models: dict[str, Model], root: str | Path, cfg: EvaluateCon
     report = report_header(cfg, inception)
     report.update({"data": str(Path(root).resolve()), "count": count, "tile_side": side,
                    "models": {name: s.report(reals, cfg.kid_subsets) for name, s in scores.items()}})
-    if segmenter is not None:
+    if judges:
         report["models"][REAL_ROW] = _real_row(real_counts, cities)
-        report["segmenter"] = segmenter_summary(segmenter)
+        for name, judge in judges.items():  # "segmenter" (mask_iou), "segmenter_2" (mask_iou_2)
+            report["segmenter" + name.removeprefix("mask_iou")] = segmenter_summary(judge)
+    trained_with = {name: m.trained_with for name, m in models.items() if getattr(m, "trained_with", None)}
+    if trained_with:
+        report["trained_with"] = trained_with
     return report
 
 
 def segmenter_summary(segmenter: Segmenter) -> dict:
-    """Where the judge of mask fidelity came from, for a report."""
+    """Where a judge of mask fidelity came from, for a report."""
     info = segmenter.info
     return {"data": info["data"]["root"], "tiles": info["data"]["tiles"], "settings": info["settings"],
             "key": info["key"][:24], "val": info.get("val")}

@@ -21,7 +21,7 @@ from satgan.data.writers import write_image
 from satgan.gallery.figures import save_figure, scene_figure, side_by_side, style_figure, variations_figure
 from satgan.gallery.samples import Gallery, add_mask_iou, build_gallery, chosen_samples, iou_label, row_panels
 from satgan.generation.loading import load_generators
-from satgan.segmentation.segmenters import segmenter_from_spec
+from satgan.segmentation.segmenters import check_independent, segmenter_from_spec
 
 
 def export_old_names(gallery: Gallery, out: str | Path) -> list[Path]:
@@ -98,6 +98,7 @@ def gallery(cfg: GalleryConfig) -> dict:
         if "real" in models:
             raise SatganError("a model is named 'real', the column of the real images' mask IoU: rename it")
         segmenter = segmenter_from_spec(cfg.segmenter, cfg.data, cfg.device)
+        check_independent("the gallery's mask IoU", segmenter, models)
     g = build_gallery(models, cfg.data, cfg.split, cfg.indices, cfg.per_city, cfg.scenes, cfg.seed, cfg.batch_size,
                       cfg.style_masks, cfg.variations)
     if segmenter is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,7 @@ class Generator:
     # the style code scaled by this (StyleGAN's truncation): 1 its full variety, 0 the average style; the
     # noise stays at the strength training saw (scaled noise is an input the generator never met)
     truncation: float = 1.0
+    trained_with: dict = field(default_factory=dict)  # networks that took part in its training (never its judges)
 
     def styled(self, city: str | None = None, seed: int | None = None) -> Generator:
         """This generator drawing every image as ``city``, with the style code and the noise
@@ -156,7 +157,8 @@ def load_generator(path: str | os.PathLike, device: str = "auto", dropout: bool 
         detail = f"missing {', '.join(missing[:5])}" if missing else str(exc).splitlines()[0]
         raise SatganError(f"{ckpt.path}: the generator weights do not fit the checkpoint's own config "
                           f"({detail})") from None
-    return _ready(net, config=ckpt.config, device=device, pixel_scale=ckpt.pixel_scale, dropout=dropout)
+    return replace(_ready(net, config=ckpt.config, device=device, pixel_scale=ckpt.pixel_scale, dropout=dropout),
+                   trained_with=ckpt.trained_with)
 
 
 def _ready(net: nn.Module, config: Config, device: str, pixel_scale: float | None, dropout: bool) -> Generator:

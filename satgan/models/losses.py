@@ -1,5 +1,6 @@
 """Losses: adversarial (vanilla | lsgan | hinge), discriminator feature matching, detail
-energy, and the VGG19 perceptual loss. Images are in [-1, 1]."""
+energy, alignment to the mask by a frozen segmenter, and the VGG19 perceptual loss.
+Images are in [-1, 1]."""
 
 from __future__ import annotations
 
@@ -15,6 +16,17 @@ from satgan.models.layers import gaussian_blur
 from satgan.models.weights_files import check_finite, read_torch_file, state_dict_of
 
 GAN_MODES = ("vanilla", "lsgan", "hinge")
+
+
+def alignment_loss(logits: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """A frozen segmenter's building ``logits`` (N, 1, H, W) for generated images against
+    their ``mask`` (N, C, H, W in [-1, 1]; a building where the channels' mean is > 0):
+    binary cross-entropy on the pixels it misreads only, averaged over every pixel (as
+    CRFM's). Pixels it already reads right cost nothing, so the generator is not pushed
+    toward one network's idea of a perfect building, and the term fades as images align."""
+    target = (mask.float().mean(1, keepdim=True) > 0).float()
+    wrong = ((logits.detach() > 0).float() != target).float()
+    return (F.binary_cross_entropy_with_logits(logits.float(), target, reduction="none") * wrong).mean()
 
 
 def gan_loss(logits: list[list[torch.Tensor]], real: bool, mode: str, for_discriminator: bool = True) -> torch.Tensor:

@@ -16,7 +16,7 @@ from torch import nn
 from satgan.config import Config, discriminator_kind
 from satgan.models.augment import augment_pairs
 from satgan.models.encoder import kl_to_standard_normal
-from satgan.models.losses import detail_loss, feature_matching_loss
+from satgan.models.losses import alignment_loss, detail_loss, feature_matching_loss
 
 
 @dataclass
@@ -50,6 +50,7 @@ LOSS_TERMS = {
     "G_L1": ("generator", "L1 to the real image"),
     "G_VGG": ("generator", "VGG19 perceptual distance"),
     "G_detail": ("generator", "local detail energy against the real image's"),
+    "G_seg": ("generator", "alignment: a frozen segmenter's cross-entropy on the pixels it misreads"),
     "D_R1": ("discriminator", "R1: squared gradient of D on real pairs"),
     "G_MS": ("generator", "mode seeking: 1 / (image distance per code distance) of two codes and noises"),
     "G_KL": ("generator", "KL of the encoded style codes to N(0, 1)"),
@@ -126,10 +127,11 @@ def discriminator_loss(D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, rea
 
 def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tensor, fake: torch.Tensor,
                    real: torch.Tensor, config: Config, label: torch.Tensor | None = None,
-                   second: SecondDraw | None = None,
-                   encoded: Encoded | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                   second: SecondDraw | None = None, encoded: Encoded | None = None,
+                   segmenter: nn.Module | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Fool D (when there is one), match the real image (L1, VGG); with ``second`` (another
-    generation of the same masks), seek modes.
+    generation of the same masks), seek modes; with a frozen ``segmenter``, be read as the
+    mask (``loss.seg_weight``).
 
     With a style encoder, ``fake`` was drawn with the real image's encoded code and
     ``second`` with a random one, whose code the encoder read back (``encoded``): L1 goes
@@ -175,6 +177,9 @@ def generator_loss(D: nn.Module | None, vgg: nn.Module | None, mask: torch.Tenso
         terms["G_detail"] = detail_loss(fake.float(), real.float(), mask if cfg.detail_region == "edges" else None,
                                         cfg.detail_share or None)
         weighted.append(cfg.detail_weight * terms["G_detail"])
+    if segmenter is not None and cfg.seg_weight > 0:  # the images L1 sees, not D's augmented views
+        terms["G_seg"] = alignment_loss(segmenter(fake), mask)
+        weighted.append(cfg.seg_weight * terms["G_seg"])
     if vgg is not None:
         with torch.autocast(fake.device.type, enabled=False):  # VGG features overflow in fp16
             terms["G_VGG"] = vgg(fake.float(), real.float())

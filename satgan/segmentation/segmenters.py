@@ -167,16 +167,26 @@ def reference_segmenter(cfg: SegmenterConfig, progress: bool = True) -> Segmente
     return seg
 
 
+# The two judges of mask fidelity (evaluate's mask_iou and mask_iou_2) and the segmenter of the
+# alignment loss: three builds and seeds, so that no network taking part in training scores it and no
+# model wins by learning one network's blind spots (docs/evaluation.md, "Judges").
+JUDGES = {"mask_iou": {}, "mask_iou_2": {"architecture": "dilated", "seed": 1}}
+ALIGNMENT = {"architecture": "lite1", "width": 32, "seed": 7, "steps": 1000}
+ALIGNMENT_ROLE = "alignment segmenter"  # its entry in a checkpoint's trained_with
+
+
 def segmenter_from_spec(spec: str | None, data: str, device: str = "auto", progress: bool = True,
-                        settings: SegmenterConfig | None = None) -> Segmenter:
+                        settings: SegmenterConfig | None = None, option: str = "--segmenter",
+                        purpose: str = "mask fidelity", skip: str = "--no-mask-iou") -> Segmenter:
     """``spec``: a saved segmenter file, or a pretransformed folder whose train split trains
     one (cached); None: ``data``'s own train split. ``settings`` other than the data come from
-    ``settings`` (default: :class:`SegmenterConfig`'s defaults)."""
+    ``settings`` (default: :class:`SegmenterConfig`'s defaults). ``option``, ``purpose`` and
+    ``skip`` word the errors (which option gave it, what it is for, how to do without)."""
     source = Path(spec if spec else data).expanduser()
     if source.is_file():
         return load_segmenter(source, device)
     if not source.is_dir():
-        raise SatganError(f"--segmenter {source}: no such file or folder; give a saved segmenter (.pt) or a "
+        raise SatganError(f"{option} {source}: no such file or folder; give a saved segmenter (.pt) or a "
                           "pretransformed folder with a train split")
     base = settings or SegmenterConfig(data=str(source))
     cfg = replace(base, data=str(source), device=device)
@@ -184,6 +194,42 @@ def segmenter_from_spec(spec: str | None, data: str, device: str = "auto", progr
         return reference_segmenter(cfg, progress)
     except SatganError as exc:
         if spec:
-            raise SatganError(f"mask fidelity: {exc}; or skip it with --no-mask-iou") from None
-        raise SatganError(f"mask fidelity: {exc}; give --segmenter (a saved segmenter or another "
-                          "pretransformed folder) or --no-mask-iou") from None
+            raise SatganError(f"{purpose}: {exc}; or {skip}") from None
+        raise SatganError(f"{purpose}: {exc}; give {option} (a saved segmenter or another "
+                          f"pretransformed folder) or {skip}") from None
+
+
+def judge(name: str, spec: str | None, data: str, device: str = "auto", progress: bool = True) -> Segmenter:
+    """The judge ``name`` (a key of :data:`JUDGES`): ``spec`` (a saved segmenter or a folder),
+    else trained (cached) on ``data``'s train split with that judge's build and seed."""
+    option = "--segmenter" if name == "mask_iou" else "--segmenter-2"
+    settings = SegmenterConfig(data=str(data), **JUDGES[name])
+    return segmenter_from_spec(spec, data, device, progress, settings, option, skip="skip it with --no-mask-iou")
+
+
+def alignment_segmenter(spec: str | None, data: str, device: str = "auto", progress: bool = True) -> Segmenter:
+    """The segmenter of the alignment loss: ``spec`` (a saved segmenter or a folder), else a
+    decoder on frozen EfficientNet-Lite1 features trained (cached) on ``data``'s train split."""
+    settings = SegmenterConfig(data=str(data), **ALIGNMENT)
+    return segmenter_from_spec(spec, data, device, progress, settings, "loss.segmenter",
+                               purpose="the alignment loss (loss.seg_weight)", skip="set loss.seg_weight=0")
+
+
+def identity(segmenter: Segmenter) -> dict:
+    """What names a segmenter in a checkpoint's ``trained_with`` and a report: its cache key
+    (data and settings), build and data."""
+    info = segmenter.info
+    return {"key": info.get("key", ""), "architecture": info["settings"].get("architecture", "unet"),
+            "data": info["data"].get("root"), "seed": info["settings"].get("seed")}
+
+
+def check_independent(judge_name: str, segmenter: Segmenter, models: dict) -> None:
+    """Refuse a judge that took part in training one of ``models`` (its alignment loss): a
+    network that trained a model cannot be the one that scores it."""
+    key = segmenter.info.get("key")
+    for name, model in models.items():
+        used = (getattr(model, "trained_with", None) or {}).get(ALIGNMENT_ROLE) or {}
+        if key and used.get("key") == key:
+            raise SatganError(f"{judge_name}: its segmenter ({identity(segmenter)['architecture']}, trained on "
+                              f"{used.get('data')}) took part in training {name} (loss.seg_weight): a network that "
+                              "trained a model cannot score it; give another segmenter")

@@ -86,11 +86,13 @@ class RunDir:
             raise SatganError(f"--resume {resume!r}: choose {RESUME_CHOICES}")
         return load_checkpoint(resume)
 
-    def save(self, name: str, config: Config, state: dict, train_set: PairDataset) -> None:
+    def save(self, name: str, config: Config, state: dict, train_set: PairDataset, trained_with: dict | None = None
+             ) -> None:
         """``checkpoints/NAME``: a Trainer's ``state_dict()``, with its training data's pixel
-        scale and manifest hash."""
+        scale and manifest hash, and the networks that took part in training (``trained_with``)."""
         ckpt = Checkpoint.from_training_state(config, state, pixel_scale=train_set.pixel_scale,
-                                              manifest_hash=train_set.manifest.get("content_hash", ""))
+                                              manifest_hash=train_set.manifest.get("content_hash", ""),
+                                              trained_with=trained_with or {})
         save_checkpoint(self.checkpoints / name, ckpt)
 
     def start(self, config: Config, overwrite: bool) -> None:

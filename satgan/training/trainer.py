@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -24,7 +24,7 @@ from satgan import SatganError, SatganWarning
 from satgan.atomic import write_json
 from satgan.checkpoint import Checkpoint, architecture_differences, changed_settings, rng_state, set_rng_state
 from satgan.config import Config
-from satgan.data.dataset import EpochSampler, PairDataset, label_indices
+from satgan.data.dataset import EpochSampler, PairDataset, with_city_labels
 from satgan.data.writers import write_image
 from satgan.models.conditioning import StyledGenerator
 from satgan.models.encoder import sample_codes
@@ -32,6 +32,7 @@ from satgan.models.factory import build_discriminator, build_encoder, build_gene
 from satgan.models.objective import HEALTH_TERMS, Encoded, SecondDraw, discriminator_loss, generator_loss
 from satgan.progress import progress_bar
 from satgan.runtime import Processes, amp_dtype, bare, seed_all, use_deterministic_kernels, wrapped
+from satgan.segmentation.segmenters import ALIGNMENT_ROLE, alignment_segmenter, identity
 from satgan.training.optim import EMA, adam, scheduler, step_schedulers
 from satgan.training.runs import RunDir
 from satgan.training.validation import ValidationKID, control_grid, generate_samples, image_scores, validation_set
@@ -78,15 +79,6 @@ def _twice(x: torch.Tensor | None) -> torch.Tensor | None:
     return None if x is None else torch.cat([x, x])
 
 
-def with_city_labels(config: Config, cities: list[str]) -> Config:
-    """``config`` with ``model.labels`` set to the training cities (sorted), where not given;
-    given labels must include every training city."""
-    if not config.model.labels:
-        return replace(config, model=replace(config.model, labels=sorted(set(cities))))
-    label_indices(cities, config.model.labels, "model.labels: the training split has ")
-    return config
-
-
 class Trainer:
     """Everything a run needs, built from a :class:`Config`; :meth:`fit` trains.
 
@@ -128,6 +120,13 @@ class Trainer:
                  "encoder": build_encoder(config)}  # the encoder: BicycleGAN's, for training only
         vgg = build_vgg_loss(config.loss)  # the perceptual loss's fixed network: not trained
         self.vgg = vgg.to(self.device) if vgg is not None else None
+        self.aligner, self.trained_with = None, {}  # the alignment loss's frozen segmenter, never a judge
+        if config.loss.seg_weight > 0:
+            with self.procs.main_first():  # rank 0 trains and caches it, the others read it
+                seg = alignment_segmenter(config.loss.segmenter or None, data_dir, str(self.device),
+                                          self.procs.is_main)
+            self.aligner = seg.net.to(self.device).eval().requires_grad_(False)
+            self.trained_with = {ALIGNMENT_ROLE: identity(seg)}
         self.nets: dict[str, Trained] = {}
         for name, net in built.items():
             if net is None:
@@ -262,7 +261,8 @@ class Trainer:
             terms.update(terms_d)
 
         with autocast:
-            loss_g, terms_g = generator_loss(D, self.vgg, mask, fake, real, config, label, second, encoded)
+            aligner = self.aligner if self.epoch >= config.loss.seg_warmup else None
+            loss_g, terms_g = generator_loss(D, self.vgg, mask, fake, real, config, label, second, encoded, aligner)
         self._check_finite(loss_g, "generator")
         learners = [self.nets[name] for name in ("generator", "encoder") if name in self.nets]  # G's loss trains E
         for learner in learners:
@@ -362,7 +362,7 @@ class Trainer:
     def save(self, name: str) -> None:
         state = self.state_dict()  # on every rank: gathering the RNG states takes them all
         if self.procs.is_main:
-            self.run.save(name, self.config, state, self.train_set)
+            self.run.save(name, self.config, state, self.train_set, self.trained_with)
 
     # -- the run's state: what a checkpoint keeps, and restoring it ------------------------------
     def state_dict(self) -> dict:

@@ -21,16 +21,17 @@ from satgan.config import SegbenchConfig
 from satgan.data.readers import file_sha256
 from satgan.data.subset import subset
 from satgan.segmentation.training import Tiles, phase_lr_factor, random_crops, seg_loss
-from satgan.synthetic.plan import MIX, PRETRAIN, Arm, arm_order
+from satgan.synthetic.plan import COPY_PASTE, MIX, PRETRAIN, Arm, arm_order
 from satgan.synthetic.report import format_table, recommendation, segbench_figure, significant, summarize
 from satgan.synthetic.segbench import digest, filter_synthetic, generator_claim, initial_network, segbench
 
 TINY = {"steps": 4, "batch_size": 4, "crop": 32, "ngf": 4, "seeds": 2, "device": "cpu"}
 ARMS = ["real 25%", "real 25% + 50% synthetic", "real 25% after synthetic pre-training",
         "real 25% + 50% synthetic, filtered 1.25", "real 25% after synthetic pre-training, filtered 1.25",
+        "real 25% + 50% copy-paste",
         "real 100%", "real 100% + 50% synthetic", "real 100% after synthetic pre-training",
         "real 100% + 50% synthetic, filtered 1.25", "real 100% after synthetic pre-training, filtered 1.25",
-        "synthetic only"]
+        "real 100% + 50% copy-paste", "synthetic only"]
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +108,7 @@ def test_report_pairs_gains_by_seed(bench):
     out = Path(cfg.out)
     assert json.loads((out / "report.json").read_text()) == json.loads(json.dumps(report))
     table = (out / "report.md").read_text()
-    assert format_table(report) in table and table.count("\n| real") == 10
+    assert format_table(report) in table and table.count("\n| real") == 12
     assert report["recommendation"] in table
     assert (out / "report.png").read_bytes()[:4] == b"\x89PNG"
     assert len(segbench_figure(report).axes[0].lines) >= 5  # real only and four ways of adding synthetic tiles
@@ -247,11 +248,15 @@ def test_two_shares_that_give_the_same_batch_are_refused(inria_arrays, synthetic
     assert not (tmp_path / "out").exists()
 
 
-def _report(deltas: list[float], seeds: int = 5) -> dict:
+def _report(deltas: list[float], seeds: int = 5, copy_paste: list[float] | None = None) -> dict:
     runs = [{"arm": "real 10%", "seed": s, "iou": 0.3, "f1": 0.4} for s in range(seeds)]
     runs += [{"arm": "real 10% + 50% synthetic", "seed": s, "iou": 0.3 + deltas[s], "f1": 0.4} for s in range(seeds)]
     arms = [Arm("real 10%", 0.1, 56, 0), Arm("real 10% + 50% synthetic", 0.1, 56, 100, MIX, 0.5)]
-    return {"arms": summarize(arms, runs), "settings": {"seeds": seeds}}
+    if copy_paste is not None:
+        runs += [{"arm": "real 10% + 50% copy-paste", "seed": s, "iou": 0.3 + copy_paste[s], "f1": 0.4}
+                 for s in range(seeds)]
+        arms.append(Arm("real 10% + 50% copy-paste", 0.1, 56, 100, MIX, 0.5, source=COPY_PASTE))
+    return {"arms": summarize(arms, runs), "settings": {"seeds": seeds}, "runs": runs}
 
 
 def test_the_recommendation_follows_the_gain_and_its_uncertainty():
@@ -267,6 +272,46 @@ def test_the_recommendation_follows_the_gain_and_its_uncertainty():
     assert "do not use the synthetic set" in recommendation(worse)
     assert statistics.fmean([0.04, 0.05, 0.03, 0.04, 0.05]) == pytest.approx(use["arms"][1]["delta_iou"])
     assert "run more seeds" in recommendation(_report([0.05], seeds=1))
+
+
+def test_the_recommendation_says_whether_generated_pairs_beat_copy_paste():
+    gains = [0.04, 0.05, 0.03, 0.04, 0.05]
+    beaten = recommendation(_report(gains, copy_paste=[0.0, 0.01, 0.0, -0.01, 0.0]))
+    assert "use the synthetic set as 'real 10% + 50% synthetic'" in beaten, "copy-paste is never the pick"
+    assert "Copy-paste of the same real tiles (real 10% + 50% copy-paste, no generator)" in beaten
+    assert "the generated pairs beat it by +0.042 IoU" in beaten
+    level = recommendation(_report(gains, copy_paste=[0.05, 0.04, 0.04, 0.03, 0.05]))
+    assert "the generated pairs do not beat it (+0.000 IoU" in level
+    report = _report(gains, copy_paste=[0.0, 0.01, 0.0, -0.01, 0.0])
+    assert "Holm-corrected over 2 arms" in recommendation(report)  # the family counts the copy-paste arm
+
+
+def test_copy_paste_pastes_whole_buildings_from_its_own_tiles():
+    from satgan.synthetic.copy_paste import copy_paste_tiles, paste_buildings
+
+    image, mask = np.full((20, 20, 3), 7, np.uint8), np.zeros((20, 20), np.uint8)
+    source_image, source_mask = np.zeros((20, 20, 3), np.uint8), np.zeros((20, 20), np.uint8)
+    source_mask[2:5, 2:8], source_image[2:5, 2:8] = 255, 200  # a 3 x 6 building
+    source_mask[12:14, 12:14], source_image[12:14, 12:14] = 255, 100  # a 2 x 2 one
+    source_mask[0, 19] = 255  # a speck: not a building
+    out_image, out_mask, pasted = paste_buildings(image, mask, source_image, source_mask, np.random.default_rng(0))
+    assert pasted == 2 and (out_mask == 255).sum() in (18 + 4, 18 + 4 - 4, 18)  # overlaps cover, never add
+    assert set(np.unique(out_image[out_mask == 255])) <= {100, 200}
+    assert (out_image[out_mask == 0] == 7).all() and (image == 7).all() and (mask == 0).all()
+    big = np.zeros((30, 30), np.uint8)
+    big[:, :25] = 255
+    assert paste_buildings(image, mask, np.zeros((30, 30, 3), np.uint8), big, np.random.default_rng(0))[2] == 0
+    # from the given real tiles only: each tile a colour of its own
+    n = 6
+    images = np.stack([np.full((16, 16, 3), 10 * (i + 1), np.uint8) for i in range(n)])
+    masks = np.zeros((n, 16, 16), np.uint8)
+    masks[:, 4:9, 4:9] = 255
+    tiles = Tiles(Path("."), "train", images, masks)
+    made = copy_paste_tiles(tiles, np.array([1, 4]), 8, seed=0)
+    assert len(made) == 8 and set(np.unique(made.images)) <= {20, 50}
+    assert (made.masks == 255).sum(axis=(1, 2)).min() >= 25
+    again = copy_paste_tiles(tiles, np.array([1, 4]), 8, seed=0)
+    assert np.array_equal(made.images, again.images) and np.array_equal(made.masks, again.masks)
 
 
 def test_the_report_says_which_claim_the_generator_makes(inria_arrays, tiny_checkpoint, tmp_path):
@@ -289,7 +334,7 @@ def test_same_seeds_same_results(bench, inria_arrays, synthetic_arrays, tmp_path
     again = segbench(cfg, progress=False)
     before = {(r["arm"], r["seed"]): (r["iou"], r["f1"], r["train_loss"]) for r in report["runs"]}
     after = {(r["arm"], r["seed"]): (r["iou"], r["f1"], r["train_loss"]) for r in again["runs"]}
-    assert len(after) == 3 * 2 * 2 and all(before[key] == value for key, value in after.items())
+    assert len(after) == 4 * 2 * 2 and all(before[key] == value for key, value in after.items())  # copy-paste too
 
 
 def test_real_only_without_synthetic(inria_arrays, tmp_path):

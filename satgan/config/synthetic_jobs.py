@@ -86,6 +86,9 @@ class SegbenchConfig(Settings):
                                                     "exceeds K times that class's mean loss on its real tiles are "
                                                     "ignored (FreeMask uses about 1.25)")
     synthetic_only: bool = setting(True, help="also an arm of synthetic tiles alone")
+    copy_paste: bool = setting(True, help="beside each mixing arm the generator-free baseline synthetic pairs must "
+                                          "beat: the same share of copy-paste tiles (buildings of the arm's own "
+                                          "real tiles pasted onto others of them)")
     generator: str | None = setting(None, help="the checkpoint that made the synthetic pairs: the report says "
                                                "whether it learnt from the real tiles the arms get and nothing "
                                                "else (no leakage)")

@@ -12,7 +12,10 @@ same nested subset for every arm of a seed) and how synthetic tiles join them:
 - either of the two ``filtered K``: the synthetic pixels that a segmenter trained on the
   arm's own real tiles finds implausible are left out of the loss (see
   :func:`satgan.synthetic.segbench.filter_synthetic`);
-- ``synthetic only``: synthetic tiles alone.
+- ``synthetic only``: synthetic tiles alone;
+- ``real 10% + 50% copy-paste``: beside each mixing arm, the generator-free baseline: the
+  same share of copy-paste tiles, made from the arm's own real tiles alone
+  (:mod:`satgan.synthetic.copy_paste`), as many as there are synthetic tiles.
 
 Every arm gets the same budget: ``steps`` steps of ``batch_size`` tiles.
 """
@@ -30,6 +33,7 @@ from satgan.segmentation.training import batch_order
 
 SYNTHETIC_ONLY = "synthetic only"
 MIX, PRETRAIN = "mix", "pretrain"
+SYNTHETIC, COPY_PASTE = "synthetic", "copy-paste"  # where an arm's added tiles come from
 MIX_STREAM = 3  # the batch order of mixed and pre-training arms: a stream of its own per seed
 
 
@@ -47,6 +51,7 @@ class Arm:
     schedule: str | None = None
     share: float | None = None
     filter: float | None = None
+    source: str = SYNTHETIC
 
     @property
     def baseline(self) -> str | None:
@@ -102,6 +107,9 @@ def plan_arms(cfg: SegbenchConfig, n_real: int, n_synthetic: int | None) -> list
             for schedule, share in schedules:
                 arms.append(Arm(arm_name(fraction, schedule, share, k), fraction, real, n_synthetic, schedule,
                                 share, k))
+        if cfg.copy_paste:
+            arms += [Arm(f"{real_name(fraction)} + {share * 100:g}% {COPY_PASTE}", fraction, real, n_synthetic, MIX,
+                         share, source=COPY_PASTE) for share in sorted(set(cfg.shares))]
     if n_synthetic is not None and cfg.synthetic_only:
         arms.append(Arm(SYNTHETIC_ONLY, None, 0, n_synthetic))
     names = [arm.name for arm in arms]

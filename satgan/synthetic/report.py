@@ -60,7 +60,7 @@ def summarize(arms: list[Arm], runs: list[dict]) -> list[dict]:
         iou_mean, iou_std = _mean_std([r["iou"] for r in mine])
         f1_mean, f1_std = _mean_std([r["f1"] for r in mine])
         row = {"arm": arm.name, "fraction": arm.fraction, "schedule": arm.schedule, "share": arm.share,
-               "filter": arm.filter, "real_tiles": arm.real, "synthetic_tiles": arm.synthetic,
+               "filter": arm.filter, "source": arm.source, "real_tiles": arm.real, "synthetic_tiles": arm.synthetic,
                "iou_mean": iou_mean, "iou_std": iou_std, "f1_mean": f1_mean, "f1_std": f1_std,
                "seeds": [r["seed"] for r in mine], "baseline": arm.baseline if arm.baseline in names else None,
                "delta_iou": None, "delta_se": None}
@@ -125,10 +125,43 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def paired_difference(runs: list[dict], arm: str, other: str) -> dict | None:
+    """``arm`` minus ``other`` in IoU, paired by seed: the mean, its standard error and the
+    two-sided p of a paired t-test (None without a common seed)."""
+    theirs = {r["seed"]: r["iou"] for r in runs if r["arm"] == other}
+    deltas = [r["iou"] - theirs[r["seed"]] for r in runs if r["arm"] == arm and r["seed"] in theirs]
+    if not deltas:
+        return None
+    mean = statistics.fmean(deltas)
+    se = statistics.stdev(deltas) / math.sqrt(len(deltas)) if len(deltas) > 1 else None
+    return {"delta": mean, "se": se, "p": _p_value(mean, se, len(deltas)), "seeds": len(deltas)}
+
+
+def _against_copy_paste(report: dict, best: dict, copy_paste: list[dict]) -> str:
+    """Whether the best synthetic arm beats copy-paste of the same real tiles (the same share
+    where it mixes, else the best copy-paste arm), paired by seed."""
+    same = [a for a in copy_paste if a["share"] == best["share"]]
+    rival = same[0] if same else max(copy_paste, key=lambda a: a["delta_iou"])
+    diff = paired_difference(report["runs"], best["arm"], rival["arm"])
+    if diff is None:
+        return ""
+    cp = f"{rival['delta_iou']:+.3f}" if rival["delta_iou"] is not None else "?"
+    by = f"{diff['delta']:+.3f} IoU" + (f" ± {diff['se']:.3f}" if diff["se"] is not None else "")
+    if diff["p"] is not None and diff["p"] < ALPHA and diff["delta"] > 0:
+        verdict = f"the generated pairs beat it by {by} (p = {diff['p']:.3f}, paired)"
+    elif diff["p"] is None:
+        verdict = f"the generated pairs differ from it by {by} in one seed"
+    else:
+        verdict = f"the generated pairs do not beat it ({by}, p = {diff['p']:.3f}, paired)"
+    return f" Copy-paste of the same real tiles ({rival['arm']}, no generator) changes IoU by {cp}: {verdict}."
+
+
 def recommendation(report: dict) -> str:
     """One sentence on whether to use the synthetic set: the best arm's gain and whether it
-    is more than twice its standard error; for each fraction separately when gains differ."""
-    rows = [a for a in report["arms"] if a["delta_iou"] is not None and a["fraction"] is not None]
+    is more than twice its standard error; for each fraction separately when gains differ;
+    and whether it beats the copy-paste baseline."""
+    arms = [a for a in report["arms"] if a["delta_iou"] is not None and a["fraction"] is not None]
+    rows = [a for a in arms if a.get("source", "synthetic") != "copy-paste"]
     if not rows:
         if report["settings"].get("synthetic"):
             return ("No arm added the synthetic tiles to real ones (no --shares, --pretrain 0), so nothing says "
@@ -138,6 +171,7 @@ def recommendation(report: dict) -> str:
     sentences = []
     for fraction in sorted({a["fraction"] for a in rows}):
         mine = [a for a in rows if a["fraction"] == fraction]
+        family = len([a for a in arms if a["fraction"] == fraction])  # Holm's, copy-paste arms included
         helping = [a for a in mine if a["delta_iou"] > 0 and significant(a)]
         best = max(helping or mine, key=lambda a: a["delta_iou"])
         where = f"With {best['real_tiles']} real tiles"
@@ -152,14 +186,17 @@ def recommendation(report: dict) -> str:
                           "so the gain comes from the synthetic ground, not from the buildings")
             sentences.append(f"{where}, use the synthetic set as '{best['arm']}': {gain} over real only "
                              f"(p = {best['p_value']:.3f}, paired over {seeds} seeds, Holm-corrected over "
-                             f"{len(mine)} arms){ground}.")
+                             f"{family} arms){ground}.")
         elif best["delta_iou"] <= 0:
             sentences.append(f"{where}, do not use the synthetic set: no arm beats real only (best {best['arm']}, "
                              f"{gain}).")
         else:
             sentences.append(f"{where}, no arm helps for sure: the best ({best['arm']}, {gain}, p = "
-                             f"{best['p_value']:.3f}) could be chance after correcting for {len(mine)} arms; "
+                             f"{best['p_value']:.3f}) could be chance after correcting for {family} arms; "
                              "more seeds would tell.")
+        copy_paste = [a for a in arms if a["fraction"] == fraction and a.get("source") == "copy-paste"]
+        if copy_paste:
+            sentences[-1] += _against_copy_paste(report, best, copy_paste)
     return " ".join(sentences)
 
 

@@ -5,7 +5,8 @@ Dice, warm-up and cosine decay, flips, turns and colour jitter) is trained in se
 *arms* that differ only in their training tiles and schedule (:mod:`satgan.synthetic.plan`):
 real tiles only, real tiles mixed with a share of synthetic ones in every batch,
 pre-training on synthetic tiles then fine-tuning on real ones, those two with implausible
-synthetic pixels filtered out, and synthetic tiles alone.
+synthetic pixels filtered out, synthetic tiles alone, and beside each mixing arm the
+generator-free baseline, copy-paste tiles made from the arm's own real tiles.
 
 Every arm gets the same budget (``steps`` steps of ``batch_size`` tiles) and, for each seed,
 the same initial weights and the same (nested) real subset. All arms are scored on a real
@@ -43,7 +44,8 @@ from satgan.progress import progress_bar
 from satgan.runtime import resolve_device
 from satgan.segmentation.segmenters import MIN_BUILDING_SHARE, training_settings
 from satgan.segmentation.training import TRAIN, Tiles, build, building_share, fit, load_tiles, pixel_losses, score
-from satgan.synthetic.plan import PRETRAIN, Arm, arm_order, plan_arms, real_name
+from satgan.synthetic.copy_paste import copy_paste_tiles
+from satgan.synthetic.plan import COPY_PASTE, PRETRAIN, Arm, arm_order, plan_arms, real_name
 from satgan.synthetic.report import (
     RUNS,
     load_run,
@@ -331,6 +333,8 @@ def _run_arms(cfg: SegbenchConfig, arms: list[Arm], real: Tiles, synthetic: Tile
                     continue
                 real_idx = subset(len(real), arm.real, seed)
                 extra, stats = synthetic, None
+                if arm.source == COPY_PASTE:  # made from this arm's real tiles alone
+                    extra = copy_paste_tiles(real, real_idx, arm.synthetic, seed)
                 if arm.filter is not None:
                     if filtered is None or filtered[0] != arm.fraction:
                         filtered = (arm.fraction, *filter_synthetic(judges[arm.fraction], real, real_idx, synthetic,

@@ -166,7 +166,7 @@ def test_projected_features_stay_frozen_while_the_heads_learn():
     assert all(torch.equal(other.state_dict()[k], v) for k, v in state.items())
 
 
-@pytest.mark.parametrize("kind", ["patch", "projected", "oasis"])
+@pytest.mark.parametrize("kind", ["patch", "projected", "oasis", "projected_seg"])
 def test_gradients_reach_the_generator_and_the_mask_changes_the_verdict(kind):
     cfg = small(kind)
     torch.manual_seed(0)
@@ -188,6 +188,52 @@ def test_gradients_reach_the_generator_and_the_mask_changes_the_verdict(kind):
     total, fm_terms = generator_loss(D, None, mask, fake.detach(), real, fm_cfg)
     assert "G_L1" not in fm_terms and float(fm_terms["G_FM"].detach()) > 0, "feature matching on D's own features"
     assert torch.allclose(total, fm_terms["G_GAN"] + 10 * fm_terms["G_FM"])
+
+
+def test_per_building_labelmix_takes_each_building_from_one_source():
+    from satgan.models.discriminators.oasis import BACKGROUND, BUILDING, building_labelmix, building_regions
+
+    classes = torch.full((3, 12, 12), BACKGROUND)
+    classes[0, 1:4, 1:4] = BUILDING
+    classes[0, 6:9, 6:11] = BUILDING
+    classes[0, 4, 4] = BUILDING  # touches the first corner to corner: the same building
+    classes[1, :, 0:2] = BUILDING
+    regions = building_regions(classes == BUILDING)
+    assert len(torch.unique(regions[0])) == 3 and len(torch.unique(regions[1])) == 2
+    assert len(torch.unique(regions)) == 3 + 2 + 1, "regions are unique across the batch, each ground its own"
+    real, fake = torch.ones(3, 3, 12, 12), -torch.ones(3, 3, 12, 12)
+    both = 0
+    for seed in range(40):
+        mixed, choose = building_labelmix(classes, real, fake, torch.Generator().manual_seed(seed))
+        assert torch.equal(mixed, choose * real + (1 - choose) * fake)
+        for region in torch.unique(regions):
+            picked = choose[:, 0][regions == region]
+            assert bool((picked == picked[0]).all()), "a building is taken whole from one source"
+        both += int(choose[0].min() == 0 and choose[0].max() == 1)
+    assert both > 25, "with two buildings and the ground, most mixes hold both sources (3 of 4 expected)"
+
+
+def test_the_joint_discriminator_judges_pairs_and_labels_pixels():
+    cfg = small("projected_seg", "discriminator.labelmix_weight=2")
+    D = build_discriminator(cfg)
+    mask, fake, real = _pairs()
+    out = D(mask, real)
+    assert out[-1][-1].shape == (mask.shape[0], 3, *mask.shape[-2:]), "per-pixel fake / ground / building"
+    assert len(out) == 5 and all(scale[-1].shape[1] == 1 for scale in out[:-1]), "four patch scales"
+    _, terms = discriminator_loss(D, mask, fake, real, cfg)
+    assert {"D_real", "D_fake", "D_labelmix", "D_acc_real", "D_acc_fake"} <= set(terms)
+    assert not any(n.startswith(("features.", "mix.", "fuse.")) for n, _ in D.named_parameters())
+    kind = discriminator_kind("projected_seg")
+    # a perfect segmentation head: every pixel of a real image read as its mask's class, of a fake as fake
+    classes = mask_classes(mask)
+    right = torch.nn.functional.one_hot(classes, 3).permute(0, 3, 1, 2).float() * 20
+    fake_right = torch.nn.functional.one_hot(torch.zeros_like(classes), 3).permute(0, 3, 1, 2).float() * 20
+    scales = [s[:-1] + [torch.full_like(s[-1], 5.0)] for s in out[:-1]]
+    assert kind.accuracy([*scales, [out[-1][0], right]], mask, True, cfg) == 1
+    assert kind.accuracy([*scales, [out[-1][0], fake_right]], mask, True, cfg) == 0.5
+    low = kind.loss([*scales, [out[-1][0], right]], mask, True, cfg)
+    high = kind.loss([*scales, [out[-1][0], fake_right]], mask, True, cfg)
+    assert low < 0.01 < high, "the segmentation term prices a real image read as fake"
 
 
 def test_oasis_discriminator_labels_every_pixel():
@@ -269,7 +315,7 @@ def test_a_discriminator_kind_declared_outside_the_library_trains_saves_and_resu
 
 
 # -- training: health in the log and the plot; exact resume ------------------------------------
-@pytest.mark.parametrize("kind", ["projected", "oasis"])
+@pytest.mark.parametrize("kind", ["projected", "oasis", "projected_seg"])
 def test_a_run_logs_health_and_resumes_bitwise(kind, data64, tmp_path, capsys):
     cfg = small(kind, "train.epochs=2", "train.deterministic=true", "train.checkpoint_every=1",
                 "loss.d_augment=translation,cutout,color", "loss.l1_weight=0")

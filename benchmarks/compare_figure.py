@@ -1,5 +1,6 @@
 """Side by side for the eye: the same tiles drawn by several checkpoints, beside the mask
-and the real image, each with its mask IoU under the reference segmenter.
+and the real image, each with its mask IoU under both judges (the reference segmenter, then
+the second judge: "IoU 0.31 / 0.27").
 
     python benchmarks/compare_figure.py DATA NAME=CKPT[@SHARPEN] ... --out FIG.jpg
         [--indices 0,12,24,36,48,60] [--split val] [--seed 0]
@@ -20,7 +21,7 @@ from PIL import Image, ImageDraw
 
 from satgan.gallery.samples import add_mask_iou, build_gallery
 from satgan.generation.loading import load_generators
-from satgan.segmentation.segmenters import segmenter_from_spec
+from satgan.segmentation.segmenters import judge
 
 
 def main() -> None:
@@ -31,7 +32,8 @@ def main() -> None:
     ap.add_argument("--indices", default="0,12,24,36,48,60")
     ap.add_argument("--split", default="val")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--segmenter", default=None, help="default: DATA's own reference segmenter")
+    ap.add_argument("--segmenter", default=None, help="the first judge; default: DATA's own reference segmenter")
+    ap.add_argument("--segmenter-2", default=None, help="the second judge; default: DATA's own (dilated, seed 1)")
     args = ap.parse_args()
 
     specs, sharpen = [], {}
@@ -46,7 +48,8 @@ def main() -> None:
               for name, m in models.items()}
     indices = [int(i) for i in args.indices.split(",")]
     gallery = build_gallery(models, args.data, args.split, indices, scenes=0, style_masks=0, variations=0)
-    gallery = add_mask_iou(gallery, segmenter_from_spec(args.segmenter, args.data))
+    first = dict(add_mask_iou(gallery, judge("mask_iou", args.segmenter, args.data)).ious)
+    second = dict(add_mask_iou(gallery, judge("mask_iou_2", args.segmenter_2, args.data)).ious)
 
     side, pad, top = gallery.masks.shape[1], 4, 16
     columns = ["mask", *gallery.models, "real"]
@@ -61,8 +64,9 @@ def main() -> None:
         for c, tile in enumerate(tiles):
             sheet.paste(Image.fromarray(tile), (c * (side + pad), y))
             name = columns[c]
-            if name in gallery.ious:
-                draw.text((c * (side + pad) + 2, y + side + 2), f"IoU {gallery.ious[name][r]:.2f}", fill="black")
+            if name in first:
+                draw.text((c * (side + pad) + 2, y + side + 2), f"IoU {first[name][r]:.2f} / {second[name][r]:.2f}",
+                          fill="black")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.out, quality=90)
     print(f"wrote {args.out}")

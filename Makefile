@@ -51,6 +51,7 @@ demo: $(STAMP)
 		-p DATA_DIR $(CURDIR)/$(DEMO)/data -p OUT_DIR $(DEMO_ARRAYS) -p GRID 2 -p OVERWRITE True
 	$(call demo_train,$(DEMO),$(CURDIR)/$(DEMO)/training/quick,0)
 	$(call demo_evaluate,$(DEMO),$(DEMO_CKPT),$(CURDIR)/$(DEMO)/evaluation)
+	rm -rf $(DEMO)/gallery  # the demo's own; a gallery replaces only files it lists as its own, older ones none
 	$(NB_RUN) notebooks/05_gallery.ipynb $(DEMO)/notebooks/05_gallery.ipynb \
 		-p DATA_DIR $(DEMO_ARRAYS) -y 'CHECKPOINTS: ["quick=$(DEMO_CKPT)"]' -p OUT_DIR $(CURDIR)/$(DEMO)/gallery \
 		-p MASK_IOU False

@@ -203,13 +203,25 @@ def sweep_staging(parent: str | os.PathLike, name: str = "", precious: tuple[str
 
 
 REPLACED = "files-replaced"  # inside a staging folder: the files a publish replaced, kept until it is done
+PUBLISHED = ".satgan-published.json"  # in an output folder: every file staged_folder has put there
+
+
+def _published(out: Path) -> set[str]:
+    """The files earlier publishes put into ``out`` (relative paths), which a new one may replace."""
+    try:
+        listed = json.loads((out / PUBLISHED).read_text())
+    except (OSError, ValueError):
+        return set()
+    return {str(p) for p in listed} if isinstance(listed, list) else set()
 
 
 def _publish_conflicts(out: Path, relative: list[Path], inputs: Inputs = ()) -> list[str]:
     """Where moving the staged files to ``out`` would fail: a file where a folder must go,
-    or a folder where a file must go; or would replace an input of the command."""
+    or a folder where a file must go; or would replace an input of the command, or a file
+    that no earlier publish put there (a user's)."""
     problems = set()
     sources = _labelled(inputs)
+    ours = _published(out)
     for rel in relative:
         for parent in list(reversed(rel.parents))[1:]:  # the folders between out and the file
             where = out / parent
@@ -219,7 +231,9 @@ def _publish_conflicts(out: Path, relative: list[Path], inputs: Inputs = ()) -> 
         if target.is_dir():
             problems.add(f"{target} is a folder where a file is needed")
         elif target.exists():
-            problems.update(f"{target} is {label} {given}" for label, given in sources if _same(target, given))
+            inputs_there = {f"{target} is {label} {given}" for label, given in sources if _same(target, given)}
+            problems.update(inputs_there or ({f"{target} is there and satgan did not write it"}
+                                             if str(rel) not in ours else set()))
     return sorted(problems)
 
 
@@ -253,9 +267,10 @@ def _publish(stage: Path, out: Path, relative: list[Path], backup: Path) -> None
 @contextmanager
 def staged_folder(out: str | os.PathLike, inputs: Inputs = ()) -> Iterator[Path]:
     """Yield a staging folder inside ``out``; when the block succeeds, move every file
-    written there into ``out`` at the same relative path (replacing older ones). All or
-    nothing: every conflict (a file where a folder must go, a file that is one of
-    ``inputs``) is found before anything moves, and a move that fails puts the earlier
+    written there into ``out`` at the same relative path (replacing the ones an earlier
+    publish put there, listed in :data:`PUBLISHED`). All or nothing: every conflict (a file
+    where a folder must go, a file that is one of ``inputs``, a file of the same name that
+    satgan did not put there) is found before anything moves, and a move that fails puts the earlier
     files back. When the block fails, the staging folder goes and ``out`` keeps its earlier
     contents untouched. The staging folder is :func:`make_staging`'s (named and marked as
     satgan's); those that died with their run are removed first (:func:`sweep_staging`)."""
@@ -275,6 +290,7 @@ def staged_folder(out: str | os.PathLike, inputs: Inputs = ()) -> Iterator[Path]
                               f"{f' (and {len(problems) - 3} more)' if len(problems) > 3 else ''}; "
                               "move it away or choose another --out (nothing was changed)")
         _publish(files, out, relative, backup)
+        write_json(out / PUBLISHED, sorted(_published(out) | {str(p) for p in relative}))
     except SatganError as exc:
         keep = str(backup) in str(exc)  # the earlier files could not be put back: they are there
         raise

@@ -218,7 +218,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse whose usage errors look like every other error: one line, exit 2."""
 
     def error(self, message: str):
-        self.exit(2, f"satgan: error: {self.prog.removeprefix('satgan ')}: {message}\n")
+        _say(f"satgan: error: {self.prog.removeprefix('satgan ')}: {message}")
+        self.exit(2)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -281,15 +282,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Tolerant:
+    """stderr that cannot fail: where it is closed or full, progress bars and warnings are
+    dropped (a run never dies of its log) and ``failed`` says so, so that an error goes to
+    stdout instead."""
+
+    def __init__(self, stream):
+        self.stream, self.failed = stream, stream is None
+
+    def write(self, text: str) -> int:
+        if not self.failed:
+            try:
+                return self.stream.write(text)
+            except (OSError, ValueError, AttributeError):  # full, closed, or no stream at all
+                self.failed = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.failed:
+            try:
+                self.stream.flush()
+            except (OSError, ValueError, AttributeError):
+                self.failed = True
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
 def _say(text: str) -> None:
     """``text`` on stderr; where stderr cannot be written (closed, a full device), on stdout,
     so that a failure is never silent; where neither can, the exit status still says it."""
-    for stream in (sys.stderr, sys.stdout):
+    print(text, file=sys.stderr, flush=True)
+    if getattr(sys.stderr, "failed", False):
         try:
-            print(text, file=stream, flush=True)
-            return
-        except (OSError, ValueError, AttributeError):  # closed (None or a closed file) or unwritable
-            continue
+            print(text, file=sys.stdout, flush=True)
+        except (OSError, ValueError, AttributeError):
+            pass
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
@@ -308,6 +336,15 @@ def describe_os_error(exc: OSError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    saved = sys.stderr
+    sys.stderr = _Tolerant(saved)
+    try:
+        return _run(argv)
+    finally:
+        sys.stderr = saved
+
+
+def _run(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     warnings.showwarning = _show_warning
     try:

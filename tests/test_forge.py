@@ -11,6 +11,7 @@ import pytest
 import tifffile
 
 from satgan import SatganError
+from satgan.atomic import PUBLISHED
 from satgan.cli import main
 from satgan.config import ForgeConfig
 from satgan.data.footprints import Canvas, footprints, mask_summary, principal_angle, turned
@@ -143,7 +144,7 @@ def test_overwrite_replaces_an_earlier_forge(tmp_path):
     run("austin", tmp_path / "o", count=2, size=100, overwrite=True)
     assert sorted(p.name for p in masks_folder(tmp_path / "o").iterdir()) == ["austin10001.tif", "austin10002.tif"]
     assert len(json.loads((tmp_path / "o" / FORGE_JSON).read_text())["masks"]) == 2
-    assert [p.name for p in (tmp_path / "o").iterdir() if p.name.startswith(".")] == []
+    assert [p.name for p in (tmp_path / "o").iterdir() if p.name.startswith(".")] == [PUBLISHED]  # no staging
 
 
 @pytest.mark.parametrize("source, kw, words", [

@@ -397,3 +397,104 @@ def test_an_error_is_said_on_stdout_when_stderr_cannot_be_written(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stdout.startswith("satgan: error: ") and str(missing) in done.stdout
+
+
+# == what the hostile pass found (docs/development.md, "The hostile pass") ==========================
+def test_subset_overwrite_never_deletes_a_users_files(place, capsys, tmp_path):
+    few = tmp_path / "few"
+    assert main(["subset", str(place["arrays"]), str(few), "--count", "2"]) == 0
+    (few / "notes.txt").write_text("mine")
+    (few / "mine").mkdir()
+    fails(capsys, ["subset", place["arrays"], few, "--count", "3", "--overwrite"],
+          r"few: holds files a pretransformed folder does not \(mine/, notes.txt\)")
+    assert (few / "notes.txt").read_text() == "mine" and (few / "mine").is_dir()
+
+
+def test_gallery_and_segbench_never_replace_a_users_files(place, capsys, tmp_path):
+    gallery = tmp_path / "gal"
+    (gallery / "figures").mkdir(parents=True)
+    (gallery / "gallery.html").write_text("mine")
+    argv = ["gallery", place["ckpt"], place["arrays"], "--out", gallery, "--per-city", "1", "--no-mask-iou",
+            "--scenes", "0", "--device", "cpu"]
+    fails(capsys, argv, r"gallery.html is there and satgan did not write it")
+    assert (gallery / "gallery.html").read_text() == "mine"
+    (gallery / "gallery.html").unlink()
+    for _ in range(2):  # its own files, listed when published, it replaces
+        assert main([str(a) for a in argv]) == 0
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    (bench / "report.md").write_text("mine")
+    fails(capsys, ["segbench", place["arrays"], bench, "--steps", "1", "--seeds", "1", "--fractions", "1",
+                   "--batch-size", "2", "--crop", "32", "--ngf", "4", "--device", "cpu"],
+          r"report.md: already there and not written by satgan segbench")
+    assert (bench / "report.md").read_text() == "mine" and sorted(p.name for p in bench.iterdir()) == ["report.md"]
+
+
+def test_a_segbench_refused_by_a_busy_out_leaves_the_other_runs_folder(place, tmp_path, monkeypatch):
+    """The race of two segbench runs into one new OUT: the one refused must not tidy up the other's."""
+    from contextlib import contextmanager
+
+    import satgan.synthetic.segbench as segbench_module
+    from satgan import SatganError
+    from satgan.config import SegbenchConfig
+
+    out = tmp_path / "bench"
+
+    @contextmanager
+    def held_by_another(folder):
+        (folder / "runs").mkdir()  # what the other run, a moment ahead, has made
+        (folder / ".segbench.lock").write_text("1 elsewhere\n")
+        raise SatganError(f"--out {folder}: another segbench writes there")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(segbench_module, "output_lock", held_by_another)
+    with pytest.raises(SatganError, match="another segbench"):
+        segbench_module.segbench(SegbenchConfig(real=str(place["arrays"]), out=str(out), steps=1, seeds=1,
+                                                fractions=[1.0], batch_size=2, crop=32, ngf=4, device="cpu"),
+                                 progress=False)
+    assert (out / "runs").is_dir() and (out / ".segbench.lock").is_file()
+
+
+def test_a_scene_too_large_for_memory_is_one_error(place, capsys, tmp_path):
+    for scale in ("1e-9", "0.0001"):
+        fails(capsys, ["generate", place["ckpt"], place["masks"], "--out", tmp_path / "g", "--scale", scale],
+              r"a scene of \d+x\d+ pixels .* does not fit in a quarter of this machine's memory; use a larger scale")
+    assert not (tmp_path / "g").exists()
+
+
+def test_a_closed_or_full_stderr_never_stops_a_run(tmp_path):
+    import sys
+
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "satgan", "synth", str(tmp_path / "s"), "--size", "64",
+                               "--per-city", "1", "--cities", "austin"], stderr=full, stdout=subprocess.PIPE,
+                              text=True, timeout=300)
+    assert done.returncode == 0 and "wrote" in done.stdout
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "satgan", "synth"], stderr=full, stdout=subprocess.PIPE,
+                              text=True, timeout=300)
+    assert done.returncode == 2 and done.stdout.startswith("satgan: error: synth: the following arguments")
+
+
+def test_wrong_kinds_of_input_are_named_for_what_they_are(place, inria_root, capsys, tmp_path):
+    broken = tmp_path / "arrays"
+    shutil.copytree(place["arrays"], broken)
+    (broken / "val" / "images.npy").write_text("hello")
+    line = fails(capsys, ["info", broken], r"images.npy: cannot be read \(not a numpy array file\)")
+    assert "allow_pickle" not in line
+    fails(capsys, ["pretransform", place["ckpt"], tmp_path / "o", "--size", "72", "--crop", "64"],
+          r"ckpt.pt: is a file, not a folder")
+    fails(capsys, ["forge", place["forge"] / "AerialImageDataset" / "train" / "gt", tmp_path / "f", "--method",
+                   "edit", "--count", "1", "--size", "64", "--split", "val"], r"has no splits; --split val cannot be")
+    fails(capsys, ["segmenter", place["arrays"], "--cache", place["arrays"] / "cache", *SEGMENTER],
+          r"--cache \S*cache lies inside the data folder")
+    assert not (place["arrays"] / "cache").exists()
+
+
+def test_a_pretransform_stopped_by_a_bad_file_leaves_no_partial_output(inria_root, capsys, tmp_path):
+    source = tmp_path / "src"
+    shutil.copytree(inria_root, source)
+    victim = source / "train" / "images" / "austin3.tif"
+    victim.write_bytes(victim.read_bytes()[:300])
+    fails(capsys, ["pretransform", source, tmp_path / "o", "--size", "72", "--crop", "64"], r"austin3.tif")
+    assert not (tmp_path / "o").exists()

@@ -441,6 +441,7 @@ def test_a_publish_that_fails_midway_puts_the_earlier_files_back(tmp_path, monke
     (out / "sub").mkdir(parents=True)
     for name in ("a.txt", "sub/b.txt", "sub/c.txt"):
         (out / name).write_text(f"old {name}")
+    (out / satgan.atomic.PUBLISHED).write_text('["a.txt", "sub/b.txt", "sub/c.txt"]')  # an earlier publish's
     before = snapshot(out)
     real_replace, moved = os.replace, []
 

@@ -176,7 +176,10 @@ def open_arrays(root: str | Path, info: dict) -> tuple[np.ndarray, np.ndarray]:
         try:
             arr = np.load(path, mmap_mode="r")
         except (OSError, ValueError) as exc:
-            raise SatganError(f"{path}: cannot be read ({exc}); {_remake(root)}") from None
+            # numpy calls any file without its magic string "pickled data", with advice to load it unsafely
+            with open(path, "rb") as f:
+                why = exc if f.read(6) == b"\x93NUMPY" else "not a numpy array file"
+            raise SatganError(f"{path}: cannot be read ({why}); {_remake(root)}") from None
         if arr.dtype == np.uint8 and arr.ndim == len(want) and list(arr.shape[1:]) == list(want[1:]) \
                 and len(arr) != want[0]:
             raise SatganError(f"{path}: holds {len(arr)} tiles where the manifest says {want[0]} (its count); "

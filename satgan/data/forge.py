@@ -93,6 +93,9 @@ def source_masks(source: str | Path, split: str) -> list[tuple[Path, str]]:
         except SatganError:
             raise SatganError(f"{path}: neither a dataset (the Inria layout, or images/ with masks/) nor a folder "
                               "of mask files") from None
+        if split != "train":  # a bare folder of masks (an earlier forge's gt/ included) has no splits
+            raise SatganError(f"{path}: a folder of masks without images, so it has no splits; --split {split} "
+                              "cannot be honoured: leave --split out") from None
         # a folder's city is its name, or its parent's for a masks/ or gt/ folder
         folder = files[0].parent
         named = folder.parent if folder.name.lower() in MASK_DIR_NAMES else folder

@@ -162,6 +162,7 @@ def pretransform(cfg: PretransformConfig) -> dict:
     _check_pairs(source, cfg)
     settings = _settings(source, cfg)
     out = Path(cfg.out).expanduser()
+    fresh = not out.exists() or not any(out.iterdir())  # a failure leaves nothing of this run in a fresh OUT
     done = prepare_out(out, settings, cfg.overwrite)
     if done is not None:
         shutil.rmtree(out / PARTS, ignore_errors=True)
@@ -173,15 +174,22 @@ def pretransform(cfg: PretransformConfig) -> dict:
     for split in source.splits:
         (out / PARTS / split).mkdir(parents=True, exist_ok=True)
     todo = [job for job in jobs if not job.part.exists()]
-    with progress_bar(total=len(jobs), initial=len(jobs) - len(todo), desc="pretransform", unit="pair") as bar:
-        if cfg.workers > 1 and len(todo) > 1:
-            with process_pool(min(cfg.workers, len(todo))) as pool:
-                for _ in pool.imap_unordered(_run_job, todo):
+    try:
+        with progress_bar(total=len(jobs), initial=len(jobs) - len(todo), desc="pretransform", unit="pair") as bar:
+            if cfg.workers > 1 and len(todo) > 1:
+                with process_pool(min(cfg.workers, len(todo))) as pool:
+                    for _ in pool.imap_unordered(_run_job, todo):
+                        bar.update()
+            else:
+                for job in todo:
+                    _run_job(job)
                     bar.update()
-        else:
-            for job in todo:
-                _run_job(job)
-                bar.update()
+    except SatganError:  # a bad file: parts an interrupted run left stay for the rerun; a fresh OUT goes
+        if fresh:
+            shutil.rmtree(out / PARTS, ignore_errors=True)
+            if out.is_dir() and not any(out.iterdir()):
+                out.rmdir()
+        raise
 
     try:
         manifest = assemble(out, source, jobs, settings, cfg)

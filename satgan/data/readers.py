@@ -47,7 +47,8 @@ def _unreadable(path: Path, exc: Exception) -> SatganError:
     )
 
 
-def _memory_bytes() -> int:
+def memory_bytes() -> int:
+    """This machine's memory in bytes (16 GiB where it cannot be read)."""
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
@@ -58,7 +59,7 @@ def _check_fits(path: Path, shape: tuple[int, ...], itemsize: int) -> None:
     """Refuse, before allocating, an image whose header claims more bytes than a quarter of this
     machine's memory holds (a corrupt header, or a mosaic to cut up first)."""
     need = int(np.prod(shape, dtype=np.float64)) * itemsize
-    if need > _memory_bytes() // 4:
+    if need > memory_bytes() // 4:
         size = "x".join(str(s) for s in shape[:2])
         raise SatganError(f"{path}: too large to hold in memory ({size} pixels, {need / 2**30:.1f} GiB by its "
                           "header); cut it into smaller files, or check that the file is not corrupt")

@@ -113,7 +113,7 @@ def mask_files(folder: str | os.PathLike) -> list[Path]:
             folder = candidate
             break
     if not folder.is_dir():
-        raise SatganError(f"{folder}: no such folder of masks")
+        raise SatganError(f"{folder}: {'is a file, not' if folder.exists() else 'no such'} folder of masks")
     files = sorted(p for p in folder.iterdir()
                    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
     if not files:
@@ -190,7 +190,8 @@ def open_source(
     """
     path = Path(path).expanduser()
     if not path.is_dir():
-        raise SatganError(f"{path}: no such folder (expected an Inria AerialImageDataset or a paired folder)")
+        what = "is a file, not a folder" if path.exists() else "no such folder"
+        raise SatganError(f"{path}: {what} (expected an Inria AerialImageDataset or a paired folder)")
     unpaired: list[Path] = []
     test_images: list[Path] = []
     inria = _find_inria_root(path)

@@ -19,7 +19,7 @@ import numpy as np
 
 from satgan import SatganError
 from satgan.atomic import check_output_folder, make_staging, sweep_staging, write_json
-from satgan.data.arrays import MANIFEST, load_manifest, open_arrays
+from satgan.data.arrays import MANIFEST, PARTS, load_manifest, open_arrays
 from satgan.data.readers import file_sha256
 
 TRAIN = "train"
@@ -47,6 +47,23 @@ def subset_indices(total: int, count: int, seed: int) -> np.ndarray:
     return np.sort(subset(total, count, seed))
 
 
+def not_arrays(folder: Path) -> list[str]:
+    """What ``folder`` holds besides a pretransformed folder's own files (its manifest, each
+    split's arrays, pretransform's parts): a user's files, named relative to it."""
+    try:
+        splits = load_manifest(folder)["splits"].values()
+    except SatganError:
+        splits = []
+    own = {MANIFEST, PARTS} | {info[key] for info in splits for key in ("images", "masks")}
+    own |= {str(Path(name).parent) for name in own}
+    found = []
+    for path in sorted(folder.rglob("*")):
+        name = str(path.relative_to(folder))
+        if name not in own and not name.startswith(PARTS + os.sep):
+            found.append(name + ("/" if path.is_dir() else ""))
+    return [n for n in found if not any(n.startswith(f) for f in found if f.endswith("/") and f != n)]
+
+
 def subset_folder(source: str | Path, out: str | Path, count: int, seed: int = 0, overwrite: bool = False) -> dict:
     """Write ``out``: ``count`` tiles of ``source``'s train split and its other splits whole.
     Returns the new manifest. The folder is assembled beside ``out``, in a staging folder
@@ -66,6 +83,11 @@ def subset_folder(source: str | Path, out: str | Path, count: int, seed: int = 0
             raise SatganError(f"{out}: exists and is not empty; give an empty folder or --overwrite")
         if not (out / MANIFEST).is_file():
             raise SatganError(f"{out}: not a pretransformed folder; --overwrite only replaces one")
+        foreign = not_arrays(out)
+        if foreign:
+            raise SatganError(f"{out}: holds files a pretransformed folder does not ({', '.join(foreign[:3])}"
+                              f"{', ...' if len(foreign) > 3 else ''}); --overwrite replaces the whole folder, so "
+                              "move them out first or choose another OUT")
     rows = subset_indices(total, count, seed)
     sweep_staging(out.parent, f"{out.name}.", precious=("old",))
     stage = make_staging(out.parent, f"{out.name}.")

@@ -17,6 +17,7 @@ import torch
 
 from satgan import SatganError
 from satgan.config import GenerateConfig
+from satgan.data.readers import memory_bytes
 from satgan.data.tiling import grid_shape, mask_coverage, tile_bounds
 from satgan.generation.loading import Generator, in_batches
 from satgan.models.shared_norm import SharedStatistics
@@ -134,6 +135,11 @@ def generate_seamless(gen: Generator, mask: np.ndarray, scale: float = 1.0, over
     if scale <= 0:
         raise SatganError(f"scale must be positive (got {scale})")
     h, w = max(1, round(mask.shape[0] / scale)), max(1, round(mask.shape[1] / scale))
+    need = h * w * (3 + 4)  # the image, and the mask's coverage as floats
+    if need > memory_bytes() // 4:
+        raise SatganError(f"the mask is {mask.shape[0]}x{mask.shape[1]} pixels at scale {scale:g}: a scene of {h}x{w} "
+                          f"pixels ({need / 2**30:.1f} GiB) does not fit in a quarter of this machine's memory; use "
+                          "a larger scale (mask pixels per output pixel)")
     try:
         win = seamless_window(gen, h, w, window)
     except SatganError as exc:

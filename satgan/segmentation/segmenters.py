@@ -147,6 +147,10 @@ def reference_segmenter(cfg: SegmenterConfig, progress: bool = True) -> Segmente
     if side < cfg.crop:  # small tiles: the largest crop they allow
         cfg = replace(cfg, crop=side - side % MULTIPLE)
     key = cache_key(cfg)
+    data, cache = Path(cfg.data).expanduser().resolve(), cache_folder(cfg).resolve()
+    if cache == data or data in cache.parents:  # the data folder may be read-only, and is an input
+        raise SatganError(f"--cache {cache_folder(cfg)} lies inside the data folder {data}: outputs must not go "
+                          "inside an input; choose a cache folder outside it")
     cached = cache_folder(cfg) / "segmenters" / f"{key[:24]}.pt"
     if cached.is_file():
         try:

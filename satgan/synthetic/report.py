@@ -276,6 +276,21 @@ def save_run(path: Path, key: str, run: dict) -> None:
         raise _named(exc, path) from exc
 
 
+REPORT_FILES = ("report.json", "report.md", "report.png")
+
+
+def foreign_report_files(out: Path) -> list[Path]:
+    """Files of the report's names in ``out`` that no segbench wrote (its ``report.json``
+    is a segbench report; the other two come with it): a user's, never to be replaced."""
+    found = [out / name for name in REPORT_FILES if (out / name).exists()]
+    try:
+        earlier = json.loads((out / "report.json").read_text(encoding="utf-8"))
+        ours = isinstance(earlier, dict) and {"settings", "arms", "runs"} <= set(earlier)
+    except (OSError, ValueError):
+        ours = False
+    return [] if ours and all(p.is_file() for p in found) else found
+
+
 def write_report(report: dict, out: Path) -> None:
     """``report.png``, ``report.md`` and ``report.json`` in ``out``: all three are written under
     temporary names first and renamed only when every one is whole, so a failed write (a full

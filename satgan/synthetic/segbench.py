@@ -48,6 +48,7 @@ from satgan.synthetic.copy_paste import copy_paste_tiles
 from satgan.synthetic.plan import COPY_PASTE, PRETRAIN, Arm, arm_order, plan_arms, real_name
 from satgan.synthetic.report import (
     RUNS,
+    foreign_report_files,
     load_run,
     output_lock,
     recommendation,
@@ -254,6 +255,10 @@ def segbench(cfg: SegbenchConfig, progress: bool = True) -> dict:
     device = resolve_device(cfg.device)
     out = check_output_folder(cfg.out, inputs=[("the real folder", cfg.real), ("the synthetic folder", cfg.synthetic),
                                                ("the test folder", cfg.test), ("the generator", cfg.generator)])
+    foreign = foreign_report_files(out)
+    if foreign:
+        raise SatganError(f"{foreign[0]}: already there and not written by satgan segbench; it would be replaced: "
+                          "move it or choose another OUT")
     real = load_tiles(cfg.real, TRAIN, "real", cfg.crop)
     synthetic = load_tiles(cfg.synthetic, TRAIN, "synthetic", cfg.crop) if cfg.synthetic else None
     if synthetic is not None:
@@ -268,9 +273,11 @@ def segbench(cfg: SegbenchConfig, progress: bool = True) -> dict:
     made = [p for p in (out, *out.parents) if not p.exists()]  # the folders this run makes, deepest first
     runs: list[dict] = []
     starting = True  # making OUT, its lock and OUT/runs: a failed write there is said as one
+    locked = False  # only a run that holds OUT's lock may tidy OUT up (another may be writing there)
     try:
         out.mkdir(parents=True, exist_ok=True)
         with output_lock(out):
+            locked = True
             (out / RUNS).mkdir(exist_ok=True)
             for left in [*out.glob(".report.tmp-*"), *(out / RUNS).glob(".*.tmp-*")]:  # of a segbench killed
                 left.unlink(missing_ok=True)
@@ -295,7 +302,7 @@ def segbench(cfg: SegbenchConfig, progress: bool = True) -> dict:
             raise
         raise write_failed(exc, out, 0) from None
     finally:
-        if not runs:  # nothing kept: no empty folder left behind
+        if locked and not runs:  # nothing kept: no empty folder left behind
             for folder in (out / RUNS, *made):
                 try:
                     folder.rmdir()

@@ -460,6 +460,9 @@ def test_a_scene_too_large_for_memory_is_one_error(place, capsys, tmp_path):
         fails(capsys, ["generate", place["ckpt"], place["masks"], "--out", tmp_path / "g", "--scale", scale],
               r"a scene of \d+x\d+ pixels .* does not fit in a quarter of this machine's memory; use a larger scale")
     assert not (tmp_path / "g").exists()
+    fails(capsys, ["synthesize", place["ckpt"], place["forge"], tmp_path / "new" / "syn", "--scale", "1e-9"],
+          r"none of the 2 masks could be generated; the first: .* does not fit")
+    assert not (tmp_path / "new").exists(), "a fresh OUT keeps nothing of a run that made nothing"
 
 
 def test_a_closed_or_full_stderr_never_stops_a_run(tmp_path):

@@ -20,6 +20,7 @@ read, and images an earlier run made from masks no longer there are removed.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import warnings
 import zlib
@@ -153,6 +154,7 @@ def synthesize(cfg: SynthesizeConfig, gen: Generator | None = None, progress: bo
                     masks=str(source.resolve()))
     manifest_path = out / MANIFEST
     done = _check_resume(manifest_path, settings)
+    made = [p for p in (out, *out.parents) if not p.exists()]  # what this run creates, deepest first
     images_dir, masks_dir = dataset_folders(out, cfg.layout)
     for folder in (images_dir, masks_dir):
         folder.mkdir(parents=True, exist_ok=True)
@@ -193,6 +195,8 @@ def synthesize(cfg: SynthesizeConfig, gen: Generator | None = None, progress: bo
             saved = time.monotonic()
     if failed and not written and not kept:  # nothing usable: one error, not a list of each mask's
         first = next(iter(failed.values()))
+        if made:  # OUT did not exist: every file in it is this run's, which made nothing
+            shutil.rmtree(made[-1], ignore_errors=True)
         raise SatganError(f"{source}: none of the {len(files)} masks could be generated; the first: {first}")
     # what an earlier run made from masks that are gone (a forge redone smaller) leaves the dataset
     wanted = {path.stem if cfg.variants == 1 else f"{path.stem}-v{k + 1}" for path, k in jobs}

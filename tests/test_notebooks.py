@@ -182,7 +182,8 @@ def test_synthesize_notebook(inria_root, inria_arrays, tiny_checkpoint, tmp_path
     assert _images(nb) >= 3  # forge, synthesized pairs, segbench
     report = json.loads((out / "segbench" / "report.json").read_text())
     assert [a["arm"] for a in report["arms"]] == ["real 100%", "real 100% + 25% synthetic",
-                                                  "real 100% after synthetic pre-training", "synthetic only"]
+                                                  "real 100% after synthetic pre-training",
+                                                  "real 100% + 25% copy-paste", "synthetic only"]
     assert report["counts"]["synthetic"] == 8  # 4 masks x 2 variants, one tile each
     assert report["generator"]["kind"] == "no leakage"  # the checkpoint learnt from REAL_DIR alone
     printed = "".join(o.get("text", "") for c in nb["cells"] for o in c.get("outputs", []))

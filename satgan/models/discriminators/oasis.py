@@ -104,6 +104,18 @@ def labelmix_loss(mixed_logits: torch.Tensor, real_logits: torch.Tensor, fake_lo
     return F.mse_loss(mixed_logits.float(), target)
 
 
+def labelmix_term(D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, real: torch.Tensor, pred_fake: Prediction,
+                  pred_real: Prediction, label: torch.Tensor | None, weight: float, mix=labelmix,
+                  scale: int = 0) -> dict[str, tuple[float, torch.Tensor]]:
+    """D's LabelMix term (``mix``: by class or :func:`building_labelmix`) on its per-pixel
+    logits, the last entry of ``scale``; nothing where ``weight`` is 0."""
+    if weight <= 0:
+        return {}
+    mixed, choose = mix(mask_classes(mask), real.detach(), fake)
+    term = labelmix_loss(D(mask, mixed, label)[scale][-1], pred_real[scale][-1], pred_fake[scale][-1], choose)
+    return {"D_labelmix": (weight, term)}
+
+
 class ResidualBlock(nn.Module):
     """Two pre-activated 3x3 convolutions and a shortcut (1x1 where the width changes), all
     spectrally normalised, halved by average pooling with ``down``. Without the shortcut,
@@ -217,12 +229,7 @@ class OasisKind(DiscriminatorKind):
     def extra_loss(self, D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
                    pred_fake: Prediction, pred_real: Prediction, label: torch.Tensor | None,
                    config: Config) -> dict[str, tuple[float, torch.Tensor]]:
-        weight = config.discriminator.labelmix_weight
-        if weight <= 0:
-            return {}
-        mixed, choose = labelmix(mask_classes(mask), real.detach(), fake)
-        term = labelmix_loss(D(mask, mixed, label)[0][-1], pred_real[0][-1], pred_fake[0][-1], choose)
-        return {"D_labelmix": (weight, term)}
+        return labelmix_term(D, mask, fake, real, pred_fake, pred_real, label, config.discriminator.labelmix_weight)
 
 
 KIND = OasisKind()

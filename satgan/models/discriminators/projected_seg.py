@@ -30,7 +30,7 @@ from satgan.models.discriminators.oasis import (
     CLASSES,
     FAKE,
     building_labelmix,
-    labelmix_loss,
+    labelmix_term,
     mask_classes,
     segmentation_gan_loss,
 )
@@ -114,12 +114,8 @@ class ProjectedSegKind(ProjectedKind):
     def extra_loss(self, D: nn.Module, mask: torch.Tensor, fake: torch.Tensor, real: torch.Tensor,
                    pred_fake: Prediction, pred_real: Prediction, label: torch.Tensor | None,
                    config: Config) -> dict[str, tuple[float, torch.Tensor]]:
-        weight = config.discriminator.labelmix_weight
-        if weight <= 0:
-            return {}
-        mixed, choose = building_labelmix(mask_classes(mask), real.detach(), fake)
-        term = labelmix_loss(D(mask, mixed, label)[-1][-1], pred_real[-1][-1], pred_fake[-1][-1], choose)
-        return {"D_labelmix": (weight, term)}
+        return labelmix_term(D, mask, fake, real, pred_fake, pred_real, label, config.discriminator.labelmix_weight,
+                             mix=building_labelmix, scale=-1)
 
 
 KIND = ProjectedSegKind()

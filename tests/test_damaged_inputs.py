@@ -309,21 +309,21 @@ def _culprit(name: str, how: str, title: str) -> str:
 
 @pytest.mark.parametrize("how", WEIGHTS_DAMAGE)
 def test_lite0_weights_that_are_not_weights(tmp_path, how):
-    from satgan.models.efficientnet_lite import EfficientNetLite0, find_lite0_weights, load_lite0_weights
+    from satgan.models.efficientnet_lite import EfficientNetLite0, find_lite0_weights, load_lite_weights
 
     good = torch.load(find_lite0_weights(), weights_only=True)
     path = _weights_file(tmp_path, how, good, "lite0.pth")
     with pytest.raises(SatganError, match=_culprit("lite0.pth", how, "EfficientNet-Lite0 weights")):
-        load_lite0_weights(EfficientNetLite0(), path)
+        load_lite_weights(EfficientNetLite0(), path)
 
 
 def test_lite0_weights_of_another_network_and_through_train(tmp_path, capsys, inria_arrays):
-    from satgan.models.efficientnet_lite import EfficientNetLite0, load_lite0_weights
+    from satgan.models.efficientnet_lite import EfficientNetLite0, load_lite_weights
     from satgan.models.segmenter import BuildingSegmenter
 
     torch.save(BuildingSegmenter(4).state_dict(), tmp_path / "other.pth")
     with pytest.raises(SatganError, match=r"other.pth: not EfficientNet-Lite0 weights .*tensors where"):
-        load_lite0_weights(EfficientNetLite0(), tmp_path / "other.pth")
+        load_lite_weights(EfficientNetLite0(), tmp_path / "other.pth")
     damage(tmp_path / "empty.pth", "empty")
     fails(capsys, ["train", inria_arrays, tmp_path / "run", *TINY, "--set",
                    f"discriminator.feature_weights={tmp_path / 'empty.pth'}"],

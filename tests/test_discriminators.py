@@ -30,7 +30,7 @@ from satgan.models.discriminators.oasis import (
     mask_classes,
     segmentation_gan_loss,
 )
-from satgan.models.efficientnet_lite import EfficientNetLite0, find_lite0_weights, load_lite0_weights
+from satgan.models.efficientnet_lite import EfficientNetLite0, find_lite0_weights, load_lite_weights
 from satgan.models.factory import build_discriminator, build_generator
 from satgan.models.objective import discriminator_loss, generator_loss
 from satgan.settings import Settings, setting
@@ -112,17 +112,17 @@ def test_patch_accuracy_counts_the_right_side_of_the_threshold():
 
 # -- projected: frozen ImageNet features -------------------------------------------------------
 def test_lite0_weights_load_in_order_and_refuse_others(tmp_path):
-    net = load_lite0_weights(EfficientNetLite0(), find_lite0_weights())
+    net = load_lite_weights(EfficientNetLite0(), find_lite0_weights())
     file = torch.load(find_lite0_weights(), weights_only=True)
     assert torch.equal(net.stem[0].weight, file["_conv_stem.weight"])
     assert torch.equal(net.blocks[15].project[0].weight, file["_blocks.15._project_conv.weight"])
     broken = {k: v for k, v in file.items() if not k.startswith("_blocks.15.")}
     torch.save(broken, tmp_path / "short.pth")
     with pytest.raises(SatganError, match="short.pth.*tensors"):
-        load_lite0_weights(EfficientNetLite0(), tmp_path / "short.pth")
+        load_lite_weights(EfficientNetLite0(), tmp_path / "short.pth")
     (tmp_path / "junk.pth").write_text("not weights")
     with pytest.raises(SatganError, match="junk.pth"):
-        load_lite0_weights(EfficientNetLite0(), tmp_path / "junk.pth")
+        load_lite_weights(EfficientNetLite0(), tmp_path / "junk.pth")
     with pytest.raises(SatganError, match="nowhere.pth"):
         find_lite0_weights(tmp_path / "nowhere.pth")
 

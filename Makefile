@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := runs/demo
-DEMO_EPOCHS ?= 30
+DEMO_EPOCHS ?= 16
 NB_RUN = $(BIN)/papermill --no-progress-bar --log-level WARNING
 
 .PHONY: install demo demo-spread test lint notebooks repository bench clean
@@ -31,16 +31,21 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 # conditioning").
 DEMO_ARRAYS := $(CURDIR)/$(DEMO)/pretransformed/grid2-286
 DEMO_CKPT := $(CURDIR)/$(DEMO)/training/quick/checkpoints/last.pt
+# quick's alignment loss reads the images with a frozen Lite1 segmenter, and evaluate's two judges are
+# two more (docs/evaluation.md, "Judges"); each is trained once on the demo's train split, in fewer steps
+# than on real data (the synthetic roofs are easier to find), and saved beside the demo.
+DEMO_SEG := $(CURDIR)/$(DEMO)/segmenters
+DEMO_SEG_STEPS ?= 200
+demo_segmenter = $(BIN)/satgan segmenter $(DEMO_ARRAYS) --steps $(DEMO_SEG_STEPS) --out $(DEMO_SEG)/$(1).pt $(2)
 # $(call demo_train,NOTEBOOKS,RUN_DIR,SEED) and $(call demo_evaluate,NOTEBOOKS,CHECKPOINT,OUT): the demo's
 # training and evaluation, shared by `demo` (seed 0) and `demo-spread` (seeds 1 and 2).
 demo_train = $(NB_RUN) notebooks/03_train.ipynb $(1)/notebooks/03_train.ipynb \
 	-p DATA_DIR $(DEMO_ARRAYS) -p RUN_DIR $(2) -p PRESET quick -p EPOCHS $(DEMO_EPOCHS) \
-	-y 'OVERRIDES: ["train.seed=$(3)"]' -p CONDITION city \
+	-y 'OVERRIDES: ["train.seed=$(3)", "loss.segmenter=$(DEMO_SEG)/alignment.pt"]' -p CONDITION city \
 	-p RESUME never -p OVERWRITE True -p TENSORBOARD False
-# The demo leaves mask fidelity out (a reference segmenter takes minutes to train): satgan evaluate
-# runs/demo/training/quick/checkpoints/last.pt runs/demo/pretransformed/grid2-286 --out r.json adds it.
 demo_evaluate = $(NB_RUN) notebooks/04_evaluate.ipynb $(1)/notebooks/04_evaluate.ipynb \
-	-p DATA_DIR $(DEMO_ARRAYS) -y 'CHECKPOINTS: ["quick=$(2)"]' -p MASK_IOU False \
+	-p DATA_DIR $(DEMO_ARRAYS) -y 'CHECKPOINTS: ["quick=$(2)"]' \
+	-p SEGMENTER $(DEMO_SEG)/judge.pt -p SEGMENTER_2 $(DEMO_SEG)/judge-2.pt \
 	-p REPORT $(3)/report.json -p OUT_DIR $(3)/generated
 demo: $(STAMP)
 	mkdir -p $(DEMO)/notebooks
@@ -49,12 +54,15 @@ demo: $(STAMP)
 		-p DATA_DIR $(CURDIR)/$(DEMO)/data -p MAX_PAIRS_PER_CITY 6
 	$(NB_RUN) notebooks/02_pretransform.ipynb $(DEMO)/notebooks/02_pretransform.ipynb \
 		-p DATA_DIR $(CURDIR)/$(DEMO)/data -p OUT_DIR $(DEMO_ARRAYS) -p GRID 2 -p OVERWRITE True
+	$(call demo_segmenter,alignment,--architecture lite1 --width 32 --seed 7)
+	$(call demo_segmenter,judge,)
+	$(call demo_segmenter,judge-2,--architecture dilated --seed 1)
 	$(call demo_train,$(DEMO),$(CURDIR)/$(DEMO)/training/quick,0)
 	$(call demo_evaluate,$(DEMO),$(DEMO_CKPT),$(CURDIR)/$(DEMO)/evaluation)
 	rm -rf $(DEMO)/gallery  # the demo's own; a gallery replaces only files it lists as its own, older ones none
 	$(NB_RUN) notebooks/05_gallery.ipynb $(DEMO)/notebooks/05_gallery.ipynb \
 		-p DATA_DIR $(DEMO_ARRAYS) -y 'CHECKPOINTS: ["quick=$(DEMO_CKPT)"]' -p OUT_DIR $(CURDIR)/$(DEMO)/gallery \
-		-p MASK_IOU False
+		-p SEGMENTER $(DEMO_SEG)/judge.pt
 	$(NB_RUN) notebooks/06_synthesize.ipynb $(DEMO)/notebooks/06_synthesize.ipynb \
 		-p CHECKPOINT $(DEMO_CKPT) -p REAL_DIR $(DEMO_ARRAYS) -p OUT_DIR $(CURDIR)/$(DEMO)/synthetic \
 		-p METHOD procedural -p SOURCE all -p COUNT 15 -p SIZE 1000 -p OVERWRITE True \

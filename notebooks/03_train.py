@@ -17,8 +17,15 @@
 # pix2pix on the arrays notebook 02 wrote: the generator learns to turn a building mask
 # into a satellite-like image; a discriminator judges (mask, image) pairs. `DISCRIMINATOR`
 # picks it: `patch` (pix2pix's PatchGAN), `projected` (small heads on frozen ImageNet
-# features, with the mask at each scale) or `oasis` (labels every pixel background,
-# building or fake); empty keeps the preset's.
+# features, with the mask at each scale), `projected_seg` (the same, and a head that labels
+# every pixel ground, building or fake: the presets' choice) or `oasis` (that labelling
+# alone, on a U-Net); empty keeps the preset's.
+#
+# The `satgan` and `quick` presets also train with the alignment loss (`loss.seg_weight`): a
+# frozen building segmenter, trained once on your train split before the first epoch (a few
+# minutes on a CPU, then cached), reads every generated image and the generator pays for the
+# buildings it misreads. It never judges the model: notebook 04's segmenters are built
+# differently. `"loss.seg_weight=0"` turns it off.
 #
 # Everything the old project tried is a setting, not a code edit: pick a `PRESET`
 # (`pix2pix`: the reference; `satgan`: our default; `quick`: small, for CPUs) and change
@@ -60,7 +67,7 @@ EPOCHS = 0  # 0: the preset's
 CONDITION = "none"  # city: draw each tile as its city (its manifest label); generation then picks the city
 LATENT = 0  # > 0: a random style code of this many numbers, for different images of one mask
 MODE_SEEKING = 0.0  # with LATENT: how hard two codes must give different images (MSGAN; 1 is usual)
-DISCRIMINATOR = ""  # patch | projected | oasis; empty: the preset's
+DISCRIMINATOR = ""  # patch | projected | projected_seg | oasis; empty: the preset's
 RESUME = "auto"  # auto: continue from the newest intact checkpoint in RUN_DIR; never: start fresh
 OVERWRITE = False  # start over in a RUN_DIR that holds another run
 TENSORBOARD = True  # show TensorBoard inline (off for headless runs)

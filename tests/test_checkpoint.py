@@ -18,6 +18,7 @@ from satgan.generation.loading import load_generator
 from satgan.models.discriminators.oasis import OasisSettings
 from satgan.models.discriminators.patch import PatchSettings
 from satgan.models.discriminators.projected import ProjectedSettings
+from satgan.models.discriminators.projected_seg import ProjectedSegSettings
 from satgan.training.trainer import train
 
 # Written by commit aed7393 (expected.json says so): tiny runs of each discriminator kind,
@@ -79,4 +80,4 @@ def test_changing_the_kind_starts_its_settings_afresh():
     cfg = apply_overrides(preset("pix2pix"), ["discriminator.scales=2", "model.discriminator=oasis",
                                               "discriminator.levels=2"])
     assert cfg.discriminator == OasisSettings(levels=2)
-    assert preset("quick").discriminator == ProjectedSettings()
+    assert preset("quick").discriminator == ProjectedSegSettings()

@@ -37,7 +37,7 @@ from tests.conftest import write_pair_folder
 CITIES = ["austin", "chicago", "kitsap", "tyrol-w", "vienna"]
 # the PatchGAN and no noise: these tests are about labels, codes and noise as each asks for them
 SMALL = ["data.crop=64", "model.ngf=8", "model.ndf=4", "train.batch_size=4", "train.val_samples=2",
-         "train.workers=0", "train.val_kid=false", "model.discriminator=patch", "model.noise=0"]
+         "train.workers=0", "train.val_kid=false", "model.discriminator=patch", "model.noise=0", "loss.seg_weight=0"]
 
 
 def with_loss(cfg, **changes):

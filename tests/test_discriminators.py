@@ -40,7 +40,7 @@ from tests.conftest import write_pair_folder
 matplotlib.use("Agg")
 
 SMALL = ["data.crop=64", "model.ngf=4", "model.ndf=4", "train.batch_size=2", "train.workers=0",
-         "train.val_samples=2", "train.val_kid=false", "loss.r1_weight=0"]
+         "train.val_samples=2", "train.val_kid=false", "loss.r1_weight=0", "loss.seg_weight=0"]
 
 
 def small(kind: str, *extra: str):

@@ -282,7 +282,7 @@ def test_every_setting_the_config_accepts_builds_and_trains_a_step():
     (["data.crop=100", "model.unet_downs=5"], r"model.unet_downs=5 needs a crop that is a multiple of 32"),
     (["data.crop=64", "model.unet_downs=9"], r"multiple of 512 \(got data.crop=64\)"),
     (["model.generator=resnet", "data.crop=66"], r"data.crop must be a multiple of 4 \(got 66\)"),
-    (["data.crop=32"], r"a projected discriminator needs crops of at least 64 pixels \(got data.crop=32\); raise"),
+    (["data.crop=32"], r"a projected_seg discriminator needs crops of at least 64 pixels \(got data.crop=32\); raise"),
 ])
 def test_settings_the_networks_refuse_fail_at_the_check(sets, message):
     with pytest.raises(SatganError, match=message):

@@ -34,7 +34,8 @@ from satgan.segmentation.segmenters import is_segmenter_file, load_segmenter
 from tests.conftest import fails, write_pair_folder
 
 TINY = ["--preset", "quick", "--set", "model.noise=0", "--set", "data.crop=64", "--set", "model.ngf=8",
-        "--set", "model.ndf=4", "--set", "train.epochs=1", "--set", "train.workers=0", "--set", "train.val_samples=2"]
+        "--set", "model.ndf=4", "--set", "train.epochs=1", "--set", "train.workers=0", "--set", "train.val_samples=2",
+        "--set", "loss.seg_weight=0"]
 SEGMENTER = ["--width", "4", "--steps", "1", "--batch-size", "2", "--crop", "32", "--device", "cpu"]
 
 
@@ -290,7 +291,7 @@ def test_train_forge_and_segbench_check_their_inputs_in_the_library(place):
 
     before = snapshot(place["root"])
     cfg = make_config("quick", None, ["data.crop=64", "model.ngf=8", "model.ndf=4", "train.epochs=1",
-                                      "train.workers=0", "model.noise=0"])
+                                      "train.workers=0", "model.noise=0", "loss.seg_weight=0"])
     with pytest.raises(SatganError, match=r"RUN_DIR \S*arrays is the data folder"):
         train(place["arrays"], place["arrays"], cfg, overwrite=True)
     with pytest.raises(SatganError, match=r"holds the source masks' folder"):

@@ -26,7 +26,8 @@ from satgan.cli import main
 from tests.conftest import fails
 
 TINY = ["--preset", "quick", "--set", "model.noise=0", "--set", "data.crop=64", "--set", "model.ngf=8",
-        "--set", "model.ndf=4", "--set", "train.epochs=1", "--set", "train.workers=0", "--set", "train.val_samples=2"]
+        "--set", "model.ndf=4", "--set", "train.epochs=1", "--set", "train.workers=0", "--set", "train.val_samples=2",
+        "--set", "loss.seg_weight=0"]
 
 
 def snapshot(folder: Path) -> dict[str, str]:

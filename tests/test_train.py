@@ -24,7 +24,8 @@ from tests.conftest import REPO, write_pair_folder
 
 TINY = ["data.crop=32", "model.ngf=4", "model.ndf=4", "train.batch_size=2", "train.workers=0",
         "train.val_samples=2", "train.log_every=1",
-        "model.discriminator=patch", "model.noise=0"]  # projected needs 64 px crops; noise where a test asks
+        "model.discriminator=patch", "model.noise=0",  # projected needs 64 px crops; noise where a test asks
+        "loss.seg_weight=0"]  # the alignment loss where a test asks (its segmenter takes minutes)
 
 
 @pytest.fixture(scope="module")

@@ -123,9 +123,10 @@ def main() -> None:
     if not (data / "manifest.json").exists():
         synthesize_inria(SynthConfig(out=str(work / "synth"), per_city=15, size=1000, test_per_city=0, workers=2))
         pretransform(PretransformConfig(source=str(work / "synth"), out=str(data), grid=2, size=143, crop=128))
-    base_cfg = make_config(args.preset, overrides=["train.epochs=1", "train.keep_every=0",
-                                                   *(args.baseline_set if args.baseline == "preset" else [])])
-    ours_cfg = make_config(args.preset, overrides=["train.epochs=1", "train.keep_every=0", *args.set])
+    # one epoch is measured, so no loss term may wait for a later one (the alignment loss's warm-up)
+    steady = ["train.epochs=1", "train.keep_every=0", "loss.seg_warmup=0"]
+    base_cfg = make_config(args.preset, overrides=[*steady, *(args.baseline_set if args.baseline == "preset" else [])])
+    ours_cfg = make_config(args.preset, overrides=[*steady, *args.set])
     device = torch.device(ours_cfg.train.device if ours_cfg.train.device != "auto"
                           else ("cuda" if torch.cuda.is_available() else "cpu"))
     steps = len(PairDataset(data, "train", base_cfg.data)) // base_cfg.train.batch_size

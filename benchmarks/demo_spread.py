@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 
 COLUMNS = [("psnr", "PSNR dB", "{:.2f}"), ("ssim", "SSIM", "{:.3f}"), ("fid", "FID", "{:.1f}"),
-           ("kid", "KID", "{:.3f}"), ("mask_iou", "mask IoU", "{:.3f}")]
+           ("kid", "KID", "{:.3f}"), ("mask_iou", "mask IoU, judge 1", "{:.3f}"),
+           ("mask_iou_2", "judge 2", "{:.3f}")]
 
 
 def spread(values: list[float], fmt: str) -> str:

@@ -26,7 +26,8 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 # satgan synth rewrites the data (same bytes, new times; --overwrite: a demo folder of a version before the
 # Software tag is its own too), so the demo rebuilds its own arrays (OVERWRITE)
 # and trains afresh (a demo run of an earlier version may have another architecture).
-# The demo trains the quick preset as it is (the projected discriminator, noise, L1 10) and
+# The demo trains the quick preset as it is (projected_seg, the alignment loss, noise, L1 10), 16
+# epochs to stay within 12 minutes (each costs 1.5x an epoch without the alignment loss), and
 # draws each tile as its city (CONDITION city): better in every city (docs/RESULTS.md, "City
 # conditioning").
 DEMO_ARRAYS := $(CURDIR)/$(DEMO)/pretransformed/grid2-286

@@ -32,10 +32,8 @@ from satgan.data.subset import subset_folder
 from satgan.evaluation.report import is_report
 from satgan.segmentation.segmenters import is_segmenter_file, load_segmenter
 from tests.conftest import fails, write_pair_folder
+from tests.test_reliability import TINY
 
-TINY = ["--preset", "quick", "--set", "model.noise=0", "--set", "data.crop=64", "--set", "model.ngf=8",
-        "--set", "model.ndf=4", "--set", "train.epochs=1", "--set", "train.workers=0", "--set", "train.val_samples=2",
-        "--set", "loss.seg_weight=0"]
 SEGMENTER = ["--width", "4", "--steps", "1", "--batch-size", "2", "--crop", "32", "--device", "cpu"]
 
 
